@@ -1,0 +1,46 @@
+# Backend options for llama-java's native build.
+#
+#   LLAMAJAVA_CPU_VARIANTS = all     one libggml-cpu-<variant>.so per x86-64 level (x64 ... sapphirerapids);
+#                                    ggml picks the best at run time. Used for the natives jar and CI.
+#                          = native  a single libggml-cpu.so tuned for this machine (-march=native).
+#                                    Developer-only fast mode; never shipped.
+#   LLAMAJAVA_CUDA         = ON      also build libggml-cuda.so (CMAKE_CUDA_ARCHITECTURES picks the GPUs).
+
+set(LLAMAJAVA_CPU_VARIANTS "all" CACHE STRING "CPU backend variants: all | native")
+set_property(CACHE LLAMAJAVA_CPU_VARIANTS PROPERTY STRINGS all native)
+option(LLAMAJAVA_CUDA "Build the CUDA backend (libggml-cuda.so)" OFF)
+set(LLAMAJAVA_DEFAULT_CUDA_ARCHITECTURES "86-real;89-real;90-real;120-real;89-virtual")
+
+set(BUILD_SHARED_LIBS ON CACHE BOOL "" FORCE)
+set(GGML_BACKEND_DL   ON CACHE BOOL "" FORCE)
+if(LLAMAJAVA_CPU_VARIANTS STREQUAL "all")
+  set(GGML_NATIVE           OFF CACHE BOOL "" FORCE)
+  set(GGML_CPU_ALL_VARIANTS ON  CACHE BOOL "" FORCE)
+elseif(LLAMAJAVA_CPU_VARIANTS STREQUAL "native")
+  set(GGML_NATIVE           ON  CACHE BOOL "" FORCE)
+  set(GGML_CPU_ALL_VARIANTS OFF CACHE BOOL "" FORCE)
+else()
+  message(FATAL_ERROR "LLAMAJAVA_CPU_VARIANTS must be 'all' or 'native', not '${LLAMAJAVA_CPU_VARIANTS}'")
+endif()
+
+if(LLAMAJAVA_CUDA)
+  set(GGML_CUDA ON CACHE BOOL "" FORCE)
+  if(NOT CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES "${LLAMAJAVA_DEFAULT_CUDA_ARCHITECTURES}" CACHE STRING "" FORCE)
+  endif()
+else()
+  set(GGML_CUDA OFF CACHE BOOL "" FORCE)
+endif()
+
+# llama.cpp's own parts we need: the libraries, and the reference tools our tests and bench run.
+set(LLAMA_BUILD_COMMON   ON  CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TOOLS    ON  CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_EXAMPLES ON  CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TESTS    OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_SERVER   OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_APP      OFF CACHE BOOL "" FORCE)
+set(LLAMA_OPENSSL        OFF CACHE BOOL "" FORCE)
+set(LLAMA_ALL_WARNINGS   OFF CACHE BOOL "" FORCE)
+set(GGML_OPENMP          ON  CACHE BOOL "" FORCE)
+
+set(LLAMAJAVA_REFERENCE_TOOLS llama-simple llama-completion llama-bench llama-quantize llama-tokenize)

@@ -1,0 +1,77 @@
+package dev.llamajava;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * One generation's settings. Immutable.
+ *
+ * @param maxTokens    the most tokens to generate; -1 until the context is full
+ * @param stopStrings  generation stops before any of these (matched across token boundaries, never emitted)
+ * @param sampler      sampling settings
+ * @param logprobs     compute each token's log-probability (costs a pass over the vocabulary per token)
+ * @param addSpecial   add BOS as the model asks when the prompt starts a fresh context
+ * @param parseSpecial parse special-token text in the prompt (e.g. {@code <|eot_id|>})
+ * @param keepCache    keep the context's KV cache and continue after it (the default clears it first)
+ */
+public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerParams sampler, boolean logprobs,
+                               boolean addSpecial, boolean parseSpecial, boolean keepCache) {
+
+    /** Validates; messages name the field. */
+    public GenerationParams {
+        if (maxTokens < -1 || maxTokens == 0) throw new IllegalArgumentException("maxTokens must be -1 or >= 1, was " + maxTokens);
+        stopStrings = List.copyOf(Objects.requireNonNull(stopStrings, "stopStrings"));
+        for (String s : stopStrings) if (s.isEmpty()) throw new IllegalArgumentException("stopStrings must not contain an empty string");
+        Objects.requireNonNull(sampler, "sampler");
+    }
+
+    /** @return defaults: 256 tokens, llama.cpp's default sampling */
+    public static GenerationParams defaults() {
+        return builder().build();
+    }
+
+    /** @return a builder with the defaults */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builder for {@link GenerationParams}. */
+    public static final class Builder {
+        private int maxTokens = 256;
+        private List<String> stopStrings = List.of();
+        private SamplerParams sampler = SamplerParams.defaults();
+        private boolean logprobs;
+        private boolean addSpecial = true;
+        private boolean parseSpecial = true;
+        private boolean keepCache;
+
+        private Builder() { }
+
+        /** @param v most tokens, -1 for no limit @return this */
+        public Builder maxTokens(int v) { maxTokens = v; return this; }
+        /** @param v stop strings @return this */
+        public Builder stopStrings(List<String> v) { stopStrings = v; return this; }
+        /** @param v stop strings @return this */
+        public Builder stop(String... v) { stopStrings = List.of(v); return this; }
+        /** @param v sampling settings @return this */
+        public Builder sampler(SamplerParams v) { sampler = v; return this; }
+        /** @return this, with greedy sampling */
+        public Builder greedy() { sampler = SamplerParams.greedy(); return this; }
+        /** @param v compute log-probabilities @return this */
+        public Builder logprobs(boolean v) { logprobs = v; return this; }
+        /** @param v add BOS @return this */
+        public Builder addSpecial(boolean v) { addSpecial = v; return this; }
+        /** @param v parse special tokens in the prompt @return this */
+        public Builder parseSpecial(boolean v) { parseSpecial = v; return this; }
+        /** @param v continue after the existing KV cache @return this */
+        public Builder keepCache(boolean v) { keepCache = v; return this; }
+
+        /**
+         * @return the parameters
+         * @throws IllegalArgumentException when a value is out of range (the message names the field)
+         */
+        public GenerationParams build() {
+            return new GenerationParams(maxTokens, stopStrings, sampler, logprobs, addSpecial, parseSpecial, keepCache);
+        }
+    }
+}

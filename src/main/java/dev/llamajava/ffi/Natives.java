@@ -1,0 +1,60 @@
+package dev.llamajava.ffi;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+
+/**
+ * Module-internal facade over the package-private loader (this package is not exported).
+ * The high-level API calls {@link #ensureLoaded()} before it touches {@link llama_h}, so a loading
+ * failure is always the same clear {@link dev.llamajava.NativeLibraryException}.
+ */
+public final class Natives {
+
+    private Natives() { }
+
+    /**
+     * Loads the native libraries if needed.
+     *
+     * @throws dev.llamajava.NativeLibraryException when they cannot be found or loaded
+     */
+    public static void ensureLoaded() {
+        NativeLoader.load();
+    }
+
+    /** @return the directory the libraries were loaded from */
+    public static Path directory() { return NativeLoader.load().directory(); }
+
+    /** @return how the directory was found */
+    public static String source() { return NativeLoader.load().source(); }
+
+    /** @return the CPU backend variant llama.cpp picked, e.g. {@code haswell}, or null when unknown */
+    public static String cpuVariant() {
+        NativeLoader.load();
+        return NativeLoader.cpuVariant();
+    }
+
+    /** @return the build's properties (llama.cpp commit, variants), empty when unknown */
+    public static Properties buildProperties() { return NativeLoader.buildProperties(); }
+
+    /** @return the current platform as llama-java names it, e.g. {@code linux-x86_64} */
+    public static String platform() { return NativeLoader.platform(); }
+
+    private static final ThreadLocal<List<String>> CAPTURE = new ThreadLocal<>();
+
+    /** Starts collecting this thread's native WARN/ERROR log lines. */
+    public static void beginCapture() { CAPTURE.set(new ArrayList<>()); }
+
+    /** @return the lines collected since {@link #beginCapture()}, and stops collecting */
+    public static List<String> endCapture() {
+        List<String> l = CAPTURE.get();
+        CAPTURE.remove();
+        return l == null ? List.of() : l;
+    }
+
+    static void captured(int level, String line) {
+        List<String> l = CAPTURE.get();
+        if (l != null && level >= llama_h.GGML_LOG_LEVEL_WARN && level <= llama_h.GGML_LOG_LEVEL_ERROR) l.add(line);
+    }
+}

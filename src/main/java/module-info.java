@@ -1,0 +1,9 @@
+/**
+ * llama-java: GGUF language models in-process through llama.cpp, called with the Foreign Function &amp;
+ * Memory API. Start with {@link dev.llamajava.LlamaModel}.
+ */
+module dev.llamajava {
+    requires static info.picocli;
+
+    exports dev.llamajava;
+}

@@ -1,0 +1,96 @@
+package dev.llamajava;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/** Paths and process helpers shared by the tests. */
+public final class TestSupport {
+
+    private TestSupport() { }
+
+    static String prop(String name) {
+        String v = System.getProperty(name);
+        if (v == null || v.isBlank()) fail("system property " + name + " is not set (run the tests through Maven)");
+        return v;
+    }
+
+    /** ../shared (read-only data for tests). */
+    public static Path sharedDir() {
+        return Path.of(prop("llama.shared.dir")).toAbsolutePath().normalize();
+    }
+
+    /** The real small model every test that needs meaningful text uses. */
+    public static Path stories260K() {
+        Path p = sharedDir().resolve("models/stories260K.gguf");
+        assertTrue(Files.isRegularFile(p), "missing " + p);
+        return p;
+    }
+
+    /** llama.cpp's build tree bin/ (reference tools: llama-simple, llama-tokenize, ...). */
+    public static Path toolsDir() {
+        return Path.of(prop("llama.tools.dir")).toAbsolutePath();
+    }
+
+    public static Path tool(String name) {
+        Path p = toolsDir().resolve(name);
+        assertTrue(Files.isExecutable(p), "reference tool missing: " + p + " (run ci/build-native)");
+        return p;
+    }
+
+    /** The pinned llama.cpp source tree. */
+    public static Path llamaSource() {
+        return Path.of(prop("llama.cpp.source"));
+    }
+
+    public static Path workDir(String name) throws IOException {
+        Path d = Path.of(prop("llama.test.workdir")).resolve(name);
+        Files.createDirectories(d);
+        return d;
+    }
+
+    /** Result of a child process. */
+    public record Proc(int exit, String stdout, String stderr) { }
+
+    public static Proc run(List<String> cmd, Path dir, java.util.Map<String, String> env, long timeoutSeconds)
+            throws IOException, InterruptedException {
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        if (dir != null) pb.directory(dir.toFile());
+        if (env != null) pb.environment().putAll(env);
+        pb.environment().remove("LLAMA_LIBRARY_PATH");
+        Path out = Files.createTempFile("proc", ".out");
+        Path err = Files.createTempFile("proc", ".err");
+        try {
+            pb.redirectOutput(out.toFile()).redirectError(err.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            Process p = pb.start();
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                fail("timed out after " + timeoutSeconds + " s: " + cmd);
+            }
+            return new Proc(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
+        }
+    }
+
+    /** A java command line for a child JVM with this JVM's class path (or the given one). */
+    public static List<String> javaCommand(String classPath, List<String> jvmArgs, String mainClass, String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.addAll(jvmArgs);
+        cmd.add("-cp");
+        cmd.add(classPath);
+        cmd.add(mainClass);
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+}
