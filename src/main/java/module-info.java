@@ -3,7 +3,5 @@
  * Memory API. Start with {@link dev.llamajava.LlamaModel}.
  */
 module dev.llamajava {
-    requires static info.picocli;
-
     exports dev.llamajava;
 }

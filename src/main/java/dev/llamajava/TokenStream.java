@@ -59,6 +59,8 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     private StopReason stopReason;
     private GenerationResult result;
     private boolean released;
+    private int[] generatedIds = new int[64];
+    private Consumer<TokenStream> onFinish;
 
     TokenStream(LlamaContext context, String prompt, int[] tokens, GenerationParams params) {
         this.context = context;
@@ -147,6 +149,8 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             float lp = params.logprobs() ? logprob(id) : Float.NaN;
             String piece = piece(id);
             if (generated == 0) firstTokenNanos = System.nanoTime();
+            if (generated == generatedIds.length) generatedIds = java.util.Arrays.copyOf(generatedIds, generated * 2);
+            generatedIds[generated] = id;
             Token tok = new Token(id, piece, lp, generated++);
             pendingDecode = id;
             if (filter.offer(tok, ready, text)) {
@@ -218,6 +222,21 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 generated > 0 ? firstTokenNanos - startNanos : 0, promptEndNanos - startNanos,
                 generated > 0 ? end - firstTokenNanos : 0, reason, text.toString());
         releaseAll();
+        if (onFinish != null) onFinish.accept(this);
+    }
+
+    void onFinish(Consumer<TokenStream> f) {
+        onFinish = f;
+    }
+
+    String resultText() {
+        return result.text();
+    }
+
+    /** Generated ids that are in the KV cache (the last sampled one is decoded lazily, so it may not be). */
+    int[] decodedGenerated() {
+        int n = pendingDecode >= 0 ? generated - 1 : generated;
+        return java.util.Arrays.copyOf(generatedIds, Math.max(0, n));
     }
 
     private void releaseAll() {

@@ -1,0 +1,292 @@
+package dev.llamajava;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Flow;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Generation on the real stories260K model, checked against llama.cpp's own llama-simple. */
+class GenerationTest {
+
+    static LlamaModel model;
+
+    @BeforeAll
+    static void load() {
+        model = LlamaModel.load(TestSupport.stories260K());
+    }
+
+    @AfterAll
+    static void free() {
+        model.close();
+    }
+
+    static ContextParams ctxParams(int n) {
+        return ContextParams.builder().contextSize(n).batchSize(Math.max(n, 1)).microBatchSize(Math.min(n, 512)).build();
+    }
+
+    /** What llama-simple prints to stdout: the prompt's pieces (special tokens rendered) then the generated pieces. */
+    static String llamaSimple(String prompt, int n) throws Exception {
+        var r = TestSupport.run(List.of(TestSupport.tool("llama-simple").toString(), "-m", TestSupport.stories260K().toString(),
+                "-n", Integer.toString(n), prompt), null, null, 300);
+        assertEquals(0, r.exit(), r.stderr());
+        return r.stdout();
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "Once upon a time|40",
+            "The little dog|64",
+            "Lily and Tom went to the park. They|24",
+            "One day|100"})
+    void greedyEqualsLlamaSimple(String prompt, int n) throws Exception {
+        String expected = llamaSimple(prompt, n);
+        int[] promptIds = model.tokenize(prompt, true, true);
+        ByteArrayOutputStream rendered = new ByteArrayOutputStream();
+        for (int id : promptIds) rendered.writeBytes(model.tokenBytes(id, true));
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(promptIds.length + n - 1));
+             TokenStream ts = ctx.generate(prompt, GenerationParams.builder().greedy().maxTokens(n).build())) {
+            List<Token> tokens = ts.stream().toList();
+            GenerationResult r = ts.result();
+            String ours = rendered.toString(StandardCharsets.UTF_8) + tokens.stream().map(Token::text).collect(Collectors.joining()) + "\n";
+            assertEquals(expected, ours);
+            assertTrue(r.stopReason() == StopReason.MAX_TOKENS || r.stopReason() == StopReason.END_OF_GENERATION, r.toString());
+            if (r.stopReason() == StopReason.MAX_TOKENS) assertEquals(n, r.generatedTokens());
+            assertEquals(promptIds.length, r.promptTokens());
+            assertTrue(r.timeToFirstTokenNanos() > 0);
+        }
+    }
+
+    @Test
+    void seededSamplingIsReproducibleAndSeedMatters() {
+        SamplerParams a = SamplerParams.builder().temperature(1.0f).topK(0).topP(1f).minP(0f).seed(1234).build();
+        SamplerParams b = a.toBuilder().seed(99).build();
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128))) {
+            List<Integer> x = ids(ctx, a, 48);
+            List<Integer> y = ids(ctx, a, 48);
+            List<Integer> z = ids(ctx, b, 48);
+            assertEquals(x, y);
+            assertNotEquals(x, z);
+        }
+    }
+
+    static List<Integer> ids(LlamaContext ctx, SamplerParams sp, int n) {
+        try (TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().sampler(sp).maxTokens(n).build())) {
+            return ts.stream().map(Token::id).toList();
+        }
+    }
+
+    @Test
+    void stopStringIsMatchedAcrossTokensAndNotEmitted() {
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128))) {
+            String full;
+            try (TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(60).build())) {
+                full = ts.text();
+            }
+            // a stop string that starts inside one token and ends in a later one
+            int cut = full.indexOf(' ', 10);
+            String stop = full.substring(cut - 2, cut + 3);
+            assertTrue(stop.length() == 5);
+            try (TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(60).stop("zzz", stop).build())) {
+                List<Token> tokens = ts.stream().toList();
+                String text = tokens.stream().map(Token::text).collect(Collectors.joining());
+                assertEquals(full.substring(0, full.indexOf(stop)), text);
+                assertEquals(StopReason.STOP_STRING, ts.stopReason());
+                assertEquals(text, ts.result().text());
+            }
+        }
+    }
+
+    @Test
+    void maxTokensAndLogprobs() {
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128));
+             TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(5).logprobs(true).build())) {
+            List<Token> t = new ArrayList<>();
+            ts.forEachRemaining(t::add);
+            assertEquals(5, t.size());
+            assertEquals(StopReason.MAX_TOKENS, ts.stopReason());
+            for (Token k : t) assertTrue(k.logprob() <= 0 && k.logprob() > -30, "logprob " + k.logprob());
+            assertEquals(List.of(0, 1, 2, 3, 4), t.stream().map(Token::index).toList());
+        }
+    }
+
+    @Test
+    void cancelFromCallbackAndFromAnotherThread() throws Exception {
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128))) {
+            try (TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(100).build())) {
+                List<Token> got = new ArrayList<>();
+                GenerationResult r = ts.collect(tok -> {
+                    got.add(tok);
+                    if (got.size() == 3) ts.cancel();
+                });
+                assertEquals(StopReason.CANCELLED, r.stopReason());
+                assertEquals(3, got.size());
+            }
+            // the context is usable again after a cancel
+            try (TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(4).build())) {
+                assertEquals(4, ts.stream().count());
+            }
+            // cancel before the prompt is decoded
+            TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(100).build());
+            Thread t = new Thread(ts::cancel);
+            t.start();
+            t.join();
+            assertFalse(ts.hasNext());
+            assertEquals(StopReason.CANCELLED, ts.stopReason());
+            assertEquals(0, ts.result().generatedTokens());
+        }
+    }
+
+    @Test
+    void interruptCancels() {
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128));
+             TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(100).build())) {
+            assertTrue(ts.hasNext());
+            ts.next();
+            Thread.currentThread().interrupt();
+            try {
+                assertFalse(ts.hasNext());
+                assertEquals(StopReason.CANCELLED, ts.stopReason());
+            } finally {
+                Thread.interrupted();
+            }
+        }
+    }
+
+    @Test
+    void secondConcurrentUseThrowsAndCloseReleases() {
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128))) {
+            TokenStream first = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(10).build());
+            first.next();
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> ctx.generate("Hello", GenerationParams.defaults()));
+            assertEquals("LlamaContext is in use by another thread; a LlamaContext may be used by one thread at a time", e.getMessage());
+            assertThrows(IllegalStateException.class, ctx::clearCache);
+            first.close();
+            assertEquals(StopReason.CANCELLED, first.stopReason());
+            try (TokenStream again = ctx.generate("Hello", GenerationParams.builder().greedy().maxTokens(2).build())) {
+                assertEquals(2, again.stream().count());
+            }
+        }
+    }
+
+    @Test
+    void closeDuringGenerationFromAnotherThread() throws Exception {
+        LlamaContext ctx = LlamaContext.create(model, ctxParams(128));
+        TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(100).build());
+        ts.next();
+        Thread closer = new Thread(ctx::close);
+        closer.start();
+        closer.join();
+        assertTrue(ctx.isClosed());
+        assertFalse(ts.hasNext());
+        assertEquals(StopReason.CLOSED, ts.stopReason());
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> ctx.generate("x", GenerationParams.defaults()));
+        assertEquals("LlamaContext is closed", e.getMessage());
+        ctx.close();
+    }
+
+    @Test
+    void contextOverflowAndContextFull() {
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(16))) {
+            int n = ctx.contextSize();
+            String longPrompt = "Once upon a time ".repeat(n);
+            int len = model.tokenize(longPrompt, true, true).length;
+            ContextOverflowException e = assertThrows(ContextOverflowException.class,
+                    () -> ctx.generate(longPrompt, GenerationParams.defaults()));
+            assertEquals("the prompt has " + len + " tokens but the context holds " + n + " (ContextParams.contextSize)", e.getMessage());
+            try (TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(-1).build())) {
+                long count = ts.stream().count();
+                assertTrue(ts.stopReason() == StopReason.CONTEXT_FULL || ts.stopReason() == StopReason.END_OF_GENERATION, ts.stopReason().toString());
+                if (ts.stopReason() == StopReason.CONTEXT_FULL) assertEquals(n - model.tokenize("Once upon a time").length + 1, count);
+            }
+        }
+    }
+
+    @Test
+    void invalidParameters() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GenerationParams.builder().maxTokens(0).build());
+        assertEquals("maxTokens must be -1 or >= 1, was 0", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SamplerParams.builder().topP(1.5f).build());
+        assertEquals("topP must be in (0, 1], was 1.5", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ContextParams.builder().threads(0).build());
+        assertEquals("threads must be >= 1, was 0", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ContextParams.builder().batchSize(64).microBatchSize(128).build());
+        assertEquals("microBatchSize (128) must be <= batchSize (64)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> GenerationParams.builder().stop("").build());
+        assertEquals("stopStrings must not contain an empty string", e.getMessage());
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(64))) {
+            e = assertThrows(IllegalArgumentException.class, () -> ctx.generate(new int[]{5, 99999}, GenerationParams.defaults()));
+            assertEquals("prompt token 99999 is outside the vocabulary [0, 512)", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> ctx.generate("x",
+                    GenerationParams.builder().sampler(SamplerParams.builder().grammar("root ::= (").build()).build()));
+            assertTrue(e.getMessage().startsWith("grammar does not parse: "), e.getMessage());
+            // and the context is still usable
+            try (TokenStream ts = ctx.generate("Once", GenerationParams.builder().greedy().maxTokens(2).build())) {
+                assertEquals(2, ts.stream().count());
+            }
+        }
+    }
+
+    @Test
+    void grammarConstrainsOutput() {
+        String gbnf = "root ::= (\"yes\" | \"no\") \" \" [a-z ]+";
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128));
+             TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder()
+                     .sampler(SamplerParams.builder().grammar(gbnf).seed(7).build()).maxTokens(12).build())) {
+            String text = ts.text();
+            assertTrue(text.matches("(yes|no)( [a-z ]*)?|yes|no|y|ye|n"), text);
+        }
+    }
+
+    @Test
+    void flowPublisherHonoursDemand() throws Exception {
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128))) {
+            String expected;
+            try (TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(12).build())) {
+                expected = ts.text();
+            }
+            TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(12).build());
+            StringBuilder sb = new StringBuilder();
+            CountDownLatch done = new CountDownLatch(1);
+            AtomicReference<Throwable> err = new AtomicReference<>();
+            ts.publisher().subscribe(new Flow.Subscriber<>() {
+                Flow.Subscription s;
+                @Override public void onSubscribe(Flow.Subscription s) { this.s = s; s.request(1); }
+                @Override public void onNext(Token t) { sb.append(t.text()); s.request(1); }
+                @Override public void onError(Throwable t) { err.set(t); done.countDown(); }
+                @Override public void onComplete() { done.countDown(); }
+            });
+            assertTrue(done.await(60, TimeUnit.SECONDS));
+            assertEquals(null, err.get());
+            assertEquals(expected, sb.toString());
+        }
+    }
+
+    @Test
+    void useAfterCloseOfModel() {
+        LlamaModel m = LlamaModel.load(TestSupport.stories260K());
+        m.close();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> LlamaContext.create(m, ctxParams(64)));
+        assertEquals("LlamaModel is closed", e.getMessage());
+    }
+
+    static Path unused() { return null; }
+}
