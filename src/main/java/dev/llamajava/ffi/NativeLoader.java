@@ -288,7 +288,7 @@ final class NativeLoader {
         if (m.find() && m.group(1).equals("CPU")) {
             String file = Path.of(m.group(2)).getFileName().toString();
             Matcher v = Pattern.compile("libggml-cpu-?([^.]*)\\.so").matcher(file);
-            NativeLog.setCpuVariant(v.find() ? (v.group(1).isEmpty() ? "native" : v.group(1)) : file);
+            NativeLog.setCpuVariant(v.find() ? (v.group(1).isEmpty() ? "native" : v.group(1)) : file, line);
         }
     }
 

@@ -15,6 +15,7 @@ final class NativeLog {
     private static final ThreadLocal<StringBuilder> PENDING = ThreadLocal.withInitial(StringBuilder::new);
     private static final ThreadLocal<int[]> PENDING_LEVEL = ThreadLocal.withInitial(() -> new int[]{llama_h.GGML_LOG_LEVEL_INFO});
     private static volatile String cpuVariant;
+    private static volatile String cpuLine;
     private static volatile MemorySegment stub;
 
     private NativeLog() { }
@@ -27,7 +28,12 @@ final class NativeLog {
 
     static String cpuVariant() { return cpuVariant; }
 
-    static void setCpuVariant(String v) { cpuVariant = v; }
+    static void setCpuVariant(String v, String line) {
+        cpuVariant = v;
+        cpuLine = line;
+    }
+
+    static String cpuLine() { return cpuLine; }
 
     private static void onLog(int level, MemorySegment text, MemorySegment userData) {
         try {

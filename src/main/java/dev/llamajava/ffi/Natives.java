@@ -35,6 +35,12 @@ public final class Natives {
         return NativeLoader.cpuVariant();
     }
 
+    /** @return llama.cpp's log line that named the CPU backend it loaded, or null */
+    public static String cpuBackendLogLine() {
+        NativeLoader.load();
+        return NativeLog.cpuLine();
+    }
+
     /** @return the build's properties (llama.cpp commit, variants), empty when unknown */
     public static Properties buildProperties() { return NativeLoader.buildProperties(); }
 
