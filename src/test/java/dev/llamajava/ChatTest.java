@@ -24,9 +24,23 @@ class ChatTest {
             ChatMessage.assistant("Paris."),
             ChatMessage.user("And of Italy?"));
 
+    /** The prompt as the model sees it: llama.cpp's template text, tokenized with BOS by the real Llama 3 vocabulary. */
+    static String asModelSeesIt(String prompt) {
+        try (LlamaModel vocab = LlamaModel.load(TestSupport.llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"),
+                ModelParams.builder().vocabOnly(true).build())) {
+            int[] ids = vocab.tokenize(prompt, true, true);
+            assertEquals(128000, ids[0], "BOS <|begin_of_text|>");
+            assertTrue(java.util.Arrays.stream(ids).filter(t -> t == 128009).count() == 4, "four <|eot_id|> tokens");
+            return vocab.detokenize(ids, false, true);
+        }
+    }
+
     @Test
     void llama3TemplateByNameMatchesMetasFormat() {
-        assertEquals(META_LLAMA3, ChatTemplates.apply("llama3", CONVERSATION, true));
+        String prompt = ChatTemplates.apply("llama3", CONVERSATION, true);
+        // llama.cpp leaves BOS to the tokenizer (add_special), so the text starts right after <|begin_of_text|>
+        assertEquals(META_LLAMA3.substring("<|begin_of_text|>".length()), prompt);
+        assertEquals(META_LLAMA3, asModelSeesIt(prompt));
     }
 
     @Test
@@ -36,7 +50,7 @@ class ChatTest {
                 + "+ message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
                 + "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}"
                 + "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
-        assertEquals(META_LLAMA3, ChatTemplates.apply(jinja, CONVERSATION, true));
+        assertEquals(META_LLAMA3, asModelSeesIt(ChatTemplates.apply(jinja, CONVERSATION, true)));
     }
 
     @Test

@@ -41,12 +41,16 @@ class LlamaModelTest {
             assertTrue(m.parameterCount() > 200_000 && m.parameterCount() < 300_000, "params " + m.parameterCount());
             assertTrue(m.metadata().containsKey("general.architecture"));
             assertEquals("llama", m.metadata("general.architecture").orElseThrow());
-            for (String text : List.of("Once upon a time", "The little girl's dog ran to the park.", "  two  spaces", "")) {
+            for (String text : List.of("Once upon a time", "The little girl's dog ran to the park.", "  two  spaces", "é€😁 unicode")) {
                 assertArrayEquals(referenceTokenize(p, text), m.tokenize(text), "tokenize '" + text + "'");
             }
+            assertArrayEquals(new int[]{1}, m.tokenize(""), "empty text is just BOS");
+            assertArrayEquals(new int[0], m.tokenize("", false, false));
             int[] ids = m.tokenize("Once upon a time, there was a cat.");
             assertEquals(1, ids[0]);
-            assertEquals("Once upon a time, there was a cat.", m.detokenize(ids, true, false));
+            // SentencePiece pieces carry the word-start space; this GGUF does not ask llama.cpp to strip the first one
+            assertEquals(" Once upon a time, there was a cat.", m.detokenize(ids, true, false));
+            assertEquals("<s> Once upon a time, there was a cat.", m.detokenize(ids, false, true));
         }
     }
 

@@ -134,6 +134,9 @@ class NativeLoaderTest {
         assertEquals(0, r.exit(), r.stdout() + r.stderr());
         assertTrue(r.stdout().startsWith("LOADED " + dir + " variant="), r.stdout());
         assertTrue(r.stdout().contains("TOKENS ["), r.stdout());
-        assertEquals("", r.stderr().lines().filter(l -> !l.startsWith("WARNING")).reduce("", String::concat));
+        // the library prints nothing to stdout: only the probe's own two lines are there (llama.cpp's warnings about
+        // this model go through System.Logger, whose default handler writes to stderr)
+        assertEquals(2, r.stdout().lines().count(), r.stdout());
+        assertTrue(r.stderr().contains("WARNING: load: bad special token"), r.stderr());
     }
 }
