@@ -853,8 +853,7 @@ public final class BindGen {
             rep.append("integer macros: ").append(g.macros.size()).append('\n');
             rep.append("deprecated, left out: ").append(g.deprecated.size()).append(" ").append(g.deprecated).append('\n');
             rep.append("not expressible, left out: ").append(g.skipped.size()).append(" ").append(g.skipped).append('\n');
-            System.err.print(rep);
-            if (report != null) Files.writeString(report, rep);
+            if (report != null) Files.writeString(report, rep); else System.err.print(rep);
         } finally {
             Files.deleteIfExists(tmp);
         }
