@@ -4,4 +4,5 @@
  */
 module dev.llamajava {
     exports dev.llamajava;
+    exports dev.llamajava.gguf;
 }

@@ -56,6 +56,9 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     private int generated;
     private long firstTokenNanos;
     private long promptEndNanos;
+    private long promptStartNanos;
+    private long decodeNanos;
+    private long sampleNanos;
     private StopReason stopReason;
     private GenerationResult result;
     private boolean released;
@@ -127,6 +130,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         try {
             if (checkStop()) return;
             if (!promptDone) {
+                promptStartNanos = System.nanoTime();
                 int rc = promptTokens.length == 0 ? 0 : context.decodeTokens(ctx, promptTokens, 0, promptTokens.length);
                 promptEndNanos = System.nanoTime();
                 promptDone = true;
@@ -136,12 +140,16 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                     finish(StopReason.CONTEXT_FULL);
                     return;
                 }
+                long t0 = System.nanoTime();
                 int rc = context.decodeOne(ctx, pendingDecode);
+                decodeNanos += System.nanoTime() - t0;
                 pendingDecode = -1;
                 if (decodeFailed(rc)) return;
             }
             if (checkStop()) return;
+            long s0 = System.nanoTime();
             int id = sampler.sample(ctx, -1);
+            if (generated > 0) sampleNanos += System.nanoTime() - s0;
             if (llama_h.llama_vocab_is_eog(vocab, id)) {
                 finish(StopReason.END_OF_GENERATION);
                 return;
@@ -217,10 +225,10 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         stopReason = reason;
         if (reason != StopReason.STOP_STRING) filter.flush(ready, text);
         long end = System.nanoTime();
-        if (!promptDone) promptEndNanos = end;
+        if (!promptDone) promptEndNanos = promptStartNanos = end;
         result = new GenerationResult(promptDone ? promptTokens.length : 0, generated,
-                generated > 0 ? firstTokenNanos - startNanos : 0, promptEndNanos - startNanos,
-                generated > 0 ? end - firstTokenNanos : 0, reason, text.toString());
+                generated > 0 ? firstTokenNanos - startNanos : 0, promptEndNanos - promptStartNanos,
+                generated > 0 ? end - firstTokenNanos : 0, reason, text.toString(), decodeNanos, sampleNanos);
         releaseAll();
         if (onFinish != null) onFinish.accept(this);
     }

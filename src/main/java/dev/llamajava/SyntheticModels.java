@@ -1,0 +1,81 @@
+package dev.llamajava;
+
+import dev.llamajava.gguf.SyntheticModel;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.function.DoubleConsumer;
+
+/**
+ * Synthetic Llama-shaped models (random weights, real Llama 3 tokenizer), written once and cached under
+ * {@code <cache>/models/} keyed by shape, seed and quantization, so benchmarks never rebuild them.
+ */
+public final class SyntheticModels {
+
+    private SyntheticModels() { }
+
+    /** @return the cache folder for models: {@code -Dllama.cache.dir}, {@code LLAMA_JAVA_CACHE_DIR}, or {@code ~/.cache/llama-java} */
+    public static Path cacheDir() {
+        String c = System.getProperty("llama.models.dir");
+        if (c != null && !c.isBlank()) return Path.of(c);
+        c = System.getenv("LLAMA_JAVA_CACHE_DIR");
+        Path base = c != null && !c.isBlank() ? Path.of(c) : Path.of(System.getProperty("user.home"), ".cache", "llama-java");
+        return base.resolve("models");
+    }
+
+    /**
+     * @return llama.cpp's {@code ggml-vocab-llama-bpe.gguf}: {@code -Dllama.vocab.gguf}, else the pinned source in the cache
+     * @throws IllegalStateException when it cannot be found
+     */
+    public static Path llama3Vocab() {
+        String v = System.getProperty("llama.vocab.gguf");
+        if (v != null && !v.isBlank()) return Path.of(v);
+        Path p = Path.of(System.getProperty("user.home"), ".cache", "llama-java", "src", "de3ff815ea7d559ee917f063901b8986f038abc6",
+                "models", "ggml-vocab-llama-bpe.gguf");
+        String src = System.getProperty("llama.cpp.source");
+        if (src != null && !src.isBlank()) p = Path.of(src, "models", "ggml-vocab-llama-bpe.gguf");
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalStateException("the Llama 3 vocabulary " + p + " is missing; run ci/build-native (it fetches the pinned llama.cpp) "
+                    + "or set -Dllama.vocab.gguf");
+        }
+        return p;
+    }
+
+    /**
+     * Returns the cached model, writing (F16) and quantizing it first when missing.
+     *
+     * @param shape    the shape
+     * @param seed     weight seed
+     * @param quant    file type name, e.g. {@code Q4_K_M}, {@code Q8_0}, {@code F16}
+     * @param progress called with a message and fraction while work runs, may be null
+     * @return the GGUF path
+     * @throws UncheckedIOException on I/O failure
+     */
+    public static Path cached(SyntheticModel.Shape shape, long seed, String quant, java.util.function.BiConsumer<String, Double> progress) {
+        String key = shape.layers() + "L" + shape.embd() + "-" + Long.toHexString(seed);
+        String base = (shape == SyntheticModel.LLAMA_3_2_1B ? "llama-3.2-1b-synthetic" : "synthetic-" + key) + "-" + key;
+        Path dir = cacheDir();
+        Path f16 = dir.resolve(base + "-F16.gguf");
+        Path out = dir.resolve(base + "-" + quant.toUpperCase(Locale.ROOT) + ".gguf");
+        try {
+            Files.createDirectories(dir);
+            if (Files.isRegularFile(out)) return out;
+            if (!Files.isRegularFile(f16)) {
+                DoubleConsumer p = progress == null ? null : f -> progress.accept("writing " + f16.getFileName(), f);
+                SyntheticModel.writeF16(f16, shape, seed, llama3Vocab(), p);
+            }
+            if (quant.equalsIgnoreCase("F16")) return f16;
+            if (progress != null) progress.accept("quantizing to " + quant, 0.0);
+            Path part = dir.resolve(out.getFileName() + ".part");
+            Quantizer.quantize(f16, part, quant, Quantizer.Options.defaults());
+            Files.move(part, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            if (progress != null) progress.accept("quantizing to " + quant, 1.0);
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
