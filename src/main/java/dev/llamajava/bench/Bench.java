@@ -125,14 +125,13 @@ public final class Bench {
         return -1;
     }
 
+    /**
+     * Measures one model. With llama-bench given, every repetition runs llama-bench (one repetition, after its own
+     * warm-up) and then ours, back to back, so drift in the machine's speed affects both sides alike.
+     */
     static Row benchModel(Path model, int threads, int pp, int tg, int reps, Path llamaBench, PrintStream log) throws Exception {
         GgufFile g = GgufFile.read(model);
-        Native nat = null;
-        if (llamaBench != null) {
-            log.println("  llama-bench " + model.getFileName() + " ...");
-            nat = runLlamaBench(llamaBench, model, threads, pp, tg, reps);
-        }
-        log.println("  llama-java " + model.getFileName() + " ...");
+        log.println("  " + model.getFileName() + ": " + reps + " repetitions" + (llamaBench != null ? ", each llama-bench then llama-java" : ""));
         double[] load = new double[Math.max(1, Math.min(reps, 3))];
         LlamaModel m = null;
         for (int i = 0; i < load.length; i++) {
@@ -149,11 +148,18 @@ public final class Bench {
             GenerationParams one = GenerationParams.builder().sampler(SamplerParams.greedy()).maxTokens(1).addSpecial(false).build();
             GenerationParams gen = GenerationParams.builder().sampler(SamplerParams.greedy()).maxTokens(tg + 1).addSpecial(false).build();
             double[] ppTs = new double[reps], tgTs = new double[reps], ttft = new double[reps];
+            double[] natPp = new double[reps], natTg = new double[reps];
             double overhead = 0, ttftPrompt = 0;
-            int[] shortPrompt = mm.tokenize(dev.llamajava.ChatTemplates.apply(SyntheticModel.LLAMA3_TEMPLATE.equals(mm.chatTemplate().orElse("")) ? "llama3" : "chatml",
+            String tmpl = SyntheticModel.LLAMA3_TEMPLATE.equals(mm.chatTemplate().orElse("")) ? "llama3" : "chatml";
+            int[] shortPrompt = mm.tokenize(dev.llamajava.ChatTemplates.apply(tmpl,
                     List.of(dev.llamajava.ChatMessage.user("Summarise the weather report in one line, please.")), true), true, true);
             if (shortPrompt.length > 20) shortPrompt = Arrays.copyOf(shortPrompt, 20);
-            for (int r = -1; r < reps; r++) { // r == -1 is the warm-up
+            for (int r = -1; r < reps; r++) { // r == -1 is our warm-up
+                if (r >= 0 && llamaBench != null) {
+                    Native n = runLlamaBench(llamaBench, model, threads, pp, tg, 1);
+                    natPp[r] = n.pp();
+                    natTg[r] = n.tg();
+                }
                 GenerationResult a;
                 try (TokenStream ts = ctx.generate(prompt, one)) {
                     a = ts.result();
@@ -172,10 +178,12 @@ public final class Bench {
                 overhead += b.overheadNanosPerToken() / 1e3 / reps;
                 ttft[r] = c.timeToFirstTokenNanos() / 1e6;
                 ttftPrompt += c.promptNanos() / 1e6 / reps;
+                log.printf(Locale.ROOT, "    rep %d: pp %.2f / %.2f t/s, tg %.2f / %.2f t/s (llama-java / llama-bench)%n", r + 1, ppTs[r],
+                        natPp[r], tgTs[r], natTg[r]);
             }
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, overhead, Stat.of(load), peakRss(),
-                    nat == null ? null : nat.pp(), nat == null ? null : nat.tg());
+                    llamaBench == null ? null : Stat.of(natPp).median(), llamaBench == null ? null : Stat.of(natTg).median());
         }
     }
 
