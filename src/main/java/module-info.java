@@ -3,6 +3,12 @@
  * Memory API. Start with {@link dev.llamajava.LlamaModel}.
  */
 module dev.llamajava {
+    requires java.net.http;
+    requires info.picocli;
+
     exports dev.llamajava;
     exports dev.llamajava.gguf;
+    exports dev.llamajava.hub;
+
+    opens dev.llamajava.cli to info.picocli;
 }

@@ -99,6 +99,49 @@ public final class ChatSession {
         return ts;
     }
 
+    /**
+     * Saves the conversation (messages) and the KV cache: {@code file} holds llama.cpp's state,
+     * {@code file + ".messages"} the messages.
+     *
+     * @param file where to save
+     * @throws java.io.UncheckedIOException when the messages cannot be written
+     */
+    public void save(java.nio.file.Path file) {
+        context.saveState(file, cached);
+        StringBuilder sb = new StringBuilder();
+        for (ChatMessage m : messages) {
+            sb.append(m.role()).append('\t').append(m.content().replace("\\", "\\\\").replace("\n", "\\n")).append('\n');
+        }
+        try {
+            java.nio.file.Files.writeString(java.nio.file.Path.of(file + ".messages"), sb);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Restores a conversation saved by {@link #save}.
+     *
+     * @param file the state file
+     * @throws LlamaException when it does not fit this context
+     */
+    public void load(java.nio.file.Path file) {
+        List<String> lines;
+        try {
+            lines = java.nio.file.Files.readAllLines(java.nio.file.Path.of(file + ".messages"));
+        } catch (java.io.IOException e) {
+            throw new LlamaException("no saved conversation at " + file + ".messages");
+        }
+        cached = context.loadState(file);
+        messages.clear();
+        for (String l : lines) {
+            int tab = l.indexOf('\t');
+            if (tab < 0) continue;
+            String content = l.substring(tab + 1).replace("\\n", "\n").replace("\\\\", "\\");
+            messages.add(new ChatMessage(l.substring(0, tab), content));
+        }
+    }
+
     private int[] fit(GenerationParams params) {
         int reserve = params.maxTokens() > 0 ? Math.min(params.maxTokens(), context.contextSize() / 2) : context.contextSize() / 4;
         for (;;) {

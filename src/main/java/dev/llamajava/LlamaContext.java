@@ -87,22 +87,40 @@ public final class LlamaContext extends NativeResource {
             dev.llamajava.ffi.Natives.beginCapture();
             MemorySegment ctx;
             java.util.List<String> errors;
+            java.util.List<dev.llamajava.ffi.Natives.Line> lines;
             try {
                 ctx = llama_h.llama_init_from_model(m, p);
             } finally {
-                errors = dev.llamajava.ffi.Natives.endCapture();
+                lines = dev.llamajava.ffi.Natives.endCaptureAll();
+                errors = lines.stream().filter(dev.llamajava.ffi.Natives.Line::isProblem).map(dev.llamajava.ffi.Natives.Line::text).toList();
             }
             if (ctx.equals(MemorySegment.NULL)) {
                 throw new LlamaException("llama.cpp could not create a context (" + params + "): "
                         + (errors.isEmpty() ? "no reason given" : String.join("; ", errors)));
             }
-            return new LlamaContext(model, params, ctx, arena, abortFlag);
+            LlamaContext c = new LlamaContext(model, params, ctx, arena, abortFlag);
+            c.kvBuffers = MemoryReport.buffers(lines, "KV buffer size");
+            c.computeBuffers = MemoryReport.buffers(lines, "compute buffer size");
+            return c;
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
         } finally {
             model.release();
         }
+    }
+
+    private java.util.Map<String, Long> kvBuffers = java.util.Map.of();
+    private java.util.Map<String, Long> computeBuffers = java.util.Map.of();
+
+    /** @return KV cache buffers (buffer name to bytes) as llama.cpp's log reported them */
+    public java.util.Map<String, Long> kvCacheBuffers() {
+        return kvBuffers;
+    }
+
+    /** @return compute buffers (buffer name to bytes) as llama.cpp's log reported them */
+    public java.util.Map<String, Long> computeBuffers() {
+        return computeBuffers;
     }
 
     /** @return the model */
@@ -151,6 +169,49 @@ public final class LlamaContext extends NativeResource {
         MemorySegment c = acquire();
         try {
             llama_h.llama_memory_clear(llama_h.llama_get_memory(c), true);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Saves the KV cache and the given tokens (what the cache holds) to a file, llama.cpp's session format.
+     *
+     * @param file   the file
+     * @param tokens the tokens in the cache
+     * @throws IllegalStateException when closed or in use
+     * @throws LlamaException        when llama.cpp cannot write it
+     */
+    public void saveState(java.nio.file.Path file, int[] tokens) {
+        MemorySegment c = acquire();
+        try (Arena a = Arena.ofConfined()) {
+            if (!llama_h.llama_state_save_file(c, a.allocateFrom(file.toAbsolutePath().toString()),
+                    a.allocateFrom(ValueLayout.JAVA_INT, tokens), tokens.length)) {
+                throw new LlamaException("llama.cpp could not save the state to " + file);
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Restores a state saved by {@link #saveState}.
+     *
+     * @param file the file
+     * @return the tokens the cache now holds
+     * @throws IllegalStateException when closed or in use
+     * @throws LlamaException        when the file is missing or does not fit this context and model
+     */
+    public int[] loadState(java.nio.file.Path file) {
+        if (!java.nio.file.Files.isRegularFile(file)) throw new LlamaException("no saved state at " + file);
+        MemorySegment c = acquire();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment toks = a.allocate(ValueLayout.JAVA_INT, nCtx);
+            MemorySegment n = a.allocate(ValueLayout.JAVA_LONG);
+            if (!llama_h.llama_state_load_file(c, a.allocateFrom(file.toAbsolutePath().toString()), toks, nCtx, n)) {
+                throw new LlamaException("llama.cpp could not load the state from " + file + " (saved from another model or a larger context?)");
+            }
+            return toks.asSlice(0, n.get(ValueLayout.JAVA_LONG, 0) * 4).toArray(ValueLayout.JAVA_INT);
         } finally {
             release();
         }

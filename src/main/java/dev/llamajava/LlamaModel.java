@@ -78,6 +78,7 @@ public final class LlamaModel extends NativeResource {
         AtomicReference<Throwable> listenerError = new AtomicReference<>();
         MemorySegment ptr;
         List<String> errors;
+        java.util.Map<String, Long> buffers;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment p = llama_h.llama_model_default_params(arena);
             llama_model_params.n_gpu_layers(p, params.gpuLayers());
@@ -104,7 +105,9 @@ public final class LlamaModel extends NativeResource {
             try {
                 ptr = llama_h.llama_model_load_from_file(arena.allocateFrom(abs.toString()), p);
             } finally {
-                errors = Natives.endCapture();
+                List<Natives.Line> lines = Natives.endCaptureAll();
+                errors = lines.stream().filter(Natives.Line::isProblem).map(Natives.Line::text).toList();
+                buffers = MemoryReport.buffers(lines, "model buffer size");
             }
         }
         if (ptr.equals(MemorySegment.NULL)) {
@@ -117,7 +120,19 @@ public final class LlamaModel extends NativeResource {
             throw new ModelLoadException(abs, "llama.cpp could not load " + abs + ": " + why);
         }
         LOG.log(System.Logger.Level.DEBUG, () -> "loaded " + abs);
-        return new LlamaModel(abs, ptr, params);
+        LlamaModel model = new LlamaModel(abs, ptr, params);
+        model.buffers = buffers;
+        return model;
+    }
+
+    private java.util.Map<String, Long> buffers = java.util.Map.of();
+
+    /**
+     * @return the weight buffers llama.cpp allocated while loading (buffer name, e.g. {@code CPU_Mapped}, to bytes),
+     *         as its log reports them
+     */
+    public java.util.Map<String, Long> weightBuffers() {
+        return buffers;
     }
 
     private static void checkGguf(Path p) {

@@ -61,6 +61,15 @@ public record SamplerParams(float temperature, int topK, float topP, float minP,
         return temperature <= 0 && mirostat == 0;
     }
 
+    /**
+     * @return whether the chain is greedy with nothing before it (no logit bias, grammar, penalties or DRY): the
+     *         token is then the first largest logit, which llama-java picks without building the candidate array
+     */
+    public boolean isPureGreedy() {
+        boolean penalties = penaltyLastN != 0 && (repeatPenalty != 1.0f || frequencyPenalty != 0.0f || presencePenalty != 0.0f);
+        return isGreedy() && logitBias.isEmpty() && grammar == null && !penalties && dryMultiplier <= 0;
+    }
+
     /** @return llama.cpp's common defaults */
     public static SamplerParams defaults() {
         return builder().build();

@@ -93,7 +93,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 this.promptTokens = t;
                 SamplerParams sp = params.sampler();
                 if (sp.seed() == -1 && context.params().seed() != -1) sp = sp.toBuilder().seed(context.params().seed()).build();
-                s = Sampler.create(model, sp);
+                s = sp.isPureGreedy() ? null : Sampler.create(model, sp);
                 this.sampler = s;
                 this.filter = new StopFilter(params.stopStrings());
                 ok = true;
@@ -148,7 +148,8 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             }
             if (checkStop()) return;
             long s0 = System.nanoTime();
-            int id = sampler.sample(ctx, -1);
+            int id = sampler != null ? sampler.sample(ctx, -1)
+                    : llama_h.llamajava_argmax(llama_h.llama_get_logits_ith(ctx, -1), nVocab);
             if (generated > 0) sampleNanos += System.nanoTime() - s0;
             if (llama_h.llama_vocab_is_eog(vocab, id)) {
                 finish(StopReason.END_OF_GENERATION);
@@ -251,7 +252,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         if (released) return;
         released = true;
         try {
-            sampler.close();
+            if (sampler != null) sampler.close();
         } finally {
             model.release();
             context.releaseFromStream();

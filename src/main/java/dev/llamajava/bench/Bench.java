@@ -74,10 +74,13 @@ public final class Bench {
     /** One model's results. */
     public record Row(String model, String quant, long sizeBytes, long params, int threads, int ctx, Stat pp, Stat tg,
                       Stat ttftMs, double ttftPromptMs, double overheadUs, Stat loadMs, long peakRssBytes,
-                      Double nativePp, Double nativeTg) {
-        Double ppRatio() { return nativePp == null ? null : pp.median() / nativePp; }
+                      Double nativePp, Double nativeTg, Double ppRatio, Double tgRatio) { }
 
-        Double tgRatio() { return nativeTg == null ? null : tg.median() / nativeTg; }
+    /** The median of per-repetition ratios (ours over llama-bench, measured back to back): drift cancels out. */
+    static Double pairedRatio(double[] ours, double[] theirs) {
+        double[] r = new double[ours.length];
+        for (int i = 0; i < r.length; i++) r[i] = ours[i] / theirs[i];
+        return Stat.of(r).median();
     }
 
     /** llama-bench's averages for one model. */
@@ -154,7 +157,7 @@ public final class Bench {
             int[] shortPrompt = mm.tokenize(dev.llamajava.ChatTemplates.apply(tmpl,
                     List.of(dev.llamajava.ChatMessage.user("Summarise the weather report in one line, please.")), true), true, true);
             if (shortPrompt.length > 20) shortPrompt = Arrays.copyOf(shortPrompt, 20);
-            for (int r = -1; r < reps; r++) { // r == -1 is our warm-up
+            for (int r = -2; r < reps; r++) { // r < 0: our warm-up (JIT, caches)
                 if (r >= 0 && llamaBench != null) {
                     Native n = runLlamaBench(llamaBench, model, threads, pp, tg, 1);
                     natPp[r] = n.pp();
@@ -183,7 +186,8 @@ public final class Bench {
             }
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, overhead, Stat.of(load), peakRss(),
-                    llamaBench == null ? null : Stat.of(natPp).median(), llamaBench == null ? null : Stat.of(natTg).median());
+                    llamaBench == null ? null : Stat.of(natPp).median(), llamaBench == null ? null : Stat.of(natTg).median(),
+                    llamaBench == null ? null : pairedRatio(ppTs, natPp), llamaBench == null ? null : pairedRatio(tgTs, natTg));
         }
     }
 
@@ -228,7 +232,17 @@ public final class Bench {
      * @throws Exception on failure
      */
     public static void main(String[] args) throws Exception {
-        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+        run(args, new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8));
+    }
+
+    /**
+     * Runs the benchmark.
+     *
+     * @param args see the class comment
+     * @param out  where the progress and the table go
+     * @throws Exception on failure
+     */
+    public static void run(String[] args, PrintStream out) throws Exception {
         List<Path> models = new ArrayList<>();
         List<String> synthetic = new ArrayList<>();
         int threads = Runtime.getRuntime().availableProcessors(), pp = 512, tg = 128, reps = 5;

@@ -47,20 +47,38 @@ public final class Natives {
     /** @return the current platform as llama-java names it, e.g. {@code linux-x86_64} */
     public static String platform() { return NativeLoader.platform(); }
 
-    private static final ThreadLocal<List<String>> CAPTURE = new ThreadLocal<>();
+    /**
+     * One native log line.
+     *
+     * @param level ggml log level
+     * @param text  the line
+     */
+    public record Line(int level, String text) {
+        /** @return whether it is a warning or an error */
+        public boolean isProblem() {
+            return level == llama_h.GGML_LOG_LEVEL_WARN || level == llama_h.GGML_LOG_LEVEL_ERROR;
+        }
+    }
 
-    /** Starts collecting this thread's native WARN/ERROR log lines. */
+    private static final ThreadLocal<List<Line>> CAPTURE = new ThreadLocal<>();
+
+    /** Starts collecting this thread's native log lines. */
     public static void beginCapture() { CAPTURE.set(new ArrayList<>()); }
 
-    /** @return the lines collected since {@link #beginCapture()}, and stops collecting */
+    /** @return the warning and error lines collected since {@link #beginCapture()}, and stops collecting */
     public static List<String> endCapture() {
-        List<String> l = CAPTURE.get();
+        return endCaptureAll().stream().filter(Line::isProblem).map(Line::text).toList();
+    }
+
+    /** @return every line collected since {@link #beginCapture()}, and stops collecting */
+    public static List<Line> endCaptureAll() {
+        List<Line> l = CAPTURE.get();
         CAPTURE.remove();
         return l == null ? List.of() : l;
     }
 
     static void captured(int level, String line) {
-        List<String> l = CAPTURE.get();
-        if (l != null && level >= llama_h.GGML_LOG_LEVEL_WARN && level <= llama_h.GGML_LOG_LEVEL_ERROR) l.add(line);
+        List<Line> l = CAPTURE.get();
+        if (l != null) l.add(new Line(level, line));
     }
 }

@@ -8325,7 +8325,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_abort_flag_callback} ( llamajava.h:18 ). */
+    /** {@code llamajava_abort_flag_callback} ( llamajava.h:19 ). */
     public static FunctionDescriptor llamajava_abort_flag_callback$descriptor() { return llamajava_abort_flag_callback.DESC; }
 
     public static MethodHandle llamajava_abort_flag_callback$handle() { return llamajava_abort_flag_callback.HANDLE; }
@@ -8344,13 +8344,38 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_argmax {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_argmax");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_argmax} ( llamajava.h:23 ). */
+    public static FunctionDescriptor llamajava_argmax$descriptor() { return llamajava_argmax.DESC; }
+
+    public static MethodHandle llamajava_argmax$handle() { return llamajava_argmax.HANDLE; }
+
+    public static MemorySegment llamajava_argmax$address() { return llamajava_argmax.ADDR; }
+
+    /** Calls {@code llamajava_argmax}. */
+    public static int llamajava_argmax(MemorySegment values, int n) {
+        var mh$ = llamajava_argmax.HANDLE;
+        try {
+            return (int) mh$.invokeExact(values, n);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_shim_version {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_shim_version");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:21 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:26 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }

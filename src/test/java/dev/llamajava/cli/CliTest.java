@@ -1,0 +1,178 @@
+package dev.llamajava.cli;
+
+import dev.llamajava.SyntheticModels;
+import dev.llamajava.TestSupport;
+import dev.llamajava.gguf.GgufFile;
+import dev.llamajava.gguf.SyntheticModel;
+import dev.llamajava.hub.JsonAccess;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Each subcommand's happy path and its one-line errors, in-process. */
+class CliTest {
+
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    PrintStream savedOut;
+    PrintStream savedErr;
+    InputStream savedIn;
+
+    @BeforeEach
+    void capture() {
+        savedOut = Main.out;
+        savedErr = Main.err;
+        savedIn = System.in;
+        Main.out = new PrintStream(out, true, StandardCharsets.UTF_8);
+        Main.err = new PrintStream(err, true, StandardCharsets.UTF_8);
+    }
+
+    @AfterEach
+    void restore() {
+        Main.out = savedOut;
+        Main.err = savedErr;
+        System.setIn(savedIn);
+    }
+
+    int run(String... args) {
+        out.reset();
+        err.reset();
+        return Main.execute(args);
+    }
+
+    String out() {
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    String err() {
+        return err.toString(StandardCharsets.UTF_8);
+    }
+
+    static String stories() {
+        return TestSupport.stories260K().toString();
+    }
+
+    @Test
+    void info() {
+        assertEquals(0, run("info", stories()));
+        assertTrue(out().contains("architecture       llama\n"), out());
+        assertTrue(out().contains("parameters         292,800 (0.00 B)\n"), out());
+        assertTrue(out().contains("vocabulary         512 tokens (llama)\n"), out());
+        assertEquals(1, run("info", "/nonexistent/model.gguf"));
+        assertEquals("llama-java: error: no such file: /nonexistent/model.gguf\n", err());
+    }
+
+    @Test
+    void infoOfANonGgufFile() throws Exception {
+        Path f = TestSupport.workDir("cli").resolve("notes.txt");
+        Files.writeString(f, "just some text, not a model");
+        assertEquals(1, run("info", f.toString()));
+        assertEquals("llama-java: error: " + f + " is not a valid GGUF file: not a GGUF file: magic 0x7473756a, expected 0x46554747 (\"GGUF\") (at byte 0)\n", err());
+        assertEquals(1, run("run", "-m", f.toString(), "-p", "x"));
+        assertEquals("llama-java: error: Not a GGUF file (bad magic 0x6a757374, expected \"GGUF\"): " + f + "\n", err());
+    }
+
+    @Test
+    void runGreedyEqualsLlamaSimple() throws Exception {
+        var r = TestSupport.run(List.of(TestSupport.tool("llama-simple").toString(), "-m", stories(), "-n", "24", "Once upon a time"), null, null, 120);
+        assertEquals(0, r.exit());
+        assertEquals(0, run("run", "-m", stories(), "--temp", "0", "-n", "24", "-p", "Once upon a time", "--ctx", "128"));
+        // llama-simple prints the prompt (with <s> rendered) then the completion; ours prints the completion
+        assertTrue(r.stdout().endsWith(out()), "llama-simple: " + r.stdout() + "\nours: " + out());
+        assertTrue(out().length() > 40, out());
+        assertTrue(err().contains(" generated, "), err());
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void runJsonParses() {
+        assertEquals(0, run("run", "-m", stories(), "--temp", "0", "-n", "8", "-p", "Once upon a time", "--ctx", "128", "--json"));
+        List<String> lines = out().lines().toList();
+        assertEquals(9, lines.size(), out());
+        StringBuilder text = new StringBuilder();
+        for (String l : lines.subList(0, 8)) {
+            Map<String, Object> m = (Map<String, Object>) JsonAccess.parse(l);
+            assertTrue(m.get("id") instanceof Long);
+            text.append((String) m.get("text"));
+        }
+        Map<String, Object> summary = (Map<String, Object>) ((Map<String, Object>) JsonAccess.parse(lines.get(8))).get("summary");
+        assertEquals(8L, summary.get("generated_tokens"));
+        assertEquals("MAX_TOKENS", summary.get("stop_reason"));
+        assertEquals(text.toString(), summary.get("text"));
+    }
+
+    @Test
+    void runReadsStdinAndRejectsBadArguments() {
+        System.setIn(new ByteArrayInputStream("The little dog".getBytes(StandardCharsets.UTF_8)));
+        assertEquals(0, run("run", "-m", stories(), "--temp", "0", "-n", "4", "--ctx", "64"));
+        assertTrue(!out().isBlank());
+        assertEquals(2, run("run", "--max-tokens", "many"));
+        assertTrue(err().startsWith("Invalid value for option '--max-tokens'"), err());
+        assertEquals(1, run("run", "-m", "/nonexistent.gguf", "-p", "x"));
+        assertEquals("llama-java: error: model file not found: /nonexistent.gguf\n", err());
+        assertEquals(2, run("frobnicate"));
+        assertTrue(err().startsWith("Unmatched argument at index 0: 'frobnicate'"), err());
+    }
+
+    @Test
+    void chatFromAPipe() throws Exception {
+        Path state = TestSupport.workDir("cli").resolve("chat.state");
+        System.setIn(new ByteArrayInputStream(("Once upon a time\n/save " + state + "\n/reset\n/load " + state + "\nThe end\n")
+                .getBytes(StandardCharsets.UTF_8)));
+        assertEquals(0, run("chat", "-m", stories(), "--template", "chatml", "--temp", "0", "-n", "6", "--ctx", "512"));
+        assertEquals(2, out().lines().count(), out());
+        assertTrue(err().contains("[saved 2 messages]"), err());
+        assertTrue(err().contains("[conversation reset]"), err());
+        assertTrue(err().contains("[loaded 2 messages]"), err());
+    }
+
+    @Test
+    void quantizeAndSelect() throws Exception {
+        Path dir = TestSupport.workDir("cli-quant");
+        Path f16 = dir.resolve("tiny-F16.gguf");
+        SyntheticModel.writeF16(f16, SyntheticModel.TINY, 5, TestSupport.llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"), null);
+        Path q8 = dir.resolve("tiny-Q8_0.gguf");
+        assertEquals(0, run("quantize", f16.toString(), q8.toString(), "Q8_0"));
+        assertEquals("Q8_0", GgufFile.read(q8).fileTypeName());
+        assertEquals(1, run("quantize", f16.toString(), dir.resolve("x.gguf").toString(), "Q9_X"));
+        assertTrue(err().startsWith("llama-java: error: unknown quantization type 'Q9_X'; known: [F32, F16,"), err());
+        assertEquals(0, run("select", dir.toString(), "--budget", "8G", "--ctx", "2048"));
+        assertTrue(out().contains("F16 ") && out().contains("<- chosen"), out());
+        assertEquals(1, run("select", dir.toString(), "--budget", "1M"));
+        assertTrue(out().contains("no variant fits the budget"), out());
+    }
+
+    @Test
+    void benchAtTinySizes() throws Exception {
+        Path dir = TestSupport.workDir("cli-bench");
+        Path f16 = dir.resolve("tiny-F16.gguf");
+        SyntheticModel.writeF16(f16, SyntheticModel.TINY, 9, TestSupport.llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"), null);
+        Path json = dir.resolve("bench.json");
+        assertEquals(0, run("bench", "-m", f16.toString(), "--pp", "16", "--tg", "4", "--reps", "1", "--compare-native",
+                TestSupport.tool("llama-bench").toString(), "--json", json.toString()));
+        assertTrue(out().contains("| hardware | backend | model | quant |"), out());
+        Object parsed = JsonAccess.parse(Files.readString(json));
+        assertTrue(parsed instanceof Map<?, ?> m && m.get("results") instanceof List<?> l && l.size() == 1, String.valueOf(parsed));
+    }
+
+    @Test
+    void defaultModelIsTheSyntheticOne() {
+        System.setProperty("llama.cpp.source", TestSupport.llamaSource().toString());
+        assertEquals(0, run("run", "-p", "Hello", "-n", "3", "--ctx", "256"));
+        assertTrue(err().contains("no --model given: using the synthetic Llama-3.2-1B-shaped model (random weights, its output is meaningless): "
+                + SyntheticModels.cacheDir()), err());
+    }
+}
