@@ -93,6 +93,15 @@ public final class Llama {
     }
 
     /**
+     * @return the compute backend in use (CPU or CUDA) and why, as chosen by {@code -Dllama.backend} / {@code LLAMA_BACKEND}
+     *         ({@code auto}, the default: CUDA when its library loads and a device is present; {@code cpu}; {@code cuda})
+     * @throws NativeLibraryException when the native libraries cannot be loaded, or {@code cuda} was asked for and is unusable
+     */
+    public static String backendChoice() {
+        return Natives.backendChoice();
+    }
+
+    /**
      * @return the directory the native libraries were loaded from
      * @throws NativeLibraryException when the native libraries cannot be loaded
      */

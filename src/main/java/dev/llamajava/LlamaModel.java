@@ -81,7 +81,7 @@ public final class LlamaModel extends NativeResource {
         java.util.Map<String, Long> buffers;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment p = llama_h.llama_model_default_params(arena);
-            llama_model_params.n_gpu_layers(p, params.gpuLayers());
+            llama_model_params.n_gpu_layers(p, params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? autoLayers(abs, params) : params.gpuLayers());
             llama_model_params.main_gpu(p, params.mainGpu());
             llama_model_params.split_mode(p, params.splitMode().ordinal());
             llama_model_params.vocab_only(p, params.vocabOnly());
@@ -133,6 +133,19 @@ public final class LlamaModel extends NativeResource {
      */
     public java.util.Map<String, Long> weightBuffers() {
         return buffers;
+    }
+
+    /** Resolves {@link ModelParams#GPU_LAYERS_AUTO} against the first GPU's free memory and logs the decision. */
+    static int autoLayers(Path path, ModelParams params) {
+        Device gpu = Llama.devices().stream().filter(d -> d.type() == Device.Type.GPU).findFirst().orElse(null);
+        if (gpu == null) {
+            LOG.log(System.Logger.Level.INFO, "gpuLayers AUTO: no GPU device (" + Llama.backendChoice() + "); all layers stay on the CPU");
+            return 0;
+        }
+        GpuFit.Decision d = GpuFit.decide(QuantSelector.Variant.of(path), gpu.memoryFree(), params.fitContext(), params.fitKvType());
+        LOG.log(System.Logger.Level.INFO, "gpuLayers AUTO on " + gpu.name() + " (" + gpu.description() + "), context "
+                + params.fitContext() + ": " + d);
+        return d.layers();
     }
 
     private static void checkGguf(Path p) {

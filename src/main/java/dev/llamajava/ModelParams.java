@@ -5,16 +5,25 @@ import java.util.Objects;
 /**
  * How a model is loaded. Immutable; defaults equal llama.cpp's {@code llama_model_default_params()}.
  *
- * @param gpuLayers        layers to offload to the GPU; -1 means all (llama.cpp's default)
+ * @param gpuLayers        layers to offload to the GPU; -1 means all (llama.cpp's default), {@link #GPU_LAYERS_AUTO} as many
+ *                         as fit the GPU's free memory with {@code fitContext} and {@code fitKvType} (see {@link GpuFit})
  * @param loadMode         how the weights are read: mmap, mlock, direct I/O, or llama.cpp's automatic choice
  * @param mainGpu          the GPU used when {@code splitMode} is {@link SplitMode#NONE}
  * @param splitMode        how to split the model across GPUs
  * @param vocabOnly        load only the vocabulary, no weights
  * @param checkTensors     validate the tensor data while loading
  * @param progressListener called with the load progress in [0, 1]; returning false cancels the load (may be null)
+ * @param fitContext       for {@link #GPU_LAYERS_AUTO}: the context size the fit reserves KV cache for
+ * @param fitKvType        for {@link #GPU_LAYERS_AUTO}: the KV cache type the fit assumes
  */
 public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMode splitMode,
-                          boolean vocabOnly, boolean checkTensors, LoadProgressListener progressListener) {
+                          boolean vocabOnly, boolean checkTensors, LoadProgressListener progressListener,
+                          int fitContext, ContextParams.KvCacheType fitKvType) {
+
+    /** Offload all layers. */
+    public static final int GPU_LAYERS_ALL = -1;
+    /** Offload as many layers as fit the GPU's free memory. */
+    public static final int GPU_LAYERS_AUTO = -2;
 
     /** How a model is split across several GPUs. Values match {@code enum llama_split_mode}. */
     public enum SplitMode {
@@ -61,7 +70,9 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
 
     /** Validates the values; see {@link Builder}. */
     public ModelParams {
-        if (gpuLayers < -1) throw new IllegalArgumentException("gpuLayers must be -1 (all) or >= 0, was " + gpuLayers);
+        if (gpuLayers < -2) throw new IllegalArgumentException("gpuLayers must be -1 (all), -2 (auto) or >= 0, was " + gpuLayers);
+        if (fitContext < 1) throw new IllegalArgumentException("fitContext must be >= 1, was " + fitContext);
+        Objects.requireNonNull(fitKvType, "fitKvType");
         if (mainGpu < 0) throw new IllegalArgumentException("mainGpu must be >= 0, was " + mainGpu);
         Objects.requireNonNull(splitMode, "splitMode");
         Objects.requireNonNull(loadMode, "loadMode");
@@ -87,6 +98,8 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         b.vocabOnly = vocabOnly;
         b.checkTensors = checkTensors;
         b.progressListener = progressListener;
+        b.fitContext = fitContext;
+        b.fitKvType = fitKvType;
         return b;
     }
 
@@ -99,11 +112,15 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         private boolean vocabOnly = false;
         private boolean checkTensors = false;
         private LoadProgressListener progressListener;
+        private int fitContext = 4096;
+        private ContextParams.KvCacheType fitKvType = ContextParams.KvCacheType.F16;
 
         private Builder() { }
 
-        /** @param v layers to offload, -1 for all @return this */
+        /** @param v layers to offload, -1 for all, -2 ({@link #GPU_LAYERS_AUTO}) to fit the GPU @return this */
         public Builder gpuLayers(int v) { this.gpuLayers = v; return this; }
+        /** @param ctx context the auto fit reserves @param kv KV type it assumes @return this */
+        public Builder fitFor(int ctx, ContextParams.KvCacheType kv) { this.fitContext = ctx; this.fitKvType = kv; return this; }
         /** @param v how the weights are read @return this */
         public Builder loadMode(LoadMode v) { this.loadMode = v; return this; }
         /** @param v true: memory-map the file; false: read it @return this */
@@ -134,7 +151,7 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
          * @throws IllegalArgumentException when a value is out of range (the message names the field)
          */
         public ModelParams build() {
-            return new ModelParams(gpuLayers, loadMode, mainGpu, splitMode, vocabOnly, checkTensors, progressListener);
+            return new ModelParams(gpuLayers, loadMode, mainGpu, splitMode, vocabOnly, checkTensors, progressListener, fitContext, fitKvType);
         }
     }
 }

@@ -118,8 +118,8 @@ class LlamaModelTest {
 
     @Test
     void invalidParamsAreRejectedInJava() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModelParams.builder().gpuLayers(-2).build());
-        assertEquals("gpuLayers must be -1 (all) or >= 0, was -2", e.getMessage());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModelParams.builder().gpuLayers(-3).build());
+        assertEquals("gpuLayers must be -1 (all), -2 (auto) or >= 0, was -3", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> ModelParams.builder().mainGpu(-1).build());
         assertEquals("mainGpu must be >= 0, was -1", e.getMessage());
     }

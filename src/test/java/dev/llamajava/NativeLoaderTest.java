@@ -45,6 +45,12 @@ class NativeLoaderTest {
     }
 
     @Test
+    void autoBackendWithoutTheCudaJarIsTheCpu() {
+        assertEquals("CPU (llama.backend=auto: the CUDA natives (llama-java-<version>-natives-linux-x86_64-cuda.jar) are not on the class path)",
+                Llama.backendChoice());
+    }
+
+    @Test
     void systemInfoAndBackends() {
         String info = Llama.systemInfo();
         assertTrue(info.contains("CPU"), info);

@@ -269,13 +269,106 @@ final class NativeLoader {
             NativeLog.install();
             llama_h.llama_backend_init();
             try (Arena a = Arena.ofConfined()) {
+                // the CPU folder never holds GPU backends, so this loads the best CPU variant only
                 llama_h.ggml_backend_load_all_from_path(a.allocateFrom(dir.toString()));
             }
+            backendChoice = selectBackend(tried);
+            System.getLogger("dev.llamajava").log(System.Logger.Level.INFO, "llama-java backend: " + backendChoice);
         } catch (RuntimeException | Error e) {
             loaded = null;
             throw e;
         }
         return result;
+    }
+
+    /** Which compute backend was chosen and why. */
+    record BackendChoice(String backend, String mode, String reason) {
+        @Override
+        public String toString() {
+            return backend + " (llama.backend=" + mode + ": " + reason + ")";
+        }
+    }
+
+    static volatile BackendChoice backendChoice;
+    static final String CUDA_PLATFORM = "linux-x86_64-cuda";
+
+    /**
+     * Applies {@code -Dllama.backend} / {@code LLAMA_BACKEND}: {@code cpu} never touches GPU libraries; {@code auto}
+     * (default) loads the CUDA backend when its library is available and uses it when a device is present;
+     * {@code cuda} requires it and fails with what was missing.
+     */
+    static BackendChoice selectBackend(List<String> tried) {
+        String mode = setting("llama.backend", "LLAMA_BACKEND");
+        mode = mode == null ? "auto" : mode.toLowerCase(Locale.ROOT);
+        if (!List.of("auto", "cpu", "cuda").contains(mode)) {
+            throw new NativeLibraryException("llama-java: llama.backend / LLAMA_BACKEND must be auto, cpu or cuda, was '" + mode + "'");
+        }
+        if (mode.equals("cpu")) return new BackendChoice("CPU", mode, "GPU libraries not loaded");
+        String why;
+        Path cudaDir = null;
+        String explicit = setting("llama.cuda.library.path", "LLAMA_CUDA_LIBRARY_PATH");
+        if (explicit != null) {
+            cudaDir = Path.of(explicit).toAbsolutePath();
+            why = Files.isRegularFile(cudaDir.resolve("libggml-cuda.so")) ? null : "no libggml-cuda.so in llama.cuda.library.path " + cudaDir;
+        } else {
+            String resDir = RESOURCE_ROOT + CUDA_PLATFORM + "/";
+            Map<String, String> manifest = readManifest(resDir);
+            if (manifest == null) {
+                why = "the CUDA natives (llama-java-<version>-natives-" + CUDA_PLATFORM + ".jar) are not on the class path";
+            } else {
+                why = "could not extract the CUDA natives";
+                String version = version(resDir);
+                for (Path base : cacheCandidates()) {
+                    Path d = base.resolve(version).resolve(CUDA_PLATFORM);
+                    try {
+                        extract(resDir, manifest, d);
+                        cudaDir = d;
+                        why = null;
+                        break;
+                    } catch (RuntimeException e) {
+                        tried.add("extract CUDA natives to " + d + ": " + e.getMessage());
+                    }
+                }
+            }
+        }
+        if (why == null) {
+            Natives.beginCapture();
+            MemorySegment reg;
+            List<String> errors;
+            try (Arena a = Arena.ofConfined()) {
+                reg = llama_h.ggml_backend_load(a.allocateFrom(cudaDir.resolve("libggml-cuda.so").toString()));
+            } finally {
+                errors = Natives.endCapture();
+            }
+            if (reg.equals(MemorySegment.NULL)) {
+                String detail = errors.isEmpty() ? "no reason given" : String.join("; ", errors);
+                if (detail.contains("libcuda.so")) why = "the NVIDIA driver library libcuda.so.1 is missing (" + detail + ")";
+                else if (detail.contains("libcudart") || detail.contains("libcublas")) why = "the CUDA runtime libraries are missing (" + detail + ")";
+                else why = "libggml-cuda.so did not load (" + detail + ")";
+            } else {
+                long devices = llama_h.ggml_backend_reg_dev_count(reg);
+                if (devices == 0) {
+                    why = "the CUDA backend loaded but found no device" + (errors.isEmpty() ? "" : " (" + String.join("; ", errors) + ")");
+                } else {
+                    return new BackendChoice("CUDA", mode, devices + " device(s), " + describeCuda(reg));
+                }
+            }
+        }
+        if (mode.equals("cuda")) {
+            throw new NativeLibraryException("llama-java: llama.backend=cuda, but " + why);
+        }
+        return new BackendChoice("CPU", mode, why);
+    }
+
+    private static String describeCuda(MemorySegment reg) {
+        StringBuilder sb = new StringBuilder();
+        long n = llama_h.ggml_backend_reg_dev_count(reg);
+        for (long i = 0; i < n; i++) {
+            MemorySegment d = llama_h.ggml_backend_reg_dev_get(reg, i);
+            if (i > 0) sb.append(", ");
+            sb.append(llama_h.ggml_backend_dev_description(d).reinterpret(1024).getString(0));
+        }
+        return sb.toString();
     }
 
     /** The CPU backend variant llama.cpp chose (from its "loaded CPU backend from ..." log line), or null. */

@@ -41,6 +41,18 @@ public final class Natives {
         return NativeLog.cpuLine();
     }
 
+    /** @return the compute backend llama-java chose (CPU or CUDA) and why, e.g. {@code CPU (llama.backend=auto: ...)} */
+    public static String backendChoice() {
+        NativeLoader.load();
+        return String.valueOf(NativeLoader.backendChoice);
+    }
+
+    /** @return CPU or CUDA */
+    public static String backend() {
+        NativeLoader.load();
+        return NativeLoader.backendChoice == null ? "CPU" : NativeLoader.backendChoice.backend();
+    }
+
     /** @return the build's properties (llama.cpp commit, variants), empty when unknown */
     public static Properties buildProperties() { return NativeLoader.buildProperties(); }
 

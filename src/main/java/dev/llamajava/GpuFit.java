@@ -1,0 +1,51 @@
+package dev.llamajava;
+
+/**
+ * How many layers to offload to a GPU with a given amount of free memory ({@link ModelParams#GPU_LAYERS_AUTO}).
+ * Uses {@link QuantSelector}'s estimate (weights, KV cache, compute buffers, overhead) with a safety margin of
+ * 5% of the free memory, at least 256 MiB.
+ */
+public final class GpuFit {
+
+    private GpuFit() { }
+
+    /**
+     * The decision.
+     *
+     * @param layers      layers to offload: -1 for all (output layer included), else 0..n_layers
+     * @param freeBytes   the device's free memory
+     * @param budgetBytes free memory minus the safety margin
+     * @param needBytes   the estimate for the whole model on the GPU
+     * @param perLayer    bytes one layer needs (weights and its KV cache)
+     */
+    public record Decision(int layers, long freeBytes, long budgetBytes, long needBytes, long perLayer) {
+        @Override
+        public String toString() {
+            return String.format(java.util.Locale.ROOT, "%s: need %.2f GiB for all layers, %.2f GiB free (%.2f GiB after the margin)",
+                    layers < 0 ? "all layers" : layers + " layers", needBytes / 1073741824.0, freeBytes / 1073741824.0, budgetBytes / 1073741824.0);
+        }
+    }
+
+    /**
+     * @param freeBytes free device memory
+     * @return the safety margin
+     */
+    public static long margin(long freeBytes) {
+        return Math.max(256L << 20, freeBytes / 20);
+    }
+
+    /**
+     * @param v         the model's facts
+     * @param freeBytes free device memory
+     * @param ctx       context size
+     * @param kvType    KV cache type
+     * @return how many layers to offload
+     */
+    public static Decision decide(QuantSelector.Variant v, long freeBytes, int ctx, ContextParams.KvCacheType kvType) {
+        long budget = Math.max(0, freeBytes - margin(freeBytes));
+        QuantSelector.Estimate e = QuantSelector.estimate(v, ctx, 512, kvType, true, budget, false);
+        long perLayer = (v.weights() - v.outputAndEmbeddingBytes()) / Math.max(1, v.layers()) + e.kvCache() / Math.max(1, v.layers());
+        int layers = e.fits() ? -1 : e.gpuLayers();
+        return new Decision(layers, freeBytes, budget, e.total(), perLayer);
+    }
+}
