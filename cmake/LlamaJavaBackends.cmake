@@ -2,8 +2,9 @@
 #
 #   LLAMAJAVA_CPU_VARIANTS = all     one libggml-cpu-<variant>.so per x86-64 level (x64 ... sapphirerapids);
 #                                    ggml picks the best at run time. Used for the natives jar and CI.
-#                          = native  a single libggml-cpu.so tuned for this machine (-march=native).
-#                                    Developer-only fast mode; never shipped.
+#                          = native  a single libggml-cpu.so at the x86-64-v3 (Haswell: AVX2, FMA, F16C, BMI2) level.
+#                                    Developer-only fast mode; never shipped. (ggml refuses GGML_NATIVE together
+#                                    with GGML_BACKEND_DL, so the level is spelled out.)
 #   LLAMAJAVA_CUDA         = ON      also build libggml-cuda.so (CMAKE_CUDA_ARCHITECTURES picks the GPUs).
 
 set(LLAMAJAVA_CPU_VARIANTS "all" CACHE STRING "CPU backend variants: all | native")
@@ -17,8 +18,11 @@ if(LLAMAJAVA_CPU_VARIANTS STREQUAL "all")
   set(GGML_NATIVE           OFF CACHE BOOL "" FORCE)
   set(GGML_CPU_ALL_VARIANTS ON  CACHE BOOL "" FORCE)
 elseif(LLAMAJAVA_CPU_VARIANTS STREQUAL "native")
-  set(GGML_NATIVE           ON  CACHE BOOL "" FORCE)
+  set(GGML_NATIVE           OFF CACHE BOOL "" FORCE)
   set(GGML_CPU_ALL_VARIANTS OFF CACHE BOOL "" FORCE)
+  foreach(_isa GGML_SSE42 GGML_AVX GGML_AVX2 GGML_FMA GGML_F16C GGML_BMI2)
+    set(${_isa} ON CACHE BOOL "" FORCE)
+  endforeach()
 else()
   message(FATAL_ERROR "LLAMAJAVA_CPU_VARIANTS must be 'all' or 'native', not '${LLAMAJAVA_CPU_VARIANTS}'")
 endif()

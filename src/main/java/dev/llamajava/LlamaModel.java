@@ -202,12 +202,7 @@ public final class LlamaModel extends NativeResource {
 
     /** @return the vocabulary size @throws IllegalStateException when closed */
     public int vocabSize() {
-        acquire();
-        try {
-            return llama_h.llama_vocab_n_tokens(vocab);
-        } finally {
-            release();
-        }
+        return vocabInt(llama_h::llama_vocab_n_tokens);
     }
 
     /** @return the training context length @throws IllegalStateException when closed */
@@ -233,6 +228,15 @@ public final class LlamaModel extends NativeResource {
     /** @return key/value heads @throws IllegalStateException when closed */
     public int kvHeadCount() {
         return intProp(llama_h::llama_model_n_head_kv);
+    }
+
+    private int vocabInt(java.util.function.ToIntFunction<MemorySegment> f) {
+        acquire();
+        try {
+            return f.applyAsInt(vocab);
+        } finally {
+            release();
+        }
     }
 
     private int intProp(java.util.function.ToIntFunction<MemorySegment> f) {
@@ -324,32 +328,17 @@ public final class LlamaModel extends NativeResource {
 
     /** @return beginning-of-sequence token, or -1 @throws IllegalStateException when closed */
     public int bosToken() {
-        acquire();
-        try {
-            return llama_h.llama_vocab_bos(vocab);
-        } finally {
-            release();
-        }
+        return vocabInt(llama_h::llama_vocab_bos);
     }
 
     /** @return end-of-sequence token, or -1 @throws IllegalStateException when closed */
     public int eosToken() {
-        acquire();
-        try {
-            return llama_h.llama_vocab_eos(vocab);
-        } finally {
-            release();
-        }
+        return vocabInt(llama_h::llama_vocab_eos);
     }
 
     /** @return end-of-turn token, or -1 @throws IllegalStateException when closed */
     public int eotToken() {
-        acquire();
-        try {
-            return llama_h.llama_vocab_eot(vocab);
-        } finally {
-            release();
-        }
+        return vocabInt(llama_h::llama_vocab_eot);
     }
 
     /**

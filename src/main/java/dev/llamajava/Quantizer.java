@@ -50,6 +50,24 @@ public final class Quantizer {
      * @throws LlamaException           when llama.cpp fails (its reason in the message)
      */
     public static void quantize(Path in, Path out, String type, Options options) {
+        quantize(in, out, type, options, null);
+    }
+
+    private static final java.util.regex.Pattern TENSOR_PROGRESS = java.util.regex.Pattern.compile("^\\[\\s*(\\d+)/\\s*(\\d+)\\]");
+
+    /**
+     * Quantizes {@code in} into {@code out}, reporting progress per tensor.
+     *
+     * @param in       a GGUF model
+     * @param out      the file to write
+     * @param type     a llama.cpp file type name such as {@code Q4_K_M}
+     * @param options  options
+     * @param progress called with the fraction of tensors done (from llama.cpp's per-tensor log), may be null
+     * @throws IllegalArgumentException when the type is unknown (the message lists the known ones)
+     * @throws ModelLoadException       when {@code in} does not exist
+     * @throws LlamaException           when llama.cpp fails (its reason in the message)
+     */
+    public static void quantize(Path in, Path out, String type, Options options, java.util.function.DoubleConsumer progress) {
         Objects.requireNonNull(in, "in");
         Objects.requireNonNull(out, "out");
         Objects.requireNonNull(options, "options");
@@ -65,6 +83,18 @@ public final class Quantizer {
             if (options.outputType() != null) llama_model_quantize_params.output_tensor_type(p, options.outputType().id());
             if (options.embeddingType() != null) llama_model_quantize_params.token_embedding_type(p, options.embeddingType().id());
             Natives.beginCapture();
+            if (progress != null) {
+                Natives.listen(line -> {
+                    var m = TENSOR_PROGRESS.matcher(line.text());
+                    if (m.find()) {
+                        try {
+                            progress.accept(Double.parseDouble(m.group(1)) / Double.parseDouble(m.group(2)));
+                        } catch (RuntimeException ignore) {
+                            // a listener must not break the native call
+                        }
+                    }
+                });
+            }
             long rc;
             java.util.List<String> errors;
             try {
@@ -72,6 +102,7 @@ public final class Quantizer {
                         a.allocateFrom(out.toAbsolutePath().toString()), p));
             } finally {
                 errors = Natives.endCapture();
+                Natives.listen(null);
             }
             if (rc != 0) {
                 try {

@@ -50,7 +50,10 @@ class SyntheticNativeTest {
         for (String type : List.of("Q8_0", "Q4_K_M")) {
             Path ours = TestSupport.workDir("synthetic").resolve("ours-" + type + ".gguf");
             Path theirs = TestSupport.workDir("synthetic").resolve("theirs-" + type + ".gguf");
-            Quantizer.quantize(f16, ours, type, Quantizer.Options.defaults());
+            java.util.List<Double> progress = new java.util.concurrent.CopyOnWriteArrayList<>();
+            Quantizer.quantize(f16, ours, type, Quantizer.Options.defaults(), progress::add);
+            assertEquals(1.0, progress.getLast(), 1e-9, "per-tensor progress ends at 1");
+            assertEquals(GgufFile.read(f16).tensors().size(), progress.size(), "one step per tensor");
             var r = TestSupport.run(List.of(TestSupport.tool("llama-quantize").toString(), f16.toString(), theirs.toString(), type), null, null, 300);
             assertEquals(0, r.exit(), r.stderr());
             assertEquals(-1L, Files.mismatch(ours, theirs), type + ": our file differs from llama-quantize's");

@@ -53,4 +53,19 @@ class TwoJarsIT {
             assertEquals(List.of(), s.toList(), "the temp folder must stay untouched");
         }
     }
+
+    @Test
+    void cudaJarHoldsOnlyTheCudaBackend() throws Exception {
+        Path cuda = Path.of(System.getProperty("llama.natives.cuda.jar"));
+        assertTrue(Files.isRegularFile(cuda), "no CUDA natives jar (run ci/build-cuda before mvn package): " + cuda);
+        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(cuda.toFile())) {
+            List<String> files = jar.stream().map(java.util.jar.JarEntry::getName).filter(n -> !n.endsWith("/") && !n.startsWith("META-INF/")).sorted().toList();
+            assertEquals(List.of("dev/llamajava/native/linux-x86_64-cuda/build-cuda.properties",
+                    "dev/llamajava/native/linux-x86_64-cuda/libggml-cuda.so",
+                    "dev/llamajava/native/linux-x86_64-cuda/natives.sha256"), files);
+        }
+        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(Path.of(System.getProperty("llama.natives.jar")).toFile())) {
+            assertTrue(jar.stream().noneMatch(e -> e.getName().contains("cuda")), "the CPU natives jar must not hold GPU libraries");
+        }
+    }
 }

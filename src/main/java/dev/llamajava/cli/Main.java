@@ -417,10 +417,8 @@ public final class Main {
 
         @Override
         public Integer call() {
-            ProgressBar bar = new ProgressBar("quantizing");
-            bar.update(0, type);
-            Quantizer.quantize(in, outFile, type, new Quantizer.Options(threads, false, false, null, null));
-            bar.update(1, type);
+            ProgressBar bar = new ProgressBar("quantizing to " + type);
+            Quantizer.quantize(in, outFile, type, new Quantizer.Options(threads, false, false, null, null), f -> bar.update(f, null));
             out.println("wrote " + outFile);
             return 0;
         }

@@ -89,8 +89,17 @@ public final class Natives {
         return l == null ? List.of() : l;
     }
 
+    private static final ThreadLocal<java.util.function.Consumer<Line>> LISTENER = new ThreadLocal<>();
+
+    /** @param listener receives this thread's native log lines as they come (null to stop); must not throw */
+    public static void listen(java.util.function.Consumer<Line> listener) {
+        if (listener == null) LISTENER.remove(); else LISTENER.set(listener);
+    }
+
     static void captured(int level, String line) {
         List<Line> l = CAPTURE.get();
         if (l != null) l.add(new Line(level, line));
+        java.util.function.Consumer<Line> c = LISTENER.get();
+        if (c != null) c.accept(new Line(level, line));
     }
 }

@@ -24,6 +24,11 @@ public record GgufTensorInfo(String name, GgmlType type, long[] shape, long offs
 
     /** @return number of elements */
     public long elements() {
+        return elements(shape);
+    }
+
+    /** Product of the dimensions, overflow-checked. */
+    static long elements(long[] shape) {
         long n = 1;
         for (long d : shape) n = Math.multiplyExact(n, d);
         return n;

@@ -35,9 +35,7 @@ public final class GgufWriter {
 
         /** @return elements */
         public long elements() {
-            long n = 1;
-            for (long d : shape) n = Math.multiplyExact(n, d);
-            return n;
+            return GgufTensorInfo.elements(shape);
         }
 
         /** @return bytes of data */

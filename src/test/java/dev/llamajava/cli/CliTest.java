@@ -169,6 +169,43 @@ class CliTest {
     }
 
     @Test
+    void pullFromALocalHub() throws Exception {
+        byte[] body = new byte[100_000];
+        for (int i = 0; i < body.length; i++) body[i] = (byte) (i * 7);
+        String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(body));
+        var server = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", ex -> {
+            try (ex) {
+                String path = ex.getRequestURI().getPath();
+                byte[] reply;
+                if (path.equals("/api/models/acme/M/revision/main")) reply = "{\"sha\":\"c0ffee\"}".getBytes();
+                else if (path.equals("/api/models/acme/M/tree/c0ffee")) reply = ("[{\"type\":\"file\",\"path\":\"M-Q8_0.gguf\",\"size\":100000,"
+                        + "\"lfs\":{\"oid\":\"" + sha + "\",\"size\":100000}}]").getBytes();
+                else if (path.equals("/acme/M/resolve/c0ffee/M-Q8_0.gguf")) reply = body;
+                else reply = null;
+                ex.sendResponseHeaders(reply == null ? 404 : 200, reply == null ? -1 : reply.length);
+                if (reply != null) ex.getResponseBody().write(reply);
+            }
+        });
+        server.start();
+        Path home = TestSupport.workDir("cli-hf-" + System.nanoTime());
+        System.setProperty("hf.endpoint", "http://127.0.0.1:" + server.getAddress().getPort());
+        System.setProperty("hf.home", home.toString());
+        try {
+            assertEquals(0, run("pull", "hf:acme/M:Q8_0"));
+            Path p = home.resolve("hub/models--acme--M/snapshots/c0ffee/M-Q8_0.gguf");
+            assertEquals(p + "\n", out());
+            assertEquals(-1L, Files.mismatch(p, Files.write(home.resolve("expected"), body)));
+            assertEquals(1, run("pull", "hf:acme/Missing"));
+            assertEquals("llama-java: error: Hugging Face answered 404: acme/Missing (/api/models/acme/Missing/revision/main) does not exist\n", err());
+        } finally {
+            server.stop(0);
+            System.clearProperty("hf.endpoint");
+            System.clearProperty("hf.home");
+        }
+    }
+
+    @Test
     void defaultModelIsTheSyntheticOne() {
         System.setProperty("llama.cpp.source", TestSupport.llamaSource().toString());
         assertEquals(0, run("run", "-p", "Hello", "-n", "3", "--ctx", "256"));
