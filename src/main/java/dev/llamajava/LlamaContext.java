@@ -175,6 +175,54 @@ public final class LlamaContext extends NativeResource {
     }
 
     /**
+     * Decodes a batch (manual decoding; {@link #generate} does this for you).
+     *
+     * @param batch the tokens
+     * @throws IllegalStateException    when closed or in use, or the batch is closed
+     * @throws ContextOverflowException when the KV cache has no room for the batch
+     * @throws LlamaException           when llama.cpp fails
+     */
+    public void decode(Batch batch) {
+        java.util.Objects.requireNonNull(batch, "batch");
+        MemorySegment c = acquire();
+        try {
+            MemorySegment b = batch.segmentForDecode();
+            try {
+                if (batch.size() == 0) throw new IllegalArgumentException("the batch is empty");
+                if (batch.size() > nBatch) throw new IllegalArgumentException("the batch has " + batch.size() + " tokens, more than batchSize " + nBatch);
+                int rc = llama_h.llama_decode(c, b);
+                if (rc == 1) throw new ContextOverflowException("no room in the KV cache for " + batch.size() + " tokens (context " + nCtx + ")");
+                if (rc == 2) throw new LlamaException("llama_decode was aborted");
+                if (rc != 0) throw new LlamaException("llama_decode failed with code " + rc);
+            } finally {
+                batch.releaseFromDecode();
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * The logits of the i-th token of the last decoded batch that asked for logits.
+     *
+     * @param i index among the batch's tokens with logits ({@code -1}: the last)
+     * @return a copy of the vocabulary-sized logits
+     * @throws IllegalStateException when closed or in use
+     * @throws LlamaException        when there are no such logits
+     */
+    public float[] logits(int i) {
+        MemorySegment c = acquire();
+        try {
+            MemorySegment l = llama_h.llama_get_logits_ith(c, i);
+            if (l.equals(MemorySegment.NULL)) throw new LlamaException("no logits for index " + i);
+            int n = llama_h.llama_vocab_n_tokens(llama_h.llama_model_get_vocab(llama_h.llama_get_model(c)));
+            return l.reinterpret((long) n * 4).toArray(ValueLayout.JAVA_FLOAT);
+        } finally {
+            release();
+        }
+    }
+
+    /**
      * Saves the KV cache and the given tokens (what the cache holds) to a file, llama.cpp's session format.
      *
      * @param file   the file

@@ -176,6 +176,23 @@ public final class LlamaModel extends NativeResource {
         return params;
     }
 
+    /**
+     * @return the model's facts in one record
+     * @throws IllegalStateException when closed
+     */
+    public ModelInfo info() {
+        Map<String, String> meta = metadata();
+        String ftype = meta.containsKey("general.file_type")
+                ? java.util.Objects.requireNonNullElse(dev.llamajava.gguf.FileType.name(Integer.parseInt(meta.get("general.file_type").trim())), "unknown")
+                : "unknown";
+        String[] vocabTypes = {"NONE", "SPM", "BPE", "WPM", "UGM", "RWKV", "PLAMO2"};
+        int vt = vocabInt(llama_h::llama_vocab_type);
+        return new ModelInfo(meta.getOrDefault("general.architecture", ""), meta.getOrDefault("general.name", ""), description(),
+                parameterCount(), sizeBytes(), ftype, trainContextLength(), layerCount(), embeddingSize(), headCount(), kvHeadCount(),
+                vocabSize(), vt >= 0 && vt < vocabTypes.length ? vocabTypes[vt] : "UNKNOWN", bosToken(), eosToken(), eotToken(),
+                chatTemplate(), meta);
+    }
+
     MemorySegment vocab() {
         return vocab;
     }

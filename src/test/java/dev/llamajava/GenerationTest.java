@@ -74,6 +74,87 @@ class GenerationTest {
         }
     }
 
+    /** llama-completion's output after the echoed prompt (it prints the prompt with SentencePiece's leading space). */
+    static String llamaCompletion(List<String> samplerArgs, int n) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of(TestSupport.tool("llama-completion").toString(), "-m",
+                TestSupport.stories260K().toString(), "-p", "Once upon a time", "-n", Integer.toString(n), "-no-cnv", "--no-warmup"));
+        cmd.addAll(samplerArgs);
+        var r = TestSupport.run(cmd, null, null, 300);
+        assertEquals(0, r.exit(), r.stderr());
+        String echo = " Once upon a time";
+        assertTrue(r.stdout().startsWith(echo), r.stdout());
+        return r.stdout().substring(echo.length()).stripTrailing();
+    }
+
+    @Test
+    void seededSamplingEqualsLlamaCompletion() throws Exception {
+        // llama.cpp's default chain (top-k 40, top-p 0.95, min-p 0.05, temperature 0.8) with seed 42
+        String theirs = llamaCompletion(List.of("--seed", "42"), 32);
+        String ours;
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128));
+             TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().maxTokens(32)
+                     .sampler(SamplerParams.builder().seed(42).build()).build())) {
+            ours = ts.text();
+        }
+        assertTrue(theirs.length() > 40, theirs);
+        assertTrue(ours.startsWith(theirs), "llama-completion: [" + theirs + "]\nours: [" + ours + "]");
+        // temperature 1 over the whole vocabulary, seed 1234
+        theirs = llamaCompletion(List.of("--seed", "1234", "--temp", "1.0", "--top-k", "0", "--top-p", "1.0", "--min-p", "0",
+                "--samplers", "temperature"), 32);
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128));
+             TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().maxTokens(32)
+                     .sampler(SamplerParams.builder().temperature(1f).topK(0).topP(1f).minP(0f).seed(1234).build()).build())) {
+            ours = ts.text();
+        }
+        assertTrue(theirs.length() > 40, theirs);
+        assertTrue(ours.startsWith(theirs), "llama-completion: [" + theirs + "]\nours: [" + ours + "]");
+    }
+
+    @Test
+    void manualDecodingWithABatch() {
+        int[] ids = model.tokenize("Once upon a time", true, true);
+        int first;
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(64));
+             TokenStream ts = ctx.generate(ids, GenerationParams.builder().greedy().maxTokens(1).build())) {
+            first = ts.next().id();
+        }
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(64)); Batch b = Batch.create(16, 1)) {
+            for (int i = 0; i < ids.length; i++) b.add(ids[i], i, 0, i == ids.length - 1);
+            assertEquals(ids.length, b.size());
+            ctx.decode(b);
+            float[] logits = ctx.logits(-1);
+            assertEquals(512, logits.length);
+            int best = 0;
+            for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+            assertEquals(first, best, "the batch's logits pick the token greedy generation picked");
+            assertEquals(ids.length, ctx.cachedTokens());
+            b.clear();
+            assertEquals(0, b.size());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ctx.decode(b));
+            assertEquals("the batch is empty", e.getMessage());
+            for (int i = 0; i < 16; i++) b.add(1, i, 0, false);
+            IllegalStateException full = assertThrows(IllegalStateException.class, () -> b.add(1, 16, 0, false));
+            assertEquals("Batch is full (16 tokens)", full.getMessage());
+            b.close();
+            assertThrows(IllegalStateException.class, () -> b.add(1, 0, 0, false));
+            b.close();
+        }
+    }
+
+    @Test
+    void modelInfo() {
+        ModelInfo i = model.info();
+        assertEquals("llama", i.architecture());
+        assertEquals(292_800, i.parameterCount());
+        assertEquals(512, i.vocabSize());
+        assertEquals("SPM", i.vocabType());
+        assertEquals(1, i.bos());
+        assertEquals(2, i.eos());
+        assertEquals(128, i.trainContext());
+        assertTrue(i.chatTemplate().isEmpty());
+        assertEquals(i.metadata(), model.metadata());
+    }
+
     @Test
     void seededSamplingIsReproducibleAndSeedMatters() {
         SamplerParams a = SamplerParams.builder().temperature(1.0f).topK(0).topP(1f).minP(0f).seed(1234).build();

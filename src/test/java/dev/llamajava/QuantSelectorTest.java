@@ -39,6 +39,17 @@ class QuantSelectorTest {
             QuantSelector.Variant v = QuantSelector.Variant.of(p);
             assertEquals(16, v.layers());
             try (LlamaModel m = LlamaModel.load(p)) {
+                // llama.cpp's own figures for the Llama-3.2-1B shape: 1.24 B parameters; F16 ~2.47 GB, Q8_0 ~1.31 GB, Q4_K_M ~0.80 GB of weights
+                assertEquals(1_235_814_432L, m.parameterCount());
+                double gb = m.sizeBytes() / 1e9;
+                double expected = switch (v.quant()) { case "F16" -> 2.47; case "Q8_0" -> 1.31; default -> 0.80; };
+                assertEquals(expected, gb, 0.02, v.quant() + " size");
+                if (v.quant().equals("Q4_K_M")) {
+                    try (LlamaContext c = LlamaContext.create(m, ContextParams.builder().contextSize(64).build());
+                         TokenStream ts = c.generate("Hello", GenerationParams.builder().greedy().maxTokens(2).logprobs(true).build())) {
+                        ts.forEachRemaining(t -> assertTrue(Float.isFinite(t.logprob()), "NaN or infinite logits"));
+                    }
+                }
                 long modelBuffers = m.weightBuffers().values().stream().mapToLong(Long::longValue).sum();
                 for (int ctx : new int[]{4096, 32768}) {
                     try (LlamaContext c = LlamaContext.create(m, ContextParams.builder().contextSize(ctx).build())) {

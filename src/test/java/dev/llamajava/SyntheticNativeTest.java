@@ -46,6 +46,27 @@ class SyntheticNativeTest {
     }
 
     @Test
+    void textStaysValidUtf8WhenTokensSplitCharacters() throws Exception {
+        // a grammar forces emoji and CJK text; byte-level BPE may emit one character over several tokens
+        String gbnf = "root ::= \"😁🦙 我想在\"";
+        try (LlamaModel m = LlamaModel.load(f16);
+             LlamaContext ctx = LlamaContext.create(m, ContextParams.builder().contextSize(256).build());
+             TokenStream ts = ctx.generate("Hello", GenerationParams.builder().maxTokens(40)
+                     .sampler(SamplerParams.builder().grammar(gbnf).seed(1).build()).build())) {
+            List<Token> tokens = ts.stream().toList();
+            StringBuilder all = new StringBuilder();
+            int partial = 0;
+            for (Token t : tokens) {
+                assertFalse(t.text().contains("\uFFFD"), "a token's text holds a broken character: " + tokens);
+                if (m.tokenBytes(t.id(), false).length > 0 && t.text().isEmpty()) partial++;
+                all.append(t.text());
+            }
+            assertEquals("😁🦙 我想在", all.toString());
+            assertTrue(partial > 0 || tokens.size() <= 6, "expected some tokens holding part of a character: " + tokens);
+        }
+    }
+
+    @Test
     void quantizeEqualsLlamaQuantizeByteForByte() throws Exception {
         for (String type : List.of("Q8_0", "Q4_K_M")) {
             Path ours = TestSupport.workDir("synthetic").resolve("ours-" + type + ".gguf");
