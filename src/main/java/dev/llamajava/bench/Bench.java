@@ -73,7 +73,7 @@ public final class Bench {
 
     /** One model's results. */
     public record Row(String model, String quant, long sizeBytes, long params, int threads, int ctx, Stat pp, Stat tg,
-                      Stat ttftMs, double ttftPromptMs, double overheadUs, Stat loadMs, long peakRssBytes,
+                      Stat ttftMs, double ttftPromptMs, double ttftOverheadMs, double overheadUs, Stat loadMs, long peakRssBytes,
                       Double nativePp, Double nativeTg, Double ppRatio, Double tgRatio) { }
 
     /** The median of per-repetition ratios (ours over llama-bench, measured back to back): drift cancels out. */
@@ -153,6 +153,7 @@ public final class Bench {
             double[] ppTs = new double[reps], tgTs = new double[reps], ttft = new double[reps];
             double[] natPp = new double[reps], natTg = new double[reps];
             double overhead = 0, ttftPrompt = 0;
+            double[] ttftOver = new double[reps];
             String tmpl = SyntheticModel.LLAMA3_TEMPLATE.equals(mm.chatTemplate().orElse("")) ? "llama3" : "chatml";
             int[] shortPrompt = mm.tokenize(dev.llamajava.ChatTemplates.apply(tmpl,
                     List.of(dev.llamajava.ChatMessage.user("Summarise the weather report in one line, please.")), true), true, true);
@@ -181,11 +182,12 @@ public final class Bench {
                 overhead += b.overheadNanosPerToken() / 1e3 / reps;
                 ttft[r] = c.timeToFirstTokenNanos() / 1e6;
                 ttftPrompt += c.promptNanos() / 1e6 / reps;
+                ttftOver[r] = (c.timeToFirstTokenNanos() - c.promptNanos()) / 1e6;
                 log.printf(Locale.ROOT, "    rep %d: pp %.2f / %.2f t/s, tg %.2f / %.2f t/s (llama-java / llama-bench)%n", r + 1, ppTs[r],
                         natPp[r], tgTs[r], natTg[r]);
             }
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
-                    Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, overhead, Stat.of(load), peakRss(),
+                    Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), peakRss(),
                     llamaBench == null ? null : Stat.of(natPp).median(), llamaBench == null ? null : Stat.of(natTg).median(),
                     llamaBench == null ? null : pairedRatio(ppTs, natPp), llamaBench == null ? null : pairedRatio(tgTs, natTg));
         }
@@ -195,16 +197,16 @@ public final class Bench {
         StringBuilder sb = new StringBuilder();
         sb.append("| hardware | backend | model | quant | size | params | threads | ctx | pp").append(pp).append(" t/s (llama-java) | pp")
           .append(pp).append(" t/s (llama-bench) | ratio | tg").append(tg).append(" t/s (llama-java) | tg").append(tg)
-          .append(" t/s (llama-bench) | ratio | TTFT ms (20-token prompt) | Java cost/token | load ms | peak RSS | build | date |\n");
-        sb.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+          .append(" t/s (llama-bench) | ratio | TTFT ms (20-token prompt) | TTFT beyond prompt decode | Java cost/token | load ms | peak RSS | build | date |\n");
+        sb.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         String date = Instant.now().toString().substring(0, 10);
         for (Row r : rows) {
-            sb.append(String.format(Locale.ROOT, "| %s | CPU | %s | %s | %.2f GB | %.2f B | %d | %d | %s | %s | %s | %s | %s | %s | %s (prompt %.1f) | %.1f µs | %.0f | %.2f GB | %s | %s |%n",
+            sb.append(String.format(Locale.ROOT, "| %s | CPU | %s | %s | %.2f GB | %.2f B | %d | %d | %s | %s | %s | %s | %s | %s | %s | %.2f ms | %.1f µs | %.0f | %.2f GB | %s | %s |%n",
                     hardware, r.model(), r.quant(), r.sizeBytes() / 1e9, r.params() / 1e9, r.threads(), r.ctx(), r.pp().fmt(),
                     r.nativePp() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.nativePp()),
                     r.ppRatio() == null ? "-" : String.format(Locale.ROOT, "%.3f", r.ppRatio()), r.tg().fmt(),
                     r.nativeTg() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.nativeTg()),
-                    r.tgRatio() == null ? "-" : String.format(Locale.ROOT, "%.3f", r.tgRatio()), r.ttftMs().fmt(), r.ttftPromptMs(),
+                    r.tgRatio() == null ? "-" : String.format(Locale.ROOT, "%.3f", r.tgRatio()), r.ttftMs().fmt(), r.ttftOverheadMs(),
                     r.overheadUs(), r.loadMs().median(), r.peakRssBytes() / 1e9, build, date));
         }
         return sb.toString();
@@ -217,11 +219,11 @@ public final class Bench {
             Row r = rows.get(i);
             sb.append(String.format(Locale.ROOT, "    {\"model\": \"%s\", \"quant\": \"%s\", \"size_bytes\": %d, \"params\": %d, \"threads\": %d, \"ctx\": %d, "
                             + "\"pp_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, \"tg_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, "
-                            + "\"ttft_ms\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, \"ttft_prompt_decode_ms\": %.3f, \"java_cost_per_token_us\": %.3f, "
+                            + "\"ttft_ms\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, \"ttft_prompt_decode_ms\": %.3f, \"ttft_beyond_decode_ms\": %.3f, \"java_cost_per_token_us\": %.3f, "
                             + "\"load_ms\": %.1f, \"peak_rss_bytes\": %d, \"llama_bench_pp_tps\": %s, \"llama_bench_tg_tps\": %s, \"pp_ratio\": %s, \"tg_ratio\": %s}%s%n",
                     r.model(), r.quant(), r.sizeBytes(), r.params(), r.threads(), r.ctx(), r.pp().median(), r.pp().min(), r.pp().max(),
                     r.tg().median(), r.tg().min(), r.tg().max(), r.ttftMs().median(), r.ttftMs().min(), r.ttftMs().max(), r.ttftPromptMs(),
-                    r.overheadUs(), r.loadMs().median(), r.peakRssBytes(), r.nativePp(), r.nativeTg(), r.ppRatio(), r.tgRatio(),
+                    r.ttftOverheadMs(), r.overheadUs(), r.loadMs().median(), r.peakRssBytes(), r.nativePp(), r.nativeTg(), r.ppRatio(), r.tgRatio(),
                     i + 1 < rows.size() ? "," : ""));
         }
         return sb.append("  ]\n}\n").toString();
