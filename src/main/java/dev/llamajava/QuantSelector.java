@@ -118,13 +118,15 @@ public final class QuantSelector {
         public String table() {
             StringBuilder sb = new StringBuilder();
             sb.append(String.format(Locale.ROOT, "budget %s, context %d%n", gib(budget), ctx));
-            sb.append(String.format(Locale.ROOT, "%-8s %6s %10s %10s %10s %10s  %-5s %s%n", "quant", "bpw", "file", "KV cache", "compute", "total", "fits", "GPU layers"));
+            sb.append(String.format(Locale.ROOT, "%-8s %6s %10s %10s %10s %10s %10s  %-5s %s%n", "quant", "bpw", "file", "weights", "KV cache", "compute", "total", "fits", "GPU layers"));
             for (Estimate e : rows) {
-                sb.append(String.format(Locale.ROOT, "%-8s %6.2f %10s %10s %10s %10s  %-5s %d/%d%s%n", e.variant().quant(), e.variant().bitsPerWeight(),
-                        gib(e.variant().fileBytes()), gib(e.kvCache()), gib(e.compute()), gib(e.total()), e.fits() ? "yes" : "no",
+                sb.append(String.format(Locale.ROOT, "%-8s %6.2f %10s %10s %10s %10s %10s  %-5s %d/%d%s%n", e.variant().quant(), e.variant().bitsPerWeight(),
+                        gib(e.variant().fileBytes()), gib(e.weights()), gib(e.kvCache()), gib(e.compute()), gib(e.total()), e.fits() ? "yes" : "no",
                         e.gpuLayers(), e.variant().layers(), e == chosen ? "   <- chosen" : ""));
             }
             if (chosen == null) sb.append("no variant fits the budget\n");
+            sb.append("weights: tensor bytes, plus on the CPU llama.cpp's interleaved copy of Q4_0/Q4_K/IQ4_NL layer weights; "
+                    + "GPU layers: how many would fit on a GPU with this budget\n");
             return sb.toString();
         }
     }

@@ -107,9 +107,14 @@ public final class Bench {
         return new Native(pp, tg);
     }
 
+    /** Set by {@code --gpu}: offload every layer, and give llama-bench {@code -ngl 99}. */
+    static boolean gpu;
+
     static Native runLlamaBench(Path tool, Path model, int threads, int pp, int tg, int reps) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(tool.toString(), "-m", model.toString(), "-t", Integer.toString(threads),
-                "-p", Integer.toString(pp), "-n", Integer.toString(tg), "-r", Integer.toString(reps), "-o", "json");
+        List<String> cmd = new ArrayList<>(List.of(tool.toString(), "-m", model.toString(), "-t", Integer.toString(threads),
+                "-p", Integer.toString(pp), "-n", Integer.toString(tg), "-r", Integer.toString(reps), "-o", "json",
+                "-ngl", gpu ? "99" : "0"));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.redirectError(ProcessBuilder.Redirect.DISCARD);
         Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -140,7 +145,7 @@ public final class Bench {
         for (int i = 0; i < load.length; i++) {
             if (m != null) m.close();
             long t0 = System.nanoTime();
-            m = LlamaModel.load(model);
+            m = LlamaModel.load(model, dev.llamajava.ModelParams.builder().gpuLayers(gpu ? -1 : 0).build());
             load[i] = (System.nanoTime() - t0) / 1e6;
         }
         try (LlamaModel mm = m;
@@ -201,8 +206,8 @@ public final class Bench {
         sb.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         String date = Instant.now().toString().substring(0, 10);
         for (Row r : rows) {
-            sb.append(String.format(Locale.ROOT, "| %s | CPU | %s | %s | %.2f GB | %.2f B | %d | %d | %s | %s | %s | %s | %s | %s | %s | %.2f ms | %.1f µs | %.0f | %.2f GB | %s | %s |%n",
-                    hardware, r.model(), r.quant(), r.sizeBytes() / 1e9, r.params() / 1e9, r.threads(), r.ctx(), r.pp().fmt(),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f GB | %.2f B | %d | %d | %s | %s | %s | %s | %s | %s | %s | %.2f ms | %.1f µs | %.0f | %.2f GB | %s | %s |%n",
+                    hardware, gpu ? "CUDA" : "CPU", r.model(), r.quant(), r.sizeBytes() / 1e9, r.params() / 1e9, r.threads(), r.ctx(), r.pp().fmt(),
                     r.nativePp() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.nativePp()),
                     r.ppRatio() == null ? "-" : String.format(Locale.ROOT, "%.3f", r.ppRatio()), r.tg().fmt(),
                     r.nativeTg() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.nativeTg()),
@@ -213,7 +218,7 @@ public final class Bench {
     }
 
     static String json(List<Row> rows, String hardware, String build) {
-        StringBuilder sb = new StringBuilder("{\n  \"hardware\": \"" + hardware.replace("\"", "'") + "\",\n  \"backend\": \"CPU\",\n  \"build\": \"" + build
+        StringBuilder sb = new StringBuilder("{\n  \"hardware\": \"" + hardware.replace("\"", "'") + "\",\n  \"backend\": \"" + (gpu ? "CUDA" : "CPU") + "\",\n  \"build\": \"" + build
                 + "\",\n  \"date\": \"" + Instant.now() + "\",\n  \"results\": [\n");
         for (int i = 0; i < rows.size(); i++) {
             Row r = rows.get(i);
@@ -260,6 +265,7 @@ public final class Bench {
                 case "--compare-native" -> llamaBench = Path.of(args[++i]);
                 case "--json" -> jsonOut = Path.of(args[++i]);
                 case "--markdown" -> mdOut = Path.of(args[++i]);
+                case "--gpu" -> gpu = true;
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -267,8 +273,11 @@ public final class Bench {
             out.println("synthetic Llama-3.2-1B-shaped model (random weights), " + q + " ...");
             models.add(SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, q, null));
         }
-        String hardware = Llama.devices().stream().filter(d -> d.type() == Device.Type.CPU).map(Device::description).findFirst().orElse("CPU")
-                + " (" + Runtime.getRuntime().availableProcessors() + " cores, " + Llama.cpuVariant() + ")";
+        String hardware = gpu
+                ? Llama.devices().stream().filter(d -> d.type() == Device.Type.GPU)
+                        .map(d -> d.description() + String.format(Locale.ROOT, " %.0f GiB", d.memoryTotal() / 1073741824.0)).findFirst().orElse("GPU")
+                : Llama.devices().stream().filter(d -> d.type() == Device.Type.CPU).map(Device::description).findFirst().orElse("CPU")
+                        + " (" + Runtime.getRuntime().availableProcessors() + " cores, " + Llama.cpuVariant() + ")";
         String build = "llama.cpp " + Llama.buildInfo().getProperty("llama.cpp.commit", "?").substring(0, Math.min(7, Llama.buildInfo().getProperty("llama.cpp.commit", "?").length()));
         List<Row> rows = new ArrayList<>();
         for (Path m : models) rows.add(benchModel(m, threads, pp, tg, reps, llamaBench, out));
