@@ -61,15 +61,17 @@ class CudaBackendTest {
         assertTrue(expectedText.strip().endsWith(text.strip()), "llama-simple: " + expectedText + "\nours: " + text);
         assertTrue(text.length() > 40, text);
         assertTrue(r.stderr().contains("llama-java backend: CPU (llama.backend=auto: "), "one INFO line names the choice: " + r.stderr());
+        assertTrue(!r.stderr().contains("SEVERE"), "no error lines for an expected fallback: " + r.stderr());
     }
 
     @Test
     void cudaModeFailsWithWhatIsMissing() throws Exception {
         var r = probe(true, List.of("-Dllama.backend=cuda"));
         assertEquals(3, r.exit(), r.stdout() + r.stderr());
-        assertTrue(r.stdout().startsWith("EXCEPTION dev.llamajava.NativeLibraryException\n"), r.stdout());
-        assertTrue(r.stdout().contains("llama-java: llama.backend=cuda, but the CUDA backend loaded but found no device")
-                || r.stdout().contains("llama-java: llama.backend=cuda, but the NVIDIA driver library libcuda.so.1 is missing"), r.stdout());
+        assertTrue(r.stdout().startsWith("EXCEPTION dev.llamajava.BackendUnavailableException\n"), r.stdout());
+        assertTrue(r.stdout().startsWith("EXCEPTION dev.llamajava.BackendUnavailableException\nllama-java: llama.backend=cuda, but the CUDA backend loaded but found no device")
+                || r.stdout().contains("\nllama-java: llama.backend=cuda, but the NVIDIA driver library libcuda.so.1 is missing"), r.stdout());
+        assertTrue(!r.stderr().contains("SEVERE"), "the failure is reported once, by the exception: " + r.stderr());
         // without the CUDA natives jar
         r = probe(false, List.of("-Dllama.backend=cuda"));
         assertEquals(3, r.exit(), r.stdout() + r.stderr());

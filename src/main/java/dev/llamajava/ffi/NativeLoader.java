@@ -119,6 +119,8 @@ final class NativeLoader {
             }
             try {
                 return finish(dir, "llama.library.path " + dir, tried);
+            } catch (dev.llamajava.BackendUnavailableException e) {
+                throw e;
             } catch (RuntimeException e) {
                 tried.add("llama.library.path / LLAMA_LIBRARY_PATH = " + dir + ": " + e.getMessage());
                 throw failure(platform, tried, e);
@@ -142,6 +144,8 @@ final class NativeLoader {
             try {
                 extract(resDir, manifest, dir);
                 return finish(dir, "natives jar, extracted to " + dir, tried);
+            } catch (dev.llamajava.BackendUnavailableException e) {
+                throw e;
             } catch (RuntimeException e) {
                 tried.add("extract to " + dir + ": " + e.getMessage());
                 last = e;
@@ -290,6 +294,7 @@ final class NativeLoader {
     }
 
     static volatile BackendChoice backendChoice;
+
     static final String CUDA_PLATFORM = "linux-x86_64-cuda";
 
     /**
@@ -301,7 +306,7 @@ final class NativeLoader {
         String mode = setting("llama.backend", "LLAMA_BACKEND");
         mode = mode == null ? "auto" : mode.toLowerCase(Locale.ROOT);
         if (!List.of("auto", "cpu", "cuda").contains(mode)) {
-            throw new NativeLibraryException("llama-java: llama.backend / LLAMA_BACKEND must be auto, cpu or cuda, was '" + mode + "'");
+            throw new dev.llamajava.BackendUnavailableException("llama-java: llama.backend / LLAMA_BACKEND must be auto, cpu or cuda, was '" + mode + "'");
         }
         if (mode.equals("cpu")) return new BackendChoice("CPU", mode, "GPU libraries not loaded");
         String why;
@@ -333,11 +338,13 @@ final class NativeLoader {
         }
         if (why == null) {
             Natives.beginCapture();
+            NativeLog.quiet(true); // what goes wrong here is reported once, in the choice or the exception
             MemorySegment reg;
             List<String> errors;
             try (Arena a = Arena.ofConfined()) {
                 reg = llama_h.ggml_backend_load(a.allocateFrom(cudaDir.resolve("libggml-cuda.so").toString()));
             } finally {
+                NativeLog.quiet(false);
                 errors = Natives.endCapture();
             }
             if (reg.equals(MemorySegment.NULL)) {
@@ -355,7 +362,7 @@ final class NativeLoader {
             }
         }
         if (mode.equals("cuda")) {
-            throw new NativeLibraryException("llama-java: llama.backend=cuda, but " + why);
+            throw new dev.llamajava.BackendUnavailableException("llama-java: llama.backend=cuda, but " + why);
         }
         return new BackendChoice("CPU", mode, why);
     }

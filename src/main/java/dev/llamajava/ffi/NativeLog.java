@@ -26,6 +26,13 @@ final class NativeLog {
         llama_h.llama_log_set(stub, MemorySegment.NULL);
     }
 
+    private static final ThreadLocal<Boolean> QUIET = new ThreadLocal<>();
+
+    /** While on, this thread's native warnings and errors are logged at DEBUG (they are reported another way). */
+    static void quiet(boolean on) {
+        if (on) QUIET.set(Boolean.TRUE); else QUIET.remove();
+    }
+
     static String cpuVariant() { return cpuVariant; }
 
     static void setCpuVariant(String v, String line) {
@@ -64,7 +71,7 @@ final class NativeLog {
         if (line.isEmpty()) return;
         NativeLoader.noteLogLine(line);
         Natives.captured(level, line);
-        System.Logger.Level l = switch (level) {
+        System.Logger.Level l = QUIET.get() != null ? System.Logger.Level.DEBUG : switch (level) {
             case llama_h.GGML_LOG_LEVEL_ERROR -> System.Logger.Level.ERROR;
             case llama_h.GGML_LOG_LEVEL_WARN -> System.Logger.Level.WARNING;
             case llama_h.GGML_LOG_LEVEL_INFO -> System.Logger.Level.DEBUG;
