@@ -139,7 +139,7 @@ public final class Bench {
      */
     static Row benchModel(Path model, int threads, int pp, int tg, int reps, Path llamaBench, PrintStream log) throws Exception {
         GgufFile g = GgufFile.read(model);
-        log.println("  " + model.getFileName() + ": " + reps + " repetitions" + (llamaBench != null ? ", each llama-bench then llama-java" : ""));
+        log.println("  " + model.getFileName() + ": " + reps + " repetitions" + (llamaBench != null ? ", llama-bench and llama-java back to back, alternating who goes first" : ""));
         double[] load = new double[Math.max(1, Math.min(reps, 3))];
         LlamaModel m = null;
         for (int i = 0; i < load.length; i++) {
@@ -164,7 +164,9 @@ public final class Bench {
                     List.of(dev.llamajava.ChatMessage.user("Summarise the weather report in one line, please.")), true), true, true);
             if (shortPrompt.length > 20) shortPrompt = Arrays.copyOf(shortPrompt, 20);
             for (int r = -2; r < reps; r++) { // r < 0: our warm-up (JIT, caches)
-                if (r >= 0 && llamaBench != null) {
+                // alternate who goes first, so a slow or fast spell of the machine does not favour one side
+                boolean nativeFirst = r % 2 == 0;
+                if (r >= 0 && llamaBench != null && nativeFirst) {
                     Native n = runLlamaBench(llamaBench, model, threads, pp, tg, 1);
                     natPp[r] = n.pp();
                     natTg[r] = n.tg();
@@ -182,6 +184,11 @@ public final class Bench {
                     c = ts.result();
                 }
                 if (r < 0) continue;
+                if (llamaBench != null && !nativeFirst) {
+                    Native n = runLlamaBench(llamaBench, model, threads, pp, tg, 1);
+                    natPp[r] = n.pp();
+                    natTg[r] = n.tg();
+                }
                 ppTs[r] = tokensPerSecond(a.promptTokens(), a.promptNanos());
                 tgTs[r] = b.generationTokensPerSecond();
                 overhead += b.overheadNanosPerToken() / 1e3 / reps;
