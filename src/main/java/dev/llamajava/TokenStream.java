@@ -78,7 +78,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 this.vocab = model.vocab();
                 this.nVocab = llama_h.llama_vocab_n_tokens(vocab);
                 context.setAbort(false);
-                if (!params.keepCache()) llama_h.llama_memory_clear(llama_h.llama_get_memory(ctx), true);
+                if (!params.keepCache()) llama_h.llama_memory_clear(llama_h.llama_get_memory(ctx), false); // metadata only: zeroing the KV buffers costs ~2 ms per call and nothing reads them
                 int cached = LlamaContext.cachedTokens(ctx);
                 int[] t = tokens != null ? tokens
                         : model.tokenize(prompt, params.addSpecial() && cached == 0, params.parseSpecial());
