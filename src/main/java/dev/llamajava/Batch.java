@@ -22,15 +22,13 @@ public final class Batch extends NativeResource {
 
     private final int capacity;
     private final int maxSequences;
-    private final MemorySegment struct;
     private int size;
 
     private Batch(MemorySegment struct, int capacity, int maxSequences) {
         super("Batch", struct, s -> {
             llama_h.llama_batch_free(s);
-            // the struct's own memory belongs to the arena below, freed with it
+            // the struct itself lives in an automatic arena, kept reachable by this handle
         }, true);
-        this.struct = struct;
         this.capacity = capacity;
         this.maxSequences = maxSequences;
     }
@@ -107,17 +105,5 @@ public final class Batch extends NativeResource {
         } finally {
             release();
         }
-    }
-
-    MemorySegment segmentForDecode() {
-        return acquire();
-    }
-
-    void releaseFromDecode() {
-        release();
-    }
-
-    MemorySegment struct() {
-        return struct;
     }
 }

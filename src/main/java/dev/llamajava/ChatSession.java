@@ -72,7 +72,7 @@ public final class ChatSession {
         Objects.requireNonNull(user, "user");
         messages.add(ChatMessage.user(user));
         int[] full = fit(params);
-        MemorySegment c = context.acquireForStream();
+        MemorySegment c = context.acquire();
         int common;
         try {
             int have = LlamaContext.cachedTokens(c);
@@ -81,7 +81,7 @@ public final class ChatSession {
             while (common < limit && cached[common] == full[common]) common++;
             llama_h.llama_memory_seq_rm(llama_h.llama_get_memory(c), 0, common, -1);
         } finally {
-            context.releaseFromStream();
+            context.release();
         }
         int[] fresh = java.util.Arrays.copyOfRange(full, common, full.length);
         lastDecoded = fresh.length;

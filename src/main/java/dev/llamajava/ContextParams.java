@@ -38,30 +38,30 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
     /** KV cache element types. Values match {@code enum ggml_type}. */
     public enum KvCacheType {
         /** 32-bit float. */
-        F32(0, 4.0),
+        F32(dev.llamajava.gguf.GgmlType.F32),
         /** 16-bit float (default). */
-        F16(1, 2.0),
+        F16(dev.llamajava.gguf.GgmlType.F16),
         /** bfloat16. */
-        BF16(30, 2.0),
+        BF16(dev.llamajava.gguf.GgmlType.BF16),
         /** 8-bit blocks. */
-        Q8_0(8, 34.0 / 32),
+        Q8_0(dev.llamajava.gguf.GgmlType.Q8_0),
         /** 4-bit blocks. */
-        Q4_0(2, 18.0 / 32),
+        Q4_0(dev.llamajava.gguf.GgmlType.Q4_0),
         /** 4-bit blocks with min. */
-        Q4_1(3, 20.0 / 32),
+        Q4_1(dev.llamajava.gguf.GgmlType.Q4_1),
         /** 4-bit non-linear. */
-        IQ4_NL(20, 18.0 / 32),
+        IQ4_NL(dev.llamajava.gguf.GgmlType.IQ4_NL),
         /** 5-bit blocks. */
-        Q5_0(6, 22.0 / 32),
+        Q5_0(dev.llamajava.gguf.GgmlType.Q5_0),
         /** 5-bit blocks with min. */
-        Q5_1(7, 24.0 / 32);
+        Q5_1(dev.llamajava.gguf.GgmlType.Q5_1);
 
         final int ggmlType;
         final double bytesPerElement;
 
-        KvCacheType(int ggmlType, double bytesPerElement) {
-            this.ggmlType = ggmlType;
-            this.bytesPerElement = bytesPerElement;
+        KvCacheType(dev.llamajava.gguf.GgmlType type) {
+            this.ggmlType = type.id();
+            this.bytesPerElement = (double) type.typeSize() / type.blockSize();
         }
 
         /** @return bytes per element (block types averaged) */

@@ -44,7 +44,7 @@ public final class GpuFit {
     public static Decision decide(QuantSelector.Variant v, long freeBytes, int ctx, ContextParams.KvCacheType kvType) {
         long budget = Math.max(0, freeBytes - margin(freeBytes));
         QuantSelector.Estimate e = QuantSelector.estimate(v, ctx, 512, kvType, true, budget, false);
-        long perLayer = (v.weights() - v.outputAndEmbeddingBytes()) / Math.max(1, v.layers()) + e.kvCache() / Math.max(1, v.layers());
+        long perLayer = QuantSelector.perLayerBytes(v, e.kvCache());
         int layers = e.fits() ? -1 : e.gpuLayers();
         return new Decision(layers, freeBytes, budget, e.total(), perLayer);
     }

@@ -27,7 +27,6 @@ public final class LlamaContext extends NativeResource {
 
     private final LlamaModel model;
     private final ContextParams params;
-    private final Arena arena;
     final MemorySegment abortFlag;
     final MemorySegment tokenBuf;
     final MemorySegment batch;
@@ -45,12 +44,12 @@ public final class LlamaContext extends NativeResource {
         }, true);
         this.model = model;
         this.params = params;
-        this.arena = arena;
         this.abortFlag = abortFlag;
         this.nCtx = llama_h.llama_n_ctx(ptr);
         this.nBatch = llama_h.llama_n_batch(ptr);
         this.tokenBuf = arena.allocate(ValueLayout.JAVA_INT, nBatch);
-        this.batch = llama_batch.allocate(arena);
+        this.batch = llama_batch.allocate(arena); // zeroed: embd, pos, seq ids and logits stay NULL (llama.cpp's defaults)
+        llama_batch.token(batch, tokenBuf);
         this.pieceBuf = arena.allocate(256);
         this.shimAbort = llama_h.llamajava_abort_flag_callback$address();
         this.promptAbort = ggml_abort_callback.allocate(this::promptAbortCheck, arena);
@@ -186,7 +185,7 @@ public final class LlamaContext extends NativeResource {
         java.util.Objects.requireNonNull(batch, "batch");
         MemorySegment c = acquire();
         try {
-            MemorySegment b = batch.segmentForDecode();
+            MemorySegment b = batch.acquire();
             try {
                 if (batch.size() == 0) throw new IllegalArgumentException("the batch is empty");
                 if (batch.size() > nBatch) throw new IllegalArgumentException("the batch has " + batch.size() + " tokens, more than batchSize " + nBatch);
@@ -195,7 +194,7 @@ public final class LlamaContext extends NativeResource {
                 if (rc == 2) throw new LlamaException("llama_decode was aborted");
                 if (rc != 0) throw new LlamaException("llama_decode failed with code " + rc);
             } finally {
-                batch.releaseFromDecode();
+                batch.release();
             }
         } finally {
             release();
@@ -308,7 +307,7 @@ public final class LlamaContext extends NativeResource {
             for (int i = from; i < to; i += nBatch) {
                 int n = Math.min(nBatch, to - i);
                 MemorySegment.copy(tokens, i, tokenBuf, ValueLayout.JAVA_INT, 0, n);
-                setBatch(n);
+                llama_batch.n_tokens(batch, n);
                 int rc = llama_h.llama_decode(ctx, batch);
                 if (rc != 0) return rc;
             }
@@ -322,18 +321,8 @@ public final class LlamaContext extends NativeResource {
     /** Decodes one token: the hot path, no allocation, no upcall. */
     int decodeOne(MemorySegment ctx, int token) {
         tokenBuf.set(ValueLayout.JAVA_INT, 0, token);
-        setBatch(1);
+        llama_batch.n_tokens(batch, 1);
         return llama_h.llama_decode(ctx, batch);
-    }
-
-    private void setBatch(int n) {
-        llama_batch.n_tokens(batch, n);
-        llama_batch.token(batch, tokenBuf);
-        llama_batch.embd(batch, MemorySegment.NULL);
-        llama_batch.pos(batch, MemorySegment.NULL);
-        llama_batch.n_seq_id(batch, MemorySegment.NULL);
-        llama_batch.seq_id(batch, MemorySegment.NULL);
-        llama_batch.logits(batch, MemorySegment.NULL);
     }
 
     private boolean promptAbortCheck(MemorySegment ignored) {
@@ -353,14 +342,6 @@ public final class LlamaContext extends NativeResource {
     @Override
     void onCloseWhileInUse() {
         setAbort(true);
-    }
-
-    MemorySegment acquireForStream() {
-        return acquire();
-    }
-
-    void releaseFromStream() {
-        release();
     }
 
     @Override

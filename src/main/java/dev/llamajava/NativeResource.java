@@ -87,12 +87,6 @@ abstract class NativeResource implements AutoCloseable {
         }
     }
 
-    /** @return the pointer, for calls that are already inside acquire/release, or throws if closed */
-    final MemorySegment handle() {
-        if ((state.users.get() & CLOSED) != 0) throw new IllegalStateException(state.kind + " is closed");
-        return state.ptr;
-    }
-
     /** @return whether {@link #close()} was called */
     public final boolean isClosed() {
         return (state.users.get() & CLOSED) != 0;

@@ -166,11 +166,16 @@ public final class QuantSelector {
         boolean fits = total <= budget;
         int layers = v.layers();
         if (!fits) {
-            long perLayer = (v.weights() - v.outputAndEmbeddingBytes()) / Math.max(1, v.layers()) + kv / Math.max(1, v.layers());
+            long perLayer = perLayerBytes(v, kv);
             long left = budget - compute - OVERHEAD_BYTES - v.outputAndEmbeddingBytes();
             layers = (int) Math.max(0, Math.min(v.layers(), left / Math.max(1, perLayer)));
         }
         return new Estimate(v, weights, kv, compute, OVERHEAD_BYTES, total, fits, layers);
+    }
+
+    /** Bytes one offloaded layer needs: its share of the layer weights and of the KV cache. */
+    static long perLayerBytes(Variant v, long kvCache) {
+        return (v.weights() - v.outputAndEmbeddingBytes()) / Math.max(1, v.layers()) + kvCache / Math.max(1, v.layers());
     }
 
     static long computeBytes(Variant v, int ctx, int ubatch, boolean flashAttn) {

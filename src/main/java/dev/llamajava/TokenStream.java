@@ -53,6 +53,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
 
     private boolean promptDone;
     private int pendingDecode = -1;
+    private int kvTokens; // tokens in the KV cache: counted here instead of asking llama.cpp every token
     private int generated;
     private long firstTokenNanos;
     private long promptEndNanos;
@@ -69,7 +70,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         this.context = context;
         this.model = context.model();
         this.params = params;
-        this.ctx = context.acquireForStream();
+        this.ctx = context.acquire();
         boolean ok = false;
         Sampler s = null;
         try {
@@ -80,6 +81,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 context.setAbort(false);
                 if (!params.keepCache()) llama_h.llama_memory_clear(llama_h.llama_get_memory(ctx), false); // metadata only: zeroing the KV buffers costs ~2 ms per call and nothing reads them
                 int cached = LlamaContext.cachedTokens(ctx);
+                this.kvTokens = cached;
                 int[] t = tokens != null ? tokens
                         : model.tokenize(prompt, params.addSpecial() && cached == 0, params.parseSpecial());
                 for (int id : t) {
@@ -103,7 +105,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         } finally {
             if (!ok) {
                 if (s != null) s.close();
-                context.releaseFromStream();
+                context.release();
             }
         }
     }
@@ -135,8 +137,9 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 promptEndNanos = System.nanoTime();
                 promptDone = true;
                 if (decodeFailed(rc)) return;
+                kvTokens += promptTokens.length;
             } else if (pendingDecode >= 0) {
-                if (LlamaContext.cachedTokens(ctx) >= context.nCtx) {
+                if (kvTokens >= context.nCtx) {
                     finish(StopReason.CONTEXT_FULL);
                     return;
                 }
@@ -145,6 +148,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 decodeNanos += System.nanoTime() - t0;
                 pendingDecode = -1;
                 if (decodeFailed(rc)) return;
+                kvTokens++;
             }
             if (checkStop()) return;
             long s0 = System.nanoTime();
@@ -255,7 +259,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             if (sampler != null) sampler.close();
         } finally {
             model.release();
-            context.releaseFromStream();
+            context.release();
         }
     }
 

@@ -8,7 +8,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -368,6 +367,4 @@ class GenerationTest {
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> LlamaContext.create(m, ctxParams(64)));
         assertEquals("LlamaModel is closed", e.getMessage());
     }
-
-    static Path unused() { return null; }
 }

@@ -22,7 +22,7 @@ class SyntheticNativeTest {
     @BeforeAll
     static void write() throws Exception {
         f16 = TestSupport.workDir("synthetic").resolve("tiny-F16.gguf");
-        SyntheticModel.writeF16(f16, SyntheticModel.TINY, 7, TestSupport.llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"), null);
+        TestSupport.writeTinyModel(f16, 7);
     }
 
     @Test
@@ -62,7 +62,7 @@ class SyntheticNativeTest {
                 all.append(t.text());
             }
             assertEquals("😁🦙 我想在", all.toString());
-            assertTrue(partial > 0 || tokens.size() <= 6, "expected some tokens holding part of a character: " + tokens);
+            assertTrue(partial > 0, "the test must exercise a character split over tokens: " + tokens);
         }
     }
 

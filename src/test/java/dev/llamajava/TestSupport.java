@@ -50,6 +50,13 @@ public final class TestSupport {
         return Path.of(prop("llama.cpp.source"));
     }
 
+    /** Writes the tiny synthetic model (Llama 3 vocabulary, random weights, F16) to {@code out}. */
+    public static Path writeTinyModel(Path out, long seed) throws IOException {
+        dev.llamajava.gguf.SyntheticModel.writeF16(out, dev.llamajava.gguf.SyntheticModel.TINY, seed,
+                llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"), null);
+        return out;
+    }
+
     public static Path workDir(String name) throws IOException {
         Path d = Path.of(prop("llama.test.workdir")).resolve(name);
         Files.createDirectories(d);

@@ -224,16 +224,38 @@ public final class Bench {
         return sb.toString();
     }
 
+    /**
+     * @param s text
+     * @return it as a JSON string literal
+     */
+    public static String jsonString(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                case '\r' -> b.append("\\r");
+                case '\t' -> b.append("\\t");
+                default -> {
+                    if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
+                    else b.append(c);
+                }
+            }
+        }
+        return b.append('"').toString();
+    }
+
     static String json(List<Row> rows, String hardware, String build) {
-        StringBuilder sb = new StringBuilder("{\n  \"hardware\": \"" + hardware.replace("\"", "'") + "\",\n  \"backend\": \"" + (gpu ? "CUDA" : "CPU") + "\",\n  \"build\": \"" + build
-                + "\",\n  \"date\": \"" + Instant.now() + "\",\n  \"results\": [\n");
+        StringBuilder sb = new StringBuilder("{\n  \"hardware\": " + jsonString(hardware) + ",\n  \"backend\": \"" + (gpu ? "CUDA" : "CPU") + "\",\n  \"build\": "
+                + jsonString(build) + ",\n  \"date\": \"" + Instant.now() + "\",\n  \"results\": [\n");
         for (int i = 0; i < rows.size(); i++) {
             Row r = rows.get(i);
-            sb.append(String.format(Locale.ROOT, "    {\"model\": \"%s\", \"quant\": \"%s\", \"size_bytes\": %d, \"params\": %d, \"threads\": %d, \"ctx\": %d, "
+            sb.append(String.format(Locale.ROOT, "    {\"model\": %s, \"quant\": %s, \"size_bytes\": %d, \"params\": %d, \"threads\": %d, \"ctx\": %d, "
                             + "\"pp_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, \"tg_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, "
                             + "\"ttft_ms\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, \"ttft_prompt_decode_ms\": %.3f, \"ttft_beyond_decode_ms\": %.3f, \"java_cost_per_token_us\": %.3f, "
                             + "\"load_ms\": %.1f, \"peak_rss_bytes\": %d, \"llama_bench_pp_tps\": %s, \"llama_bench_tg_tps\": %s, \"pp_ratio\": %s, \"tg_ratio\": %s}%s%n",
-                    r.model(), r.quant(), r.sizeBytes(), r.params(), r.threads(), r.ctx(), r.pp().median(), r.pp().min(), r.pp().max(),
+                    jsonString(r.model()), jsonString(r.quant()), r.sizeBytes(), r.params(), r.threads(), r.ctx(), r.pp().median(), r.pp().min(), r.pp().max(),
                     r.tg().median(), r.tg().min(), r.tg().max(), r.ttftMs().median(), r.ttftMs().min(), r.ttftMs().max(), r.ttftPromptMs(),
                     r.ttftOverheadMs(), r.overheadUs(), r.loadMs().median(), r.peakRssBytes(), r.nativePp(), r.nativeTg(), r.ppRatio(), r.tgRatio(),
                     i + 1 < rows.size() ? "," : ""));

@@ -214,7 +214,7 @@ public final class Main {
                          .sampler(sampling.params()).logprobs(json).build())) {
                 GenerationResult r = ts.collect(t -> {
                     if (json) {
-                        out.printf(Locale.ROOT, "{\"id\":%d,\"text\":%s,\"logprob\":%.6f}%n", t.id(), jsonString(t.text()), t.logprob());
+                        out.printf(Locale.ROOT, "{\"id\":%d,\"text\":%s,\"logprob\":%.6f}%n", t.id(), Bench.jsonString(t.text()), t.logprob());
                     } else {
                         out.print(t.text());
                         out.flush();
@@ -223,7 +223,7 @@ public final class Main {
                 if (json) {
                     out.printf(Locale.ROOT, "{\"summary\":{\"prompt_tokens\":%d,\"generated_tokens\":%d,\"ttft_ms\":%.3f,\"prompt_tps\":%.3f,"
                                     + "\"generation_tps\":%.3f,\"stop_reason\":\"%s\",\"text\":%s}}%n", r.promptTokens(), r.generatedTokens(),
-                            r.timeToFirstTokenNanos() / 1e6, r.promptTokensPerSecond(), r.generationTokensPerSecond(), r.stopReason(), jsonString(r.text()));
+                            r.timeToFirstTokenNanos() / 1e6, r.promptTokensPerSecond(), r.generationTokensPerSecond(), r.stopReason(), Bench.jsonString(r.text()));
                 } else {
                     out.println();
                     err.printf(Locale.ROOT, "[%d prompt tokens, %d generated, %.1f t/s, first token %.0f ms, %s]%n", r.promptTokens(),
@@ -232,24 +232,6 @@ public final class Main {
             }
             return 0;
         }
-    }
-
-    static String jsonString(String s) {
-        StringBuilder b = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> b.append("\\\"");
-                case '\\' -> b.append("\\\\");
-                case '\n' -> b.append("\\n");
-                case '\r' -> b.append("\\r");
-                case '\t' -> b.append("\\t");
-                default -> {
-                    if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
-                    else b.append(c);
-                }
-            }
-        }
-        return b.append('"').toString();
     }
 
     @Command(name = "chat", description = "Interactive chat with the model's template (/reset, /save FILE, /load FILE, /quit).", mixinStandardHelpOptions = true)

@@ -60,7 +60,7 @@ final class NativeLoader {
     private static volatile RuntimeException failure;
 
     /** What was loaded, from where. */
-    record Loaded(SymbolLookup lookup, Path directory, String source, List<String> tried) { }
+    record Loaded(SymbolLookup lookup, Path directory, String source) { }
 
     private NativeLoader() { }
 
@@ -76,8 +76,17 @@ final class NativeLoader {
             if (loaded != null) return loaded;
             if (failure != null) throw failure;
             try {
-                loaded = doLoad();
-                return loaded;
+                Loaded result = doLoad();
+                // the backend is chosen once the libraries are in, outside the search for a library folder:
+                // an unusable backend is not a reason to try another folder
+                try {
+                    backendChoice = selectBackend();
+                } catch (RuntimeException | Error e) {
+                    loaded = null;
+                    throw e;
+                }
+                System.getLogger("dev.llamajava").log(System.Logger.Level.INFO, "llama-java backend: " + backendChoice);
+                return result;
             } catch (RuntimeException | Error e) {
                 failure = e instanceof NativeLibraryException ne ? ne : new NativeLibraryException(
                         "llama-java: loading the native libraries failed: " + e, e);
@@ -118,9 +127,7 @@ final class NativeLoader {
                 throw failure(platform, tried, null);
             }
             try {
-                return finish(dir, "llama.library.path " + dir, tried);
-            } catch (dev.llamajava.BackendUnavailableException e) {
-                throw e;
+                return finish(dir, "llama.library.path " + dir);
             } catch (RuntimeException e) {
                 tried.add("llama.library.path / LLAMA_LIBRARY_PATH = " + dir + ": " + e.getMessage());
                 throw failure(platform, tried, e);
@@ -143,9 +150,7 @@ final class NativeLoader {
             Path dir = base.resolve(version).resolve(platform);
             try {
                 extract(resDir, manifest, dir);
-                return finish(dir, "natives jar, extracted to " + dir, tried);
-            } catch (dev.llamajava.BackendUnavailableException e) {
-                throw e;
+                return finish(dir, "natives jar, extracted to " + dir);
             } catch (RuntimeException e) {
                 tried.add("extract to " + dir + ": " + e.getMessage());
                 last = e;
@@ -254,7 +259,7 @@ final class NativeLoader {
         }
     }
 
-    private static Loaded finish(Path dir, String source, List<String> tried) {
+    private static Loaded finish(Path dir, String source) {
         Arena arena = Arena.global();
         SymbolLookup lookup = null;
         for (String lib : CORE_LIBRARIES) {
@@ -266,7 +271,7 @@ final class NativeLoader {
             }
             lookup = lookup == null ? l : lookup.or(l);
         }
-        Loaded result = new Loaded(lookup, dir, source, List.copyOf(tried));
+        Loaded result = new Loaded(lookup, dir, source);
         // From here on the generated bindings can resolve symbols (they read the lookup through load()).
         loaded = result;
         try {
@@ -276,8 +281,7 @@ final class NativeLoader {
                 // the CPU folder never holds GPU backends, so this loads the best CPU variant only
                 llama_h.ggml_backend_load_all_from_path(a.allocateFrom(dir.toString()));
             }
-            backendChoice = selectBackend(tried);
-            System.getLogger("dev.llamajava").log(System.Logger.Level.INFO, "llama-java backend: " + backendChoice);
+            System.getLogger("dev.llamajava").log(System.Logger.Level.DEBUG, "llama-java natives: " + source);
         } catch (RuntimeException | Error e) {
             loaded = null;
             throw e;
@@ -302,7 +306,7 @@ final class NativeLoader {
      * (default) loads the CUDA backend when its library is available and uses it when a device is present;
      * {@code cuda} requires it and fails with what was missing.
      */
-    static BackendChoice selectBackend(List<String> tried) {
+    static BackendChoice selectBackend() {
         String mode = setting("llama.backend", "LLAMA_BACKEND");
         mode = mode == null ? "auto" : mode.toLowerCase(Locale.ROOT);
         if (!List.of("auto", "cpu", "cuda").contains(mode)) {
@@ -331,7 +335,7 @@ final class NativeLoader {
                         why = null;
                         break;
                     } catch (RuntimeException e) {
-                        tried.add("extract CUDA natives to " + d + ": " + e.getMessage());
+                        why = "could not extract the CUDA natives to " + d + ": " + e.getMessage();
                     }
                 }
             }
@@ -426,9 +430,5 @@ final class NativeLoader {
             }
         }
         return p;
-    }
-
-    static MemorySegment NULL() {
-        return MemorySegment.NULL;
     }
 }

@@ -26,8 +26,6 @@ public final class Natives {
     /** @return the directory the libraries were loaded from */
     public static Path directory() { return NativeLoader.load().directory(); }
 
-    /** @return how the directory was found */
-    public static String source() { return NativeLoader.load().source(); }
 
     /** @return the CPU backend variant llama.cpp picked, e.g. {@code haswell}, or null when unknown */
     public static String cpuVariant() {
@@ -56,8 +54,6 @@ public final class Natives {
     /** @return the build's properties (llama.cpp commit, variants), empty when unknown */
     public static Properties buildProperties() { return NativeLoader.buildProperties(); }
 
-    /** @return the current platform as llama-java names it, e.g. {@code linux-x86_64} */
-    public static String platform() { return NativeLoader.platform(); }
 
     /**
      * One native log line.

@@ -3,7 +3,6 @@ package dev.llamajava.cli;
 import dev.llamajava.SyntheticModels;
 import dev.llamajava.TestSupport;
 import dev.llamajava.gguf.GgufFile;
-import dev.llamajava.gguf.SyntheticModel;
 import dev.llamajava.hub.JsonAccess;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -143,7 +142,7 @@ class CliTest {
     void quantizeAndSelect() throws Exception {
         Path dir = TestSupport.workDir("cli-quant");
         Path f16 = dir.resolve("tiny-F16.gguf");
-        SyntheticModel.writeF16(f16, SyntheticModel.TINY, 5, TestSupport.llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"), null);
+        TestSupport.writeTinyModel(f16, 5);
         Path q8 = dir.resolve("tiny-Q8_0.gguf");
         assertEquals(0, run("quantize", f16.toString(), q8.toString(), "Q8_0"));
         assertEquals("Q8_0", GgufFile.read(q8).fileTypeName());
@@ -159,7 +158,7 @@ class CliTest {
     void benchAtTinySizes() throws Exception {
         Path dir = TestSupport.workDir("cli-bench");
         Path f16 = dir.resolve("tiny-F16.gguf");
-        SyntheticModel.writeF16(f16, SyntheticModel.TINY, 9, TestSupport.llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"), null);
+        TestSupport.writeTinyModel(f16, 9);
         Path json = dir.resolve("bench.json");
         assertEquals(0, run("bench", "-m", f16.toString(), "--pp", "16", "--tg", "4", "--reps", "1", "--compare-native",
                 TestSupport.tool("llama-bench").toString(), "--json", json.toString()));
