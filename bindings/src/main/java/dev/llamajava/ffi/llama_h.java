@@ -20,7 +20,7 @@ public final class llama_h {
 
     private llama_h() { }
 
-    static final SymbolLookup SYMBOLS = NativeLoader.symbolLookup();
+    static final SymbolLookup SYMBOLS = dev.llamajava.internal.loader.NativeLoader.symbolLookup();
 
     public static final ValueLayout.OfBoolean C_BOOL = ValueLayout.JAVA_BOOLEAN;
     public static final ValueLayout.OfByte C_CHAR = ValueLayout.JAVA_BYTE;

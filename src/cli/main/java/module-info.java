@@ -1,0 +1,9 @@
+/** llama-java's command line ({@code llama-java run|chat|bench|info|quantize|pull|select}), its benchmark and demo. */
+module dev.llamajava.cli {
+    requires dev.llamajava;
+    requires info.picocli;
+    requires com.fasterxml.jackson.databind;
+
+    opens dev.llamajava.cli to info.picocli;
+    opens dev.llamajava.bench to info.picocli;
+}

@@ -1,0 +1,489 @@
+package dev.llamajava;
+
+import dev.llamajava.internal.loader.Natives;
+import dev.llamajava.ffi.llama_h;
+import dev.llamajava.ffi.llama_model_params;
+import dev.llamajava.ffi.llama_progress_callback;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * A loaded GGUF model: weights, vocabulary and metadata. Thread-safe: one model may be shared by
+ * many threads and contexts. Closing it while a call is running defers the free to the end of that call.
+ *
+ * <pre>{@code
+ * try (LlamaModel model = LlamaModel.load(Path.of("model.gguf"))) {
+ *     int[] ids = model.tokenize("Hello");
+ * }
+ * }</pre>
+ */
+public final class LlamaModel extends NativeResource {
+
+    private static final System.Logger LOG = System.getLogger("dev.llamajava");
+    private final Path path;
+    private final MemorySegment vocab;
+    private final ModelParams params;
+
+    private LlamaModel(Path path, MemorySegment ptr, ModelParams params) {
+        super("LlamaModel", ptr, llama_h::llama_model_free, false);
+        this.path = path;
+        this.params = params;
+        this.vocab = llama_h.llama_model_get_vocab(ptr);
+    }
+
+    /**
+     * Loads a model with llama.cpp's default parameters.
+     *
+     * @param path a GGUF file
+     * @return the model; close it when done
+     * @throws ModelLoadException     when the file is missing, not GGUF, truncated or refused by llama.cpp
+     * @throws NativeLibraryException when the native libraries cannot be loaded
+     */
+    public static LlamaModel load(Path path) {
+        return load(path, ModelParams.defaults());
+    }
+
+    /**
+     * Loads a model.
+     *
+     * @param path   a GGUF file
+     * @param params how to load it
+     * @return the model; close it when done
+     * @throws ModelLoadException     when the file is missing, not GGUF, truncated, refused by llama.cpp,
+     *                                or the progress listener cancelled the load
+     * @throws NativeLibraryException when the native libraries cannot be loaded
+     */
+    public static LlamaModel load(Path path, ModelParams params) {
+        Objects.requireNonNull(path, "path");
+        Objects.requireNonNull(params, "params");
+        Path abs = path.toAbsolutePath();
+        checkGguf(abs);
+        Natives.ensureLoaded();
+        AtomicBoolean cancelled = new AtomicBoolean();
+        AtomicReference<Throwable> listenerError = new AtomicReference<>();
+        MemorySegment ptr;
+        List<String> errors;
+        java.util.Map<String, Long> buffers;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment p = llama_h.llama_model_default_params(arena);
+            llama_model_params.n_gpu_layers(p, params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? autoLayers(abs, params) : params.gpuLayers());
+            llama_model_params.main_gpu(p, params.mainGpu());
+            llama_model_params.split_mode(p, params.splitMode().ordinal());
+            llama_model_params.vocab_only(p, params.vocabOnly());
+            llama_model_params.check_tensors(p, params.checkTensors());
+            llama_model_params.load_mode(p, params.loadMode().value());
+            ModelParams.LoadProgressListener listener = params.progressListener();
+            if (listener != null) {
+                llama_model_params.progress_callback(p, llama_progress_callback.allocate((progress, user) -> {
+                    try {
+                        boolean go = listener.onProgress(progress);
+                        if (!go) cancelled.set(true);
+                        return go;
+                    } catch (Throwable t) {
+                        listenerError.set(t);
+                        cancelled.set(true);
+                        return false;
+                    }
+                }, arena));
+            }
+            Natives.beginCapture();
+            try {
+                ptr = llama_h.llama_model_load_from_file(arena.allocateFrom(abs.toString()), p);
+            } finally {
+                List<Natives.Line> lines = Natives.endCaptureAll();
+                errors = lines.stream().filter(Natives.Line::isProblem).map(Natives.Line::text).toList();
+                buffers = MemoryReport.buffers(lines, "model buffer size");
+            }
+        }
+        if (ptr.equals(MemorySegment.NULL)) {
+            if (listenerError.get() != null) {
+                throw new ModelLoadException(abs, "Loading " + abs + " was cancelled: the progress listener threw "
+                        + listenerError.get(), listenerError.get());
+            }
+            if (cancelled.get()) throw new ModelLoadException(abs, "Loading " + abs + " was cancelled by the progress listener");
+            String why = errors.isEmpty() ? "no reason given" : String.join("; ", errors);
+            throw new ModelLoadException(abs, "llama.cpp could not load " + abs + ": " + why);
+        }
+        LOG.log(System.Logger.Level.DEBUG, () -> "loaded " + abs);
+        LlamaModel model = new LlamaModel(abs, ptr, params);
+        model.buffers = buffers;
+        return model;
+    }
+
+    private java.util.Map<String, Long> buffers = java.util.Map.of();
+
+    /**
+     * @return the weight buffers llama.cpp allocated while loading (buffer name, e.g. {@code CPU_Mapped}, to bytes),
+     *         as its log reports them
+     */
+    public java.util.Map<String, Long> weightBuffers() {
+        return buffers;
+    }
+
+    /** Resolves {@link ModelParams#GPU_LAYERS_AUTO} against the first GPU's free memory and logs the decision. */
+    static int autoLayers(Path path, ModelParams params) {
+        Device gpu = Llama.devices().stream().filter(d -> d.type() == Device.Type.GPU).findFirst().orElse(null);
+        if (gpu == null) {
+            LOG.log(System.Logger.Level.INFO, "gpuLayers AUTO: no GPU device (" + Llama.backendChoice() + "); all layers stay on the CPU");
+            return 0;
+        }
+        GpuFit.Decision d = GpuFit.decide(QuantSelector.Variant.of(path), gpu.memoryFree(), params.fitContext(), params.fitKvType());
+        LOG.log(System.Logger.Level.INFO, "gpuLayers AUTO on " + gpu.name() + " (" + gpu.description() + "), context "
+                + params.fitContext() + ": " + d);
+        return d.layers();
+    }
+
+    private static void checkGguf(Path p) {
+        if (!Files.exists(p)) throw new ModelLoadException(p, "Model file not found: " + p);
+        if (!Files.isRegularFile(p)) throw new ModelLoadException(p, "Model path is not a regular file: " + p);
+        if (!Files.isReadable(p)) throw new ModelLoadException(p, "Model file is not readable: " + p);
+        byte[] head = new byte[8];
+        int n;
+        try (InputStream in = Files.newInputStream(p)) {
+            n = in.readNBytes(head, 0, 8);
+        } catch (IOException e) {
+            throw new ModelLoadException(p, "Cannot read model file " + p + ": " + e.getMessage(), e);
+        }
+        if (n < 8) throw new ModelLoadException(p, "Not a GGUF file (only " + n + " bytes): " + p);
+        if (head[0] != 'G' || head[1] != 'G' || head[2] != 'U' || head[3] != 'F') {
+            throw new ModelLoadException(p, "Not a GGUF file (bad magic 0x"
+                    + java.util.HexFormat.of().formatHex(head, 0, 4) + ", expected \"GGUF\"): " + p);
+        }
+    }
+
+    /** @return the file this model was loaded from */
+    public Path path() {
+        return path;
+    }
+
+    /** @return the parameters it was loaded with */
+    public ModelParams params() {
+        return params;
+    }
+
+    /**
+     * @return the model's facts in one record
+     * @throws IllegalStateException when closed
+     */
+    public ModelInfo info() {
+        Map<String, String> meta = metadata();
+        String ftype = meta.containsKey("general.file_type")
+                ? java.util.Objects.requireNonNullElse(dev.llamajava.gguf.FileType.name(Integer.parseInt(meta.get("general.file_type").trim())), "unknown")
+                : "unknown";
+        String[] vocabTypes = {"NONE", "SPM", "BPE", "WPM", "UGM", "RWKV", "PLAMO2"};
+        int vt = vocabInt(llama_h::llama_vocab_type);
+        return new ModelInfo(meta.getOrDefault("general.architecture", ""), meta.getOrDefault("general.name", ""), description(),
+                parameterCount(), sizeBytes(), ftype, trainContextLength(), layerCount(), embeddingSize(), headCount(), kvHeadCount(),
+                vocabSize(), vt >= 0 && vt < vocabTypes.length ? vocabTypes[vt] : "UNKNOWN", bosToken(), eosToken(), eotToken(),
+                chatTemplate(), meta);
+    }
+
+    MemorySegment vocab() {
+        return vocab;
+    }
+
+    /** @return number of parameters (weights) @throws IllegalStateException when closed */
+    public long parameterCount() {
+        MemorySegment m = acquire();
+        try {
+            return llama_h.llama_model_n_params(m);
+        } finally {
+            release();
+        }
+    }
+
+    /** @return total size of the weights in bytes @throws IllegalStateException when closed */
+    public long sizeBytes() {
+        MemorySegment m = acquire();
+        try {
+            return llama_h.llama_model_size(m);
+        } finally {
+            release();
+        }
+    }
+
+    /** @return the vocabulary size @throws IllegalStateException when closed */
+    public int vocabSize() {
+        return vocabInt(llama_h::llama_vocab_n_tokens);
+    }
+
+    /** @return the training context length @throws IllegalStateException when closed */
+    public int trainContextLength() {
+        return intProp(llama_h::llama_model_n_ctx_train);
+    }
+
+    /** @return the number of layers @throws IllegalStateException when closed */
+    public int layerCount() {
+        return intProp(llama_h::llama_model_n_layer);
+    }
+
+    /** @return the embedding width @throws IllegalStateException when closed */
+    public int embeddingSize() {
+        return intProp(llama_h::llama_model_n_embd);
+    }
+
+    /** @return attention heads @throws IllegalStateException when closed */
+    public int headCount() {
+        return intProp(llama_h::llama_model_n_head);
+    }
+
+    /** @return key/value heads @throws IllegalStateException when closed */
+    public int kvHeadCount() {
+        return intProp(llama_h::llama_model_n_head_kv);
+    }
+
+    private int vocabInt(java.util.function.ToIntFunction<MemorySegment> f) {
+        acquire();
+        try {
+            return f.applyAsInt(vocab);
+        } finally {
+            release();
+        }
+    }
+
+    private int intProp(java.util.function.ToIntFunction<MemorySegment> f) {
+        MemorySegment m = acquire();
+        try {
+            return f.applyAsInt(m);
+        } finally {
+            release();
+        }
+    }
+
+    /** @return llama.cpp's one-line description, e.g. {@code llama 1B Q4_K - Medium} @throws IllegalStateException when closed */
+    public String description() {
+        MemorySegment m = acquire();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(512);
+            int n = llama_h.llama_model_desc(m, buf, 512);
+            return n < 0 ? "" : buf.getString(0);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * @return every GGUF metadata key with its value as llama.cpp renders it (arrays abbreviated by llama.cpp)
+     * @throws IllegalStateException when closed
+     */
+    public Map<String, String> metadata() {
+        MemorySegment m = acquire();
+        try (Arena a = Arena.ofConfined()) {
+            int count = llama_h.llama_model_meta_count(m);
+            Map<String, String> out = new LinkedHashMap<>();
+            for (int i = 0; i < count; i++) {
+                String k = readString(a, i, true, m);
+                String v = readString(a, i, false, m);
+                out.put(k, v);
+            }
+            return Collections.unmodifiableMap(out);
+        } finally {
+            release();
+        }
+    }
+
+    private static String readString(Arena a, int i, boolean key, MemorySegment m) {
+        int size = 256;
+        for (;;) {
+            MemorySegment buf = a.allocate(size);
+            int n = key ? llama_h.llama_model_meta_key_by_index(m, i, buf, size)
+                        : llama_h.llama_model_meta_val_str_by_index(m, i, buf, size);
+            if (n < 0) return "";
+            if (n < size) return buf.getString(0);
+            size = n + 1;
+        }
+    }
+
+    /**
+     * @param key a GGUF metadata key, e.g. {@code general.name}
+     * @return its value as llama.cpp renders it, if present
+     * @throws IllegalStateException when closed
+     */
+    public Optional<String> metadata(String key) {
+        Objects.requireNonNull(key, "key");
+        MemorySegment m = acquire();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment k = a.allocateFrom(key);
+            int size = 256;
+            for (;;) {
+                MemorySegment buf = a.allocate(size);
+                int n = llama_h.llama_model_meta_val_str(m, k, buf, size);
+                if (n < 0) return Optional.empty();
+                if (n < size) return Optional.of(buf.getString(0));
+                size = n + 1;
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /** @return the model's default chat template (Jinja text from GGUF), if it has one @throws IllegalStateException when closed */
+    public Optional<String> chatTemplate() {
+        MemorySegment m = acquire();
+        try {
+            MemorySegment t = llama_h.llama_model_chat_template(m, MemorySegment.NULL);
+            return t.equals(MemorySegment.NULL) ? Optional.empty() : Optional.of(Llama.string(t));
+        } finally {
+            release();
+        }
+    }
+
+    /** @return beginning-of-sequence token, or -1 @throws IllegalStateException when closed */
+    public int bosToken() {
+        return vocabInt(llama_h::llama_vocab_bos);
+    }
+
+    /** @return end-of-sequence token, or -1 @throws IllegalStateException when closed */
+    public int eosToken() {
+        return vocabInt(llama_h::llama_vocab_eos);
+    }
+
+    /** @return end-of-turn token, or -1 @throws IllegalStateException when closed */
+    public int eotToken() {
+        return vocabInt(llama_h::llama_vocab_eot);
+    }
+
+    /**
+     * @param token a token id
+     * @return whether it ends generation (EOS, EOT, ...)
+     * @throws IllegalStateException when closed
+     */
+    public boolean isEndOfGeneration(int token) {
+        acquire();
+        try {
+            return llama_h.llama_vocab_is_eog(vocab, token);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Tokenizes text, adding BOS (and other special tokens) as the model asks, without parsing special tokens in the text.
+     *
+     * @param text UTF-8 text
+     * @return token ids
+     * @throws IllegalStateException when closed
+     */
+    public int[] tokenize(String text) {
+        return tokenize(text, true, false);
+    }
+
+    /**
+     * Tokenizes text.
+     *
+     * @param text         the text
+     * @param addSpecial   add BOS/EOS as the model's metadata asks
+     * @param parseSpecial treat special-token text such as {@code <|eot_id|>} as that token
+     * @return token ids
+     * @throws IllegalStateException when closed
+     */
+    public int[] tokenize(String text, boolean addSpecial, boolean parseSpecial) {
+        Objects.requireNonNull(text, "text");
+        acquire();
+        try (Arena a = Arena.ofConfined()) {
+            byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+            MemorySegment t = a.allocate(Math.max(1, utf8.length));
+            MemorySegment.copy(utf8, 0, t, ValueLayout.JAVA_BYTE, 0, utf8.length);
+            int cap = utf8.length + 8;
+            MemorySegment out = a.allocate(ValueLayout.JAVA_INT, cap);
+            int n = llama_h.llama_tokenize(vocab, t, utf8.length, out, cap, addSpecial, parseSpecial);
+            if (n < 0) {
+                cap = -n;
+                out = a.allocate(ValueLayout.JAVA_INT, cap);
+                n = llama_h.llama_tokenize(vocab, t, utf8.length, out, cap, addSpecial, parseSpecial);
+                if (n < 0) throw new LlamaException("llama_tokenize failed (" + n + ")");
+            }
+            return out.asSlice(0, (long) n * 4).toArray(ValueLayout.JAVA_INT);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * The raw bytes of one token's text (a piece may be part of a UTF-8 character).
+     *
+     * @param token   a token id
+     * @param special render special/control tokens as their text
+     * @return the bytes
+     * @throws IllegalArgumentException when the token is outside the vocabulary
+     * @throws IllegalStateException    when closed
+     */
+    public byte[] tokenBytes(int token, boolean special) {
+        acquire();
+        try (Arena a = Arena.ofConfined()) {
+            int nv = llama_h.llama_vocab_n_tokens(vocab);
+            if (token < 0 || token >= nv) throw new IllegalArgumentException("token " + token + " is outside the vocabulary [0, " + nv + ")");
+            MemorySegment buf = a.allocate(64);
+            int n = llama_h.llama_token_to_piece(vocab, token, buf, 64, 0, special);
+            if (n < 0) {
+                buf = a.allocate(-n);
+                n = llama_h.llama_token_to_piece(vocab, token, buf, -n, 0, special);
+            }
+            return buf.asSlice(0, Math.max(0, n)).toArray(ValueLayout.JAVA_BYTE);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Turns tokens back into text.
+     *
+     * @param tokens         token ids
+     * @param removeSpecial  drop BOS/EOS if the model adds them
+     * @param unparseSpecial render special tokens as their text
+     * @return the text
+     * @throws IllegalArgumentException when a token is outside the vocabulary
+     * @throws IllegalStateException    when closed
+     */
+    public String detokenize(int[] tokens, boolean removeSpecial, boolean unparseSpecial) {
+        Objects.requireNonNull(tokens, "tokens");
+        acquire();
+        try (Arena a = Arena.ofConfined()) {
+            int nv = llama_h.llama_vocab_n_tokens(vocab);
+            for (int t : tokens) {
+                if (t < 0 || t >= nv) throw new IllegalArgumentException("token " + t + " is outside the vocabulary [0, " + nv + ")");
+            }
+            MemorySegment ids = a.allocateFrom(ValueLayout.JAVA_INT, tokens);
+            int cap = Math.max(16, tokens.length * 8);
+            MemorySegment buf = a.allocate(cap);
+            int n = llama_h.llama_detokenize(vocab, ids, tokens.length, buf, cap, removeSpecial, unparseSpecial);
+            if (n < 0) {
+                cap = -n;
+                buf = a.allocate(cap);
+                n = llama_h.llama_detokenize(vocab, ids, tokens.length, buf, cap, removeSpecial, unparseSpecial);
+            }
+            return new String(buf.asSlice(0, Math.max(0, n)).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * @param tokens token ids
+     * @return the text, special tokens removed and not rendered
+     * @throws IllegalStateException when closed
+     */
+    public String detokenize(int[] tokens) {
+        return detokenize(tokens, false, false);
+    }
+
+    @Override
+    public String toString() {
+        return "LlamaModel[" + path + (isClosed() ? ", closed]" : "]");
+    }
+}
