@@ -1,5 +1,6 @@
 package dev.llamajava;
 
+import dev.llamajava.internal.GgufPrecheck;
 import dev.llamajava.internal.loader.Natives;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.ffi.llama_model_params;
@@ -164,6 +165,8 @@ public final class LlamaModel extends NativeResource {
             throw new ModelLoadException(p, "Not a GGUF file (bad magic 0x"
                     + java.util.HexFormat.of().formatHex(head, 0, 4) + ", expected \"GGUF\"): " + p);
         }
+        String why = GgufPrecheck.check(p);
+        if (why != null) throw new ModelLoadException(p, "Refused " + p + " before llama.cpp saw it: " + why);
     }
 
     /** @return the file this model was loaded from */
