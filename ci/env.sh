@@ -16,3 +16,13 @@ llj_llama_source() {
   fi
   echo "$d"
 }
+# Stages libggml-cuda.so from a build tree's bin/ for the natives-linux-x86_64-cuda jar, where the loader reads it
+# (resources /dev/llamajava/native/linux-x86_64-cuda/ with a natives.sha256 manifest). $1: bin dir, $2: properties text.
+llj_stage_cuda() {
+  local stage="$LLJ_ROOT/build/natives/cuda/dev/llamajava/native/linux-x86_64-cuda"
+  rm -rf "$LLJ_ROOT/build/natives/cuda"; mkdir -p "$stage"
+  cp -L "$1/libggml-cuda.so" "$stage/"
+  printf '%s\n' "$2" > "$stage/build-cuda.properties"
+  ( cd "$stage" && sha256sum libggml-cuda.so build-cuda.properties > natives.sha256 )
+  ls -l "$stage/libggml-cuda.so" | awk '{printf "  libggml-cuda.so %.1f MB\n", $5/1048576}'
+}

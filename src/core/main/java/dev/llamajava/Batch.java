@@ -2,6 +2,7 @@ package dev.llamajava;
 
 import dev.llamajava.ffi.llama_batch;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.loader.Natives;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -25,10 +26,7 @@ public final class Batch extends NativeResource {
     private int size;
 
     private Batch(MemorySegment struct, int capacity, int maxSequences) {
-        super("Batch", struct, s -> {
-            llama_h.llama_batch_free(s);
-            // the struct itself lives in an automatic arena, kept reachable by this handle
-        }, true);
+        super("Batch", struct, llama_h::llama_batch_free, true, null); // the struct lives in an automatic arena the cleaner keeps
         this.capacity = capacity;
         this.maxSequences = maxSequences;
     }
@@ -42,7 +40,7 @@ public final class Batch extends NativeResource {
     public static Batch create(int capacity, int maxSequences) {
         if (capacity < 1) throw new IllegalArgumentException("capacity must be >= 1, was " + capacity);
         if (maxSequences < 1) throw new IllegalArgumentException("maxSequences must be >= 1, was " + maxSequences);
-        dev.llamajava.internal.loader.Natives.ensureLoaded();
+        Natives.ensureLoaded();
         MemorySegment s = llama_h.llama_batch_init(Arena.ofAuto(), capacity, 0, maxSequences);
         if (llama_batch.token(s).equals(MemorySegment.NULL)) throw new LlamaException("llama_batch_init failed");
         return new Batch(s, capacity, maxSequences);
@@ -72,8 +70,8 @@ public final class Batch extends NativeResource {
     public Batch add(int token, int pos, int seq, boolean logits) {
         if (pos < 0) throw new IllegalArgumentException("pos must be >= 0, was " + pos);
         if (seq < 0) throw new IllegalArgumentException("seq must be >= 0, was " + seq);
-        MemorySegment s = acquire();
-        try {
+        try (Borrow b = use()) {
+            MemorySegment s = b.ptr();
             if (size == capacity) throw new IllegalStateException("Batch is full (" + capacity + " tokens)");
             long cap = capacity;
             llama_batch.token(s).reinterpret(cap * 4).setAtIndex(ValueLayout.JAVA_INT, size, token);
@@ -85,8 +83,6 @@ public final class Batch extends NativeResource {
             size++;
             llama_batch.n_tokens(s, size);
             return this;
-        } finally {
-            release();
         }
     }
 
@@ -97,13 +93,20 @@ public final class Batch extends NativeResource {
      * @throws IllegalStateException when closed
      */
     public Batch clear() {
-        MemorySegment s = acquire();
-        try {
+        try (Borrow b = use()) {
             size = 0;
-            llama_batch.n_tokens(s, 0);
+            llama_batch.n_tokens(b.ptr(), 0);
             return this;
-        } finally {
-            release();
         }
+    }
+
+    /** @return the index of the first token outside {@code [0, nVocab)}, or -1; the caller holds a borrow of {@code struct} */
+    int firstTokenOutside(MemorySegment struct, int nVocab) {
+        MemorySegment tokens = llama_batch.token(struct).reinterpret((long) capacity * 4);
+        for (int i = 0; i < size; i++) {
+            int t = tokens.getAtIndex(ValueLayout.JAVA_INT, i);
+            if (t < 0 || t >= nVocab) return i;
+        }
+        return -1;
     }
 }

@@ -1,9 +1,16 @@
 package dev.llamajava;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.Json;
 
-import java.lang.foreign.MemorySegment;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
@@ -61,61 +68,65 @@ public final class ChatSession {
     }
 
     /**
-     * Adds a user message and answers it. When the stream ends, the answer joins the conversation.
+     * Adds a user message and answers it. When the stream ends, the answer joins the conversation. When this throws,
+     * the conversation and the cache bookkeeping are as they were before the call.
      *
      * @param user   the user's message
      * @param params generation settings ({@code keepCache} and {@code addSpecial} are managed here)
      * @return the answer's tokens
-     * @throws IllegalStateException when the context is closed or in use
+     * @throws IllegalStateException    when the context is closed or in use
+     * @throws ContextOverflowException when the message does not fit the context even alone
      */
     public TokenStream send(String user, GenerationParams params) {
         Objects.requireNonNull(user, "user");
-        messages.add(ChatMessage.user(user));
-        int[] full = fit(params);
-        MemorySegment c = context.acquire();
+        Objects.requireNonNull(params, "params");
+        List<ChatMessage> next = new ArrayList<>(messages);
+        next.add(ChatMessage.user(user));
+        int[] full = fit(next, params);
         int common;
-        try {
-            int have = LlamaContext.cachedTokens(c);
+        try (NativeResource.Borrow c = context.use()) {
+            int have = LlamaContext.cachedTokens(c.ptr());
             common = 0;
             int limit = Math.min(Math.min(have, cached.length), full.length - 1);
             while (common < limit && cached[common] == full[common]) common++;
-            llama_h.llama_memory_seq_rm(llama_h.llama_get_memory(c), 0, common, -1);
-        } finally {
-            context.release();
+            llama_h.llama_memory_seq_rm(llama_h.llama_get_memory(c.ptr()), 0, common, -1);
         }
-        int[] fresh = java.util.Arrays.copyOfRange(full, common, full.length);
-        lastDecoded = fresh.length;
+        int[] fresh = Arrays.copyOfRange(full, common, full.length);
         GenerationParams gp = new GenerationParams(params.maxTokens(), params.stopStrings(), params.sampler(), params.logprobs(),
                 false, true, true);
+        // the cache now holds full[0, common): what it holds is known even if generate throws
+        cached = Arrays.copyOf(full, common);
         TokenStream ts = context.generate(fresh, gp);
-        final int[] base = full;
+        messages.clear();
+        messages.addAll(next);
+        lastDecoded = fresh.length;
         ts.onFinish(stream -> {
             messages.add(ChatMessage.assistant(stream.resultText()));
             int[] gen = stream.decodedGenerated();
-            int[] now = java.util.Arrays.copyOf(base, base.length + gen.length);
-            System.arraycopy(gen, 0, now, base.length, gen.length);
+            int[] now = Arrays.copyOf(full, full.length + gen.length);
+            System.arraycopy(gen, 0, now, full.length, gen.length);
             cached = now;
         });
         return ts;
     }
 
     /**
-     * Saves the conversation (messages) and the KV cache: {@code file} holds llama.cpp's state,
-     * {@code file + ".messages"} the messages.
+     * Saves the conversation and the KV cache: {@code file} holds llama.cpp's state, {@code file + ".messages"} the
+     * messages as JSON (any text round-trips exactly).
      *
      * @param file where to save
-     * @throws java.io.UncheckedIOException when the messages cannot be written
+     * @throws IllegalStateException when the context is closed or in use
+     * @throws LlamaException        when the state or the messages cannot be written
      */
-    public void save(java.nio.file.Path file) {
+    public void save(Path file) {
+        Objects.requireNonNull(file, "file");
         context.saveState(file, cached);
-        StringBuilder sb = new StringBuilder();
-        for (ChatMessage m : messages) {
-            sb.append(m.role()).append('\t').append(m.content().replace("\\", "\\\\").replace("\n", "\\n")).append('\n');
-        }
+        ArrayNode arr = Json.MAPPER.createArrayNode();
+        for (ChatMessage m : messages) arr.addObject().put("role", m.role()).put("content", m.content());
         try {
-            java.nio.file.Files.writeString(java.nio.file.Path.of(file + ".messages"), sb);
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            Files.writeString(messagesFile(file), Json.write(arr), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new LlamaException("cannot write the conversation to " + messagesFile(file) + ": " + e.getMessage(), e);
         }
     }
 
@@ -123,38 +134,45 @@ public final class ChatSession {
      * Restores a conversation saved by {@link #save}.
      *
      * @param file the state file
-     * @throws LlamaException when it does not fit this context
+     * @throws IllegalStateException when the context is closed or in use
+     * @throws LlamaException        when the files are missing, unreadable, or do not fit this context
      */
-    public void load(java.nio.file.Path file) {
-        List<String> lines;
+    public void load(Path file) {
+        Objects.requireNonNull(file, "file");
+        List<ChatMessage> loaded = new ArrayList<>();
         try {
-            lines = java.nio.file.Files.readAllLines(java.nio.file.Path.of(file + ".messages"));
-        } catch (java.io.IOException e) {
-            throw new LlamaException("no saved conversation at " + file + ".messages");
+            JsonNode arr = Json.MAPPER.readTree(Files.readString(messagesFile(file), StandardCharsets.UTF_8));
+            if (arr == null || !arr.isArray()) throw new IOException("not a JSON array");
+            for (JsonNode m : arr) {
+                if (!m.path("role").isTextual() || !m.path("content").isTextual()) throw new IOException("a message lacks role or content");
+                loaded.add(new ChatMessage(m.get("role").asText(), m.get("content").asText()));
+            }
+        } catch (IOException e) {
+            throw new LlamaException("no readable saved conversation at " + messagesFile(file) + ": " + e.getMessage(), e);
         }
-        cached = context.loadState(file);
+        int[] tokens = context.loadState(file);
+        cached = tokens;
         messages.clear();
-        for (String l : lines) {
-            int tab = l.indexOf('\t');
-            if (tab < 0) continue;
-            String content = l.substring(tab + 1).replace("\\n", "\n").replace("\\\\", "\\");
-            messages.add(new ChatMessage(l.substring(0, tab), content));
-        }
+        messages.addAll(loaded);
     }
 
-    private int[] fit(GenerationParams params) {
+    private static Path messagesFile(Path file) {
+        return Path.of(file + ".messages");
+    }
+
+    /** Drops the oldest turns of {@code msgs} (after the system prompt) until prompt and answer fit; returns the prompt's tokens. */
+    private int[] fit(List<ChatMessage> msgs, GenerationParams params) {
         int reserve = params.maxTokens() > 0 ? Math.min(params.maxTokens(), context.contextSize() / 2) : context.contextSize() / 4;
         for (;;) {
-            int[] full = context.model().tokenize(prompt(true), true, true);
+            int[] full = context.model().tokenize(ChatTemplates.apply(template, msgs, true), true, true);
             if (full.length + reserve <= context.contextSize()) return full;
-            int first = messages.isEmpty() || !messages.getFirst().role().equals("system") ? 0 : 1;
-            if (messages.size() - first <= 1) {
-                messages.removeLast();
+            int first = msgs.isEmpty() || !msgs.getFirst().role().equals("system") ? 0 : 1;
+            if (msgs.size() - first <= 1) {
                 throw new ContextOverflowException("the message needs " + full.length + " tokens plus " + reserve
                         + " for the answer but the context holds " + context.contextSize());
             }
-            messages.remove(first);
-            while (messages.size() > first + 1 && !messages.get(first).role().equals("user")) messages.remove(first);
+            msgs.remove(first);
+            while (msgs.size() > first + 1 && !msgs.get(first).role().equals("user")) msgs.remove(first);
         }
     }
 }

@@ -1,11 +1,18 @@
 package dev.llamajava;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.file.Path;
+import java.util.Locale;
+
 /**
  * How many layers to offload to a GPU with a given amount of free memory ({@link ModelParams#GPU_LAYERS_AUTO}).
  * Uses {@link QuantSelector}'s estimate (weights, KV cache, compute buffers, overhead) with a safety margin of
  * 5% of the free memory, at least 256 MiB.
  */
 public final class GpuFit {
+
+    private static final Logger LOG = System.getLogger("dev.llamajava");
 
     private GpuFit() { }
 
@@ -21,7 +28,7 @@ public final class GpuFit {
     public record Decision(int layers, long freeBytes, long budgetBytes, long needBytes, long perLayer) {
         @Override
         public String toString() {
-            return String.format(java.util.Locale.ROOT, "%s: need %.2f GiB for all layers, %.2f GiB free (%.2f GiB after the margin)",
+            return String.format(Locale.ROOT, "%s: need %.2f GiB for all layers, %.2f GiB free (%.2f GiB after the margin)",
                     layers < 0 ? "all layers" : layers + " layers", needBytes / 1073741824.0, freeBytes / 1073741824.0, budgetBytes / 1073741824.0);
         }
     }
@@ -48,4 +55,18 @@ public final class GpuFit {
         int layers = e.fits() ? -1 : e.gpuLayers();
         return new Decision(layers, freeBytes, budget, e.total(), perLayer);
     }
+
+    /** Resolves {@link ModelParams#GPU_LAYERS_AUTO} against the first GPU's free memory and logs the decision. */
+    static int autoLayers(Path path, ModelParams params) {
+        Device gpu = Llama.devices().stream().filter(d -> d.type() == Device.Type.GPU).findFirst().orElse(null);
+        if (gpu == null) {
+            LOG.log(Level.INFO, "gpuLayers AUTO: no GPU device (" + Llama.backendChoice() + "); all layers stay on the CPU");
+            return 0;
+        }
+        GpuFit.Decision d = GpuFit.decide(QuantSelector.Variant.of(path), gpu.memoryFree(), params.fitContext(), params.fitKvType());
+        LOG.log(Level.INFO, "gpuLayers AUTO on " + gpu.name() + " (" + gpu.description() + "), context "
+                + params.fitContext() + ": " + d);
+        return d.layers();
+    }
+
 }

@@ -4,16 +4,25 @@ import dev.llamajava.ffi.ggml_abort_callback;
 import dev.llamajava.ffi.llama_batch;
 import dev.llamajava.ffi.llama_context_params;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.loader.Natives;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
- * A llama.cpp context over a model: the KV cache and the compute buffers. One thread at a time: a
- * second concurrent use throws {@link IllegalStateException} and never corrupts state. Closing it from
- * another thread during a generation aborts the running decode and frees the context when that ends.
+ * A llama.cpp context over a model: the KV cache and the compute buffers. One thread at a time: a second concurrent
+ * use throws {@link IllegalStateException} and never corrupts state. Closing it from another thread during a
+ * generation aborts the running decode and frees the context when that ends.
+ *
+ * <p>A context pins its model: {@link LlamaModel#close()} while contexts are open makes the model unusable for new
+ * work, but its native memory is freed only when the last context (and sampler) using it is closed, so every method
+ * of a live context keeps working.
  *
  * <pre>{@code
  * try (LlamaModel model = LlamaModel.load(path);
@@ -25,41 +34,90 @@ import java.util.Objects;
  */
 public final class LlamaContext extends NativeResource {
 
+    /** The abort check on the prompt path: the flag, or an interrupt of the decoding thread. One stub per JVM. */
+    private static final class PromptAbort {
+        static final MemorySegment STUB = ggml_abort_callback.allocate(PromptAbort::check, Arena.global());
+
+        private static boolean check(MemorySegment flag) {
+            try {
+                return flag.reinterpret(4).get(ValueLayout.JAVA_INT, 0) != 0 || Thread.currentThread().isInterrupted();
+            } catch (Throwable e) {
+                return false;
+            }
+        }
+    }
+
+    /**
+     * The native abort flag, written under a lock that the free also takes: a late {@code cancel()} or a close from
+     * another thread never writes into freed memory, and a cancel never outlives its stream.
+     */
+    static final class AbortFlag {
+        final MemorySegment flag;
+        private boolean freed;
+        private Object owner;
+
+        AbortFlag(MemorySegment flag) {
+            this.flag = flag;
+        }
+
+        /** Starts an operation of {@code owner} (a stream, or a manual decode): clears the flag. */
+        synchronized void begin(Object owner) {
+            this.owner = owner;
+            if (!freed) flag.set(ValueLayout.JAVA_INT, 0, 0);
+        }
+
+        /** Ends it: a cancel requested by {@code owner} from now on does nothing. */
+        synchronized void end(Object owner) {
+            if (this.owner == owner) this.owner = null;
+            if (!freed) flag.set(ValueLayout.JAVA_INT, 0, 0);
+        }
+
+        /** Aborts the running operation if it is {@code owner}'s ({@code null}: whatever runs). */
+        synchronized void abort(Object owner) {
+            if (!freed && this.owner != null && (owner == null || this.owner == owner)) flag.set(ValueLayout.JAVA_INT, 0, 1);
+        }
+
+        synchronized void markFreed() {
+            freed = true;
+        }
+    }
+
     private final LlamaModel model;
     private final ContextParams params;
-    final MemorySegment abortFlag;
+    final AbortFlag abort;
     final MemorySegment tokenBuf;
     final MemorySegment batch;
-    final MemorySegment pieceBuf;
-    private final MemorySegment shimAbort;
-    private final MemorySegment promptAbort;
     final int nCtx;
     final int nBatch;
-    private volatile Thread decodingThread;
+    private final Map<String, Long> kvBuffers;
+    private final Map<String, Long> computeBuffers;
+    private final MemorySegment shimAbort;
 
-    private LlamaContext(LlamaModel model, ContextParams params, MemorySegment ptr, Arena arena, MemorySegment abortFlag) {
+    private LlamaContext(LlamaModel model, ContextParams params, MemorySegment ptr, Arena arena, AbortFlag abort,
+                         Map<String, Long> kvBuffers, Map<String, Long> computeBuffers) {
         super("LlamaContext", ptr, p -> {
+            abort.markFreed();
             llama_h.llama_free(p);
             arena.close();
-        }, true);
+        }, true, model);
         this.model = model;
         this.params = params;
-        this.abortFlag = abortFlag;
+        this.abort = abort;
+        this.kvBuffers = kvBuffers;
+        this.computeBuffers = computeBuffers;
         this.nCtx = llama_h.llama_n_ctx(ptr);
         this.nBatch = llama_h.llama_n_batch(ptr);
         this.tokenBuf = arena.allocate(ValueLayout.JAVA_INT, nBatch);
         this.batch = llama_batch.allocate(arena); // zeroed: embd, pos, seq ids and logits stay NULL (llama.cpp's defaults)
         llama_batch.token(batch, tokenBuf);
-        this.pieceBuf = arena.allocate(256);
         this.shimAbort = llama_h.llamajava_abort_flag_callback$address();
-        this.promptAbort = ggml_abort_callback.allocate(this::promptAbortCheck, arena);
-        llama_h.llama_set_abort_callback(ptr, shimAbort, abortFlag);
+        llama_h.llama_set_abort_callback(ptr, shimAbort, abort.flag);
     }
 
     /**
      * Creates a context.
      *
-     * @param model  the model; it must stay open while the context is used
+     * @param model  the model; the context pins it until the context is closed
      * @param params context settings
      * @return the context; close it when done
      * @throws IllegalStateException when the model is closed
@@ -68,61 +126,58 @@ public final class LlamaContext extends NativeResource {
     public static LlamaContext create(LlamaModel model, ContextParams params) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(params, "params");
-        MemorySegment m = model.acquire();
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment abortFlag = arena.allocate(ValueLayout.JAVA_INT);
-            MemorySegment p = llama_h.llama_context_default_params(arena);
-            llama_context_params.n_ctx(p, params.contextSize());
-            llama_context_params.n_batch(p, params.batchSize());
-            llama_context_params.n_ubatch(p, params.microBatchSize());
-            llama_context_params.n_threads(p, params.threads());
-            llama_context_params.n_threads_batch(p, params.threadsBatch());
-            llama_context_params.flash_attn_type(p, params.flashAttention().value);
-            llama_context_params.type_k(p, params.typeK().ggmlType);
-            llama_context_params.type_v(p, params.typeV().ggmlType);
-            llama_context_params.embeddings(p, params.embeddings());
-            llama_context_params.no_perf(p, false);
-            dev.llamajava.internal.loader.Natives.beginCapture();
-            MemorySegment ctx;
-            java.util.List<String> errors;
-            java.util.List<dev.llamajava.internal.loader.Natives.Line> lines;
+        try (Borrow m = model.use()) {
+            Arena arena = Arena.ofShared();
+            MemorySegment ctx = MemorySegment.NULL;
             try {
-                ctx = llama_h.llama_init_from_model(m, p);
-            } finally {
-                lines = dev.llamajava.internal.loader.Natives.endCaptureAll();
-                errors = lines.stream().filter(dev.llamajava.internal.loader.Natives.Line::isProblem).map(dev.llamajava.internal.loader.Natives.Line::text).toList();
+                AbortFlag abort = new AbortFlag(arena.allocate(ValueLayout.JAVA_INT));
+                MemorySegment p = llama_h.llama_context_default_params(arena);
+                llama_context_params.n_ctx(p, params.contextSize());
+                llama_context_params.n_batch(p, params.batchSize());
+                llama_context_params.n_ubatch(p, params.microBatchSize());
+                llama_context_params.n_threads(p, params.threads());
+                llama_context_params.n_threads_batch(p, params.threadsBatch());
+                llama_context_params.flash_attn_type(p, params.flashAttention().value);
+                llama_context_params.type_k(p, params.typeK().ggmlType);
+                llama_context_params.type_v(p, params.typeV().ggmlType);
+                llama_context_params.embeddings(p, params.embeddings());
+                llama_context_params.no_perf(p, false);
+                Natives.beginCapture();
+                List<Natives.Line> lines;
+                try {
+                    ctx = llama_h.llama_init_from_model(m.ptr(), p);
+                } finally {
+                    lines = Natives.endCaptureAll();
+                }
+                if (ctx.equals(MemorySegment.NULL)) {
+                    List<String> errors = lines.stream().filter(Natives.Line::isProblem).map(Natives.Line::text).toList();
+                    throw new LlamaException("llama.cpp could not create a context (" + params + "): "
+                            + (errors.isEmpty() ? "no reason given" : String.join("; ", errors))
+                            + "; try a smaller contextSize or batchSize");
+                }
+                MemorySegment created = ctx;
+                ctx = MemorySegment.NULL;
+                return new LlamaContext(model, params, created, arena, abort, MemoryReport.buffers(lines, "KV buffer size"),
+                        MemoryReport.buffers(lines, "compute buffer size"));
+            } catch (RuntimeException | Error e) {
+                if (!ctx.equals(MemorySegment.NULL)) llama_h.llama_free(ctx);
+                if (arena.scope().isAlive()) arena.close(); // a failed pin has freed both already
+                throw e;
             }
-            if (ctx.equals(MemorySegment.NULL)) {
-                throw new LlamaException("llama.cpp could not create a context (" + params + "): "
-                        + (errors.isEmpty() ? "no reason given" : String.join("; ", errors)));
-            }
-            LlamaContext c = new LlamaContext(model, params, ctx, arena, abortFlag);
-            c.kvBuffers = MemoryReport.buffers(lines, "KV buffer size");
-            c.computeBuffers = MemoryReport.buffers(lines, "compute buffer size");
-            return c;
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
-        } finally {
-            model.release();
         }
     }
 
-    private java.util.Map<String, Long> kvBuffers = java.util.Map.of();
-    private java.util.Map<String, Long> computeBuffers = java.util.Map.of();
-
     /** @return KV cache buffers (buffer name to bytes) as llama.cpp's log reported them */
-    public java.util.Map<String, Long> kvCacheBuffers() {
+    public Map<String, Long> kvCacheBuffers() {
         return kvBuffers;
     }
 
     /** @return compute buffers (buffer name to bytes) as llama.cpp's log reported them */
-    public java.util.Map<String, Long> computeBuffers() {
+    public Map<String, Long> computeBuffers() {
         return computeBuffers;
     }
 
-    /** @return the model */
+    /** @return the model (it may be closed; this context keeps its native memory alive) */
     public LlamaModel model() {
         return model;
     }
@@ -147,11 +202,8 @@ public final class LlamaContext extends NativeResource {
      * @throws IllegalStateException when closed or in use
      */
     public int cachedTokens() {
-        MemorySegment c = acquire();
-        try {
-            return cachedTokens(c);
-        } finally {
-            release();
+        try (Borrow c = use()) {
+            return cachedTokens(c.ptr());
         }
     }
 
@@ -165,59 +217,68 @@ public final class LlamaContext extends NativeResource {
      * @throws IllegalStateException when closed or in use
      */
     public void clearCache() {
-        MemorySegment c = acquire();
-        try {
-            llama_h.llama_memory_clear(llama_h.llama_get_memory(c), true);
-        } finally {
-            release();
+        try (Borrow c = use()) {
+            llama_h.llama_memory_clear(llama_h.llama_get_memory(c.ptr()), true);
         }
     }
 
     /**
-     * Decodes a batch (manual decoding; {@link #generate} does this for you).
+     * Decodes a batch (manual decoding; {@link #generate} does this for you). Tokens outside the vocabulary are
+     * refused before llama.cpp sees them.
      *
      * @param batch the tokens
+     * @throws IllegalArgumentException when the batch is empty, larger than the batch size, or holds a token outside
+     *                                  the vocabulary
      * @throws IllegalStateException    when closed or in use, or the batch is closed
      * @throws ContextOverflowException when the KV cache has no room for the batch
-     * @throws LlamaException           when llama.cpp fails
+     * @throws LlamaException           when llama.cpp fails or the decode was aborted by a close from another thread
      */
     public void decode(Batch batch) {
-        java.util.Objects.requireNonNull(batch, "batch");
-        MemorySegment c = acquire();
-        try {
-            MemorySegment b = batch.acquire();
+        Objects.requireNonNull(batch, "batch");
+        try (Borrow c = use(); Borrow b = batch.use()) {
+            int n = batch.size();
+            if (n == 0) throw new IllegalArgumentException("the batch is empty");
+            if (n > nBatch) throw new IllegalArgumentException("the batch has " + n + " tokens, more than batchSize " + nBatch);
+            int nVocab = model.nVocab;
+            int bad = batch.firstTokenOutside(b.ptr(), nVocab);
+            if (bad >= 0) throw new IllegalArgumentException("batch token " + bad + " is outside the vocabulary [0, " + nVocab + ")");
+            abort.begin(batch);
+            int rc;
             try {
-                if (batch.size() == 0) throw new IllegalArgumentException("the batch is empty");
-                if (batch.size() > nBatch) throw new IllegalArgumentException("the batch has " + batch.size() + " tokens, more than batchSize " + nBatch);
-                int rc = llama_h.llama_decode(c, b);
-                if (rc == 1) throw new ContextOverflowException("no room in the KV cache for " + batch.size() + " tokens (context " + nCtx + ")");
-                if (rc == 2) throw new LlamaException("llama_decode was aborted");
-                if (rc != 0) throw new LlamaException("llama_decode failed with code " + rc);
+                rc = llama_h.llama_decode(c.ptr(), b.ptr());
             } finally {
-                batch.release();
+                abort.end(batch);
             }
-        } finally {
-            release();
+            if (rc == 1) throw new ContextOverflowException("no room in the KV cache for " + n + " tokens (context " + nCtx + ")");
+            if (rc == 2) throw new LlamaException("llama_decode was aborted: the context was closed during the decode");
+            if (rc != 0) throw new LlamaException("llama_decode failed with code " + rc + " (see the dev.llamajava.native log)");
         }
     }
 
     /**
      * The logits of the i-th token of the last decoded batch that asked for logits.
      *
-     * @param i index among the batch's tokens with logits ({@code -1}: the last)
+     * @param i index among the batch's tokens ({@code -1}: the last output)
      * @return a copy of the vocabulary-sized logits
      * @throws IllegalStateException when closed or in use
-     * @throws LlamaException        when there are no such logits
+     * @throws LlamaException        when there are no such logits (the token did not ask for them)
      */
     public float[] logits(int i) {
-        MemorySegment c = acquire();
+        try (Borrow c = use()) {
+            MemorySegment l = logitsOrNull(c.ptr(), i);
+            if (l == null) throw new LlamaException("no logits for index " + i + ": the last decoded batch did not ask for them");
+            return l.reinterpret((long) model.nVocab * 4).toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    /** @return the logits row, or null when llama.cpp has none (it logs why; the capture keeps that out of the log) */
+    static MemorySegment logitsOrNull(MemorySegment ctx, int i) {
+        Natives.beginCapture();
         try {
-            MemorySegment l = llama_h.llama_get_logits_ith(c, i);
-            if (l.equals(MemorySegment.NULL)) throw new LlamaException("no logits for index " + i);
-            int n = llama_h.llama_vocab_n_tokens(llama_h.llama_model_get_vocab(llama_h.llama_get_model(c)));
-            return l.reinterpret((long) n * 4).toArray(ValueLayout.JAVA_FLOAT);
+            MemorySegment l = llama_h.llama_get_logits_ith(ctx, i);
+            return l.equals(MemorySegment.NULL) ? null : l;
         } finally {
-            release();
+            Natives.endCaptureAll();
         }
     }
 
@@ -229,15 +290,14 @@ public final class LlamaContext extends NativeResource {
      * @throws IllegalStateException when closed or in use
      * @throws LlamaException        when llama.cpp cannot write it
      */
-    public void saveState(java.nio.file.Path file, int[] tokens) {
-        MemorySegment c = acquire();
-        try (Arena a = Arena.ofConfined()) {
-            if (!llama_h.llama_state_save_file(c, a.allocateFrom(file.toAbsolutePath().toString()),
+    public void saveState(Path file, int[] tokens) {
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(tokens, "tokens");
+        try (Borrow c = use(); Arena a = Arena.ofConfined()) {
+            if (!llama_h.llama_state_save_file(c.ptr(), a.allocateFrom(file.toAbsolutePath().toString()),
                     a.allocateFrom(ValueLayout.JAVA_INT, tokens), tokens.length)) {
                 throw new LlamaException("llama.cpp could not save the state to " + file);
             }
-        } finally {
-            release();
         }
     }
 
@@ -249,18 +309,18 @@ public final class LlamaContext extends NativeResource {
      * @throws IllegalStateException when closed or in use
      * @throws LlamaException        when the file is missing or does not fit this context and model
      */
-    public int[] loadState(java.nio.file.Path file) {
-        if (!java.nio.file.Files.isRegularFile(file)) throw new LlamaException("no saved state at " + file);
-        MemorySegment c = acquire();
-        try (Arena a = Arena.ofConfined()) {
+    public int[] loadState(Path file) {
+        Objects.requireNonNull(file, "file");
+        if (!Files.isRegularFile(file)) throw new LlamaException("no saved state at " + file);
+        try (Borrow c = use(); Arena a = Arena.ofConfined()) {
             MemorySegment toks = a.allocate(ValueLayout.JAVA_INT, nCtx);
             MemorySegment n = a.allocate(ValueLayout.JAVA_LONG);
-            if (!llama_h.llama_state_load_file(c, a.allocateFrom(file.toAbsolutePath().toString()), toks, nCtx, n)) {
+            if (!llama_h.llama_state_load_file(c.ptr(), a.allocateFrom(file.toAbsolutePath().toString()), toks, nCtx, n)) {
                 throw new LlamaException("llama.cpp could not load the state from " + file + " (saved from another model or a larger context?)");
             }
-            return toks.asSlice(0, n.get(ValueLayout.JAVA_LONG, 0) * 4).toArray(ValueLayout.JAVA_INT);
-        } finally {
-            release();
+            long count = n.get(ValueLayout.JAVA_LONG, 0);
+            if (count < 0 || count > nCtx) throw new LlamaException("the state in " + file + " claims " + count + " tokens");
+            return toks.asSlice(0, count * 4).toArray(ValueLayout.JAVA_INT);
         }
     }
 
@@ -280,12 +340,14 @@ public final class LlamaContext extends NativeResource {
     }
 
     /**
-     * Starts a generation from prompt tokens.
+     * Starts a generation from prompt tokens. An empty prompt continues from the KV cache (with
+     * {@code keepCache(true)}), sampling from the logits of the last decoded token.
      *
      * @param promptTokens token ids
      * @param params       generation settings
      * @return the token stream
-     * @throws IllegalStateException    when closed or in use by another generation
+     * @throws IllegalStateException    when closed or in use by another generation, or when the prompt is empty and
+     *                                  the last decode kept no logits to sample from
      * @throws ContextOverflowException when the prompt does not fit the context
      */
     public TokenStream generate(int[] promptTokens, GenerationParams params) {
@@ -301,8 +363,7 @@ public final class LlamaContext extends NativeResource {
      * @return llama_decode's code: 0 ok, 1 no KV slot, 2 aborted
      */
     int decodeTokens(MemorySegment ctx, int[] tokens, int from, int to) {
-        decodingThread = Thread.currentThread();
-        llama_h.llama_set_abort_callback(ctx, promptAbort, MemorySegment.NULL);
+        llama_h.llama_set_abort_callback(ctx, PromptAbort.STUB, abort.flag);
         try {
             for (int i = from; i < to; i += nBatch) {
                 int n = Math.min(nBatch, to - i);
@@ -313,8 +374,7 @@ public final class LlamaContext extends NativeResource {
             }
             return 0;
         } finally {
-            llama_h.llama_set_abort_callback(ctx, shimAbort, abortFlag);
-            decodingThread = null;
+            llama_h.llama_set_abort_callback(ctx, shimAbort, abort.flag);
         }
     }
 
@@ -325,23 +385,9 @@ public final class LlamaContext extends NativeResource {
         return llama_h.llama_decode(ctx, batch);
     }
 
-    private boolean promptAbortCheck(MemorySegment ignored) {
-        try {
-            if (abortFlag.get(ValueLayout.JAVA_INT, 0) != 0) return true;
-            Thread t = decodingThread;
-            return t != null && t.isInterrupted();
-        } catch (Throwable e) {
-            return false;
-        }
-    }
-
-    void setAbort(boolean on) {
-        abortFlag.set(ValueLayout.JAVA_INT, 0, on ? 1 : 0);
-    }
-
     @Override
     void onCloseWhileInUse() {
-        setAbort(true);
+        abort.abort(null);
     }
 
     @Override

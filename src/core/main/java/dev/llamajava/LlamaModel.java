@@ -3,11 +3,14 @@ package dev.llamajava;
 import dev.llamajava.internal.GgufPrecheck;
 import dev.llamajava.internal.loader.Natives;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.gguf.FileType;
 import dev.llamajava.ffi.llama_model_params;
 import dev.llamajava.ffi.llama_progress_callback;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -15,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,6 +26,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.ToIntFunction;
 
 /**
  * A loaded GGUF model: weights, vocabulary and metadata. Thread-safe: one model may be shared by
@@ -35,16 +40,21 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 public final class LlamaModel extends NativeResource {
 
-    private static final System.Logger LOG = System.getLogger("dev.llamajava");
+    private static final Logger LOG = System.getLogger("dev.llamajava");
     private final Path path;
     private final MemorySegment vocab;
     private final ModelParams params;
+    private final Map<String, Long> buffers;
+    /** The vocabulary size (fixed for the model's life). */
+    final int nVocab;
 
-    private LlamaModel(Path path, MemorySegment ptr, ModelParams params) {
-        super("LlamaModel", ptr, llama_h::llama_model_free, false);
+    private LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers) {
+        super("LlamaModel", ptr, llama_h::llama_model_free, false, null);
         this.path = path;
         this.params = params;
+        this.buffers = buffers;
         this.vocab = llama_h.llama_model_get_vocab(ptr);
+        this.nVocab = llama_h.llama_vocab_n_tokens(vocab);
     }
 
     /**
@@ -79,10 +89,10 @@ public final class LlamaModel extends NativeResource {
         AtomicReference<Throwable> listenerError = new AtomicReference<>();
         MemorySegment ptr;
         List<String> errors;
-        java.util.Map<String, Long> buffers;
+        Map<String, Long> buffers;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment p = llama_h.llama_model_default_params(arena);
-            llama_model_params.n_gpu_layers(p, params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? autoLayers(abs, params) : params.gpuLayers());
+            llama_model_params.n_gpu_layers(p, params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? GpuFit.autoLayers(abs, params) : params.gpuLayers());
             llama_model_params.main_gpu(p, params.mainGpu());
             llama_model_params.split_mode(p, params.splitMode().ordinal());
             llama_model_params.vocab_only(p, params.vocabOnly());
@@ -120,33 +130,16 @@ public final class LlamaModel extends NativeResource {
             String why = errors.isEmpty() ? "no reason given" : String.join("; ", errors);
             throw new ModelLoadException(abs, "llama.cpp could not load " + abs + ": " + why);
         }
-        LOG.log(System.Logger.Level.DEBUG, () -> "loaded " + abs);
-        LlamaModel model = new LlamaModel(abs, ptr, params);
-        model.buffers = buffers;
-        return model;
+        LOG.log(Level.DEBUG, () -> "loaded " + abs);
+        return new LlamaModel(abs, ptr, params, buffers);
     }
-
-    private java.util.Map<String, Long> buffers = java.util.Map.of();
 
     /**
      * @return the weight buffers llama.cpp allocated while loading (buffer name, e.g. {@code CPU_Mapped}, to bytes),
      *         as its log reports them
      */
-    public java.util.Map<String, Long> weightBuffers() {
+    public Map<String, Long> weightBuffers() {
         return buffers;
-    }
-
-    /** Resolves {@link ModelParams#GPU_LAYERS_AUTO} against the first GPU's free memory and logs the decision. */
-    static int autoLayers(Path path, ModelParams params) {
-        Device gpu = Llama.devices().stream().filter(d -> d.type() == Device.Type.GPU).findFirst().orElse(null);
-        if (gpu == null) {
-            LOG.log(System.Logger.Level.INFO, "gpuLayers AUTO: no GPU device (" + Llama.backendChoice() + "); all layers stay on the CPU");
-            return 0;
-        }
-        GpuFit.Decision d = GpuFit.decide(QuantSelector.Variant.of(path), gpu.memoryFree(), params.fitContext(), params.fitKvType());
-        LOG.log(System.Logger.Level.INFO, "gpuLayers AUTO on " + gpu.name() + " (" + gpu.description() + "), context "
-                + params.fitContext() + ": " + d);
-        return d.layers();
     }
 
     private static void checkGguf(Path p) {
@@ -163,7 +156,7 @@ public final class LlamaModel extends NativeResource {
         if (n < 8) throw new ModelLoadException(p, "Not a GGUF file (only " + n + " bytes): " + p);
         if (head[0] != 'G' || head[1] != 'G' || head[2] != 'U' || head[3] != 'F') {
             throw new ModelLoadException(p, "Not a GGUF file (bad magic 0x"
-                    + java.util.HexFormat.of().formatHex(head, 0, 4) + ", expected \"GGUF\"): " + p);
+                    + HexFormat.of().formatHex(head, 0, 4) + ", expected \"GGUF\"): " + p);
         }
         String why = GgufPrecheck.check(p);
         if (why != null) throw new ModelLoadException(p, "Refused " + p + " before llama.cpp saw it: " + why);
@@ -186,7 +179,7 @@ public final class LlamaModel extends NativeResource {
     public ModelInfo info() {
         Map<String, String> meta = metadata();
         String ftype = meta.containsKey("general.file_type")
-                ? java.util.Objects.requireNonNullElse(dev.llamajava.gguf.FileType.name(Integer.parseInt(meta.get("general.file_type").trim())), "unknown")
+                ? Objects.requireNonNullElse(FileType.name(Integer.parseInt(meta.get("general.file_type").trim())), "unknown")
                 : "unknown";
         String[] vocabTypes = {"NONE", "SPM", "BPE", "WPM", "UGM", "RWKV", "PLAMO2"};
         int vt = vocabInt(llama_h::llama_vocab_type);
@@ -202,27 +195,21 @@ public final class LlamaModel extends NativeResource {
 
     /** @return number of parameters (weights) @throws IllegalStateException when closed */
     public long parameterCount() {
-        MemorySegment m = acquire();
-        try {
-            return llama_h.llama_model_n_params(m);
-        } finally {
-            release();
+        try (Borrow b = use()) {
+            return llama_h.llama_model_n_params(b.ptr());
         }
     }
 
     /** @return total size of the weights in bytes @throws IllegalStateException when closed */
     public long sizeBytes() {
-        MemorySegment m = acquire();
-        try {
-            return llama_h.llama_model_size(m);
-        } finally {
-            release();
+        try (Borrow b = use()) {
+            return llama_h.llama_model_size(b.ptr());
         }
     }
 
     /** @return the vocabulary size @throws IllegalStateException when closed */
     public int vocabSize() {
-        return vocabInt(llama_h::llama_vocab_n_tokens);
+        return intProp(m -> nVocab);
     }
 
     /** @return the training context length @throws IllegalStateException when closed */
@@ -250,33 +237,23 @@ public final class LlamaModel extends NativeResource {
         return intProp(llama_h::llama_model_n_head_kv);
     }
 
-    private int vocabInt(java.util.function.ToIntFunction<MemorySegment> f) {
-        acquire();
-        try {
-            return f.applyAsInt(vocab);
-        } finally {
-            release();
-        }
+    private int vocabInt(ToIntFunction<MemorySegment> f) {
+        return intProp(m -> f.applyAsInt(vocab));
     }
 
-    private int intProp(java.util.function.ToIntFunction<MemorySegment> f) {
-        MemorySegment m = acquire();
-        try {
-            return f.applyAsInt(m);
-        } finally {
-            release();
+    private int intProp(ToIntFunction<MemorySegment> f) {
+        try (Borrow b = use()) {
+            return f.applyAsInt(b.ptr());
         }
     }
 
     /** @return llama.cpp's one-line description, e.g. {@code llama 1B Q4_K - Medium} @throws IllegalStateException when closed */
     public String description() {
-        MemorySegment m = acquire();
-        try (Arena a = Arena.ofConfined()) {
+        try (Borrow b = use(); Arena a = Arena.ofConfined()) {
+            MemorySegment m = b.ptr();
             MemorySegment buf = a.allocate(512);
             int n = llama_h.llama_model_desc(m, buf, 512);
             return n < 0 ? "" : buf.getString(0);
-        } finally {
-            release();
         }
     }
 
@@ -285,8 +262,8 @@ public final class LlamaModel extends NativeResource {
      * @throws IllegalStateException when closed
      */
     public Map<String, String> metadata() {
-        MemorySegment m = acquire();
-        try (Arena a = Arena.ofConfined()) {
+        try (Borrow b = use(); Arena a = Arena.ofConfined()) {
+            MemorySegment m = b.ptr();
             int count = llama_h.llama_model_meta_count(m);
             Map<String, String> out = new LinkedHashMap<>();
             for (int i = 0; i < count; i++) {
@@ -295,8 +272,6 @@ public final class LlamaModel extends NativeResource {
                 out.put(k, v);
             }
             return Collections.unmodifiableMap(out);
-        } finally {
-            release();
         }
     }
 
@@ -319,8 +294,8 @@ public final class LlamaModel extends NativeResource {
      */
     public Optional<String> metadata(String key) {
         Objects.requireNonNull(key, "key");
-        MemorySegment m = acquire();
-        try (Arena a = Arena.ofConfined()) {
+        try (Borrow b = use(); Arena a = Arena.ofConfined()) {
+            MemorySegment m = b.ptr();
             MemorySegment k = a.allocateFrom(key);
             int size = 256;
             for (;;) {
@@ -330,19 +305,15 @@ public final class LlamaModel extends NativeResource {
                 if (n < size) return Optional.of(buf.getString(0));
                 size = n + 1;
             }
-        } finally {
-            release();
         }
     }
 
     /** @return the model's default chat template (Jinja text from GGUF), if it has one @throws IllegalStateException when closed */
     public Optional<String> chatTemplate() {
-        MemorySegment m = acquire();
-        try {
+        try (Borrow b = use()) {
+            MemorySegment m = b.ptr();
             MemorySegment t = llama_h.llama_model_chat_template(m, MemorySegment.NULL);
             return t.equals(MemorySegment.NULL) ? Optional.empty() : Optional.of(Llama.string(t));
-        } finally {
-            release();
         }
     }
 
@@ -367,11 +338,8 @@ public final class LlamaModel extends NativeResource {
      * @throws IllegalStateException when closed
      */
     public boolean isEndOfGeneration(int token) {
-        acquire();
-        try {
+        try (Borrow b = use()) {
             return llama_h.llama_vocab_is_eog(vocab, token);
-        } finally {
-            release();
         }
     }
 
@@ -397,7 +365,13 @@ public final class LlamaModel extends NativeResource {
      */
     public int[] tokenize(String text, boolean addSpecial, boolean parseSpecial) {
         Objects.requireNonNull(text, "text");
-        acquire();
+        try (Borrow b = use()) {
+            return tokenize(vocab, text, addSpecial, parseSpecial);
+        }
+    }
+
+    /** Tokenizes with a vocabulary the caller keeps alive (a borrow of the model, or a context pinning it). */
+    static int[] tokenize(MemorySegment vocab, String text, boolean addSpecial, boolean parseSpecial) {
         try (Arena a = Arena.ofConfined()) {
             byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
             MemorySegment t = a.allocate(Math.max(1, utf8.length));
@@ -406,14 +380,13 @@ public final class LlamaModel extends NativeResource {
             MemorySegment out = a.allocate(ValueLayout.JAVA_INT, cap);
             int n = llama_h.llama_tokenize(vocab, t, utf8.length, out, cap, addSpecial, parseSpecial);
             if (n < 0) {
+                if (n == Integer.MIN_VALUE) throw new IllegalArgumentException("the text is too long to tokenize (" + utf8.length + " bytes)");
                 cap = -n;
                 out = a.allocate(ValueLayout.JAVA_INT, cap);
                 n = llama_h.llama_tokenize(vocab, t, utf8.length, out, cap, addSpecial, parseSpecial);
                 if (n < 0) throw new LlamaException("llama_tokenize failed (" + n + ")");
             }
             return out.asSlice(0, (long) n * 4).toArray(ValueLayout.JAVA_INT);
-        } finally {
-            release();
         }
     }
 
@@ -427,8 +400,7 @@ public final class LlamaModel extends NativeResource {
      * @throws IllegalStateException    when closed
      */
     public byte[] tokenBytes(int token, boolean special) {
-        acquire();
-        try (Arena a = Arena.ofConfined()) {
+        try (Borrow b = use(); Arena a = Arena.ofConfined()) {
             int nv = llama_h.llama_vocab_n_tokens(vocab);
             if (token < 0 || token >= nv) throw new IllegalArgumentException("token " + token + " is outside the vocabulary [0, " + nv + ")");
             MemorySegment buf = a.allocate(64);
@@ -436,10 +408,9 @@ public final class LlamaModel extends NativeResource {
             if (n < 0) {
                 buf = a.allocate(-n);
                 n = llama_h.llama_token_to_piece(vocab, token, buf, -n, 0, special);
+                if (n < 0) throw new LlamaException("llama_token_to_piece failed for token " + token + " (code " + n + ")");
             }
             return buf.asSlice(0, Math.max(0, n)).toArray(ValueLayout.JAVA_BYTE);
-        } finally {
-            release();
         }
     }
 
@@ -455,8 +426,7 @@ public final class LlamaModel extends NativeResource {
      */
     public String detokenize(int[] tokens, boolean removeSpecial, boolean unparseSpecial) {
         Objects.requireNonNull(tokens, "tokens");
-        acquire();
-        try (Arena a = Arena.ofConfined()) {
+        try (Borrow b = use(); Arena a = Arena.ofConfined()) {
             int nv = llama_h.llama_vocab_n_tokens(vocab);
             for (int t : tokens) {
                 if (t < 0 || t >= nv) throw new IllegalArgumentException("token " + t + " is outside the vocabulary [0, " + nv + ")");
@@ -469,10 +439,9 @@ public final class LlamaModel extends NativeResource {
                 cap = -n;
                 buf = a.allocate(cap);
                 n = llama_h.llama_detokenize(vocab, ids, tokens.length, buf, cap, removeSpecial, unparseSpecial);
+                if (n < 0) throw new LlamaException("llama_detokenize failed for " + tokens.length + " tokens (code " + n + ")");
             }
             return new String(buf.asSlice(0, Math.max(0, n)).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
-        } finally {
-            release();
         }
     }
 

@@ -3,9 +3,12 @@ package dev.llamajava;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.ffi.llama_logit_bias;
 import dev.llamajava.ffi.llama_sampler_chain_params;
+import dev.llamajava.internal.loader.Natives;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
@@ -15,10 +18,12 @@ import java.util.Objects;
 public final class Sampler extends NativeResource {
 
     private final SamplerParams params;
+    private final int grammarIndex;
 
-    private Sampler(MemorySegment chain, SamplerParams params) {
-        super("Sampler", chain, llama_h::llama_sampler_free, true);
+    private Sampler(MemorySegment chain, SamplerParams params, int grammarIndex, LlamaModel pinned) {
+        super("Sampler", chain, llama_h::llama_sampler_free, true, pinned);
         this.params = params;
+        this.grammarIndex = grammarIndex;
     }
 
     /**
@@ -33,11 +38,20 @@ public final class Sampler extends NativeResource {
     public static Sampler create(LlamaModel model, SamplerParams params) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(params, "params");
-        model.acquire();
+        try (Borrow b = model.use()) {
+            return build(model.vocab(), model.nVocab, params, model);
+        }
+    }
+
+    /** A sampler for a stream, whose context keeps the vocabulary alive; it pins nothing. */
+    static Sampler forStream(MemorySegment vocab, int nVocab, SamplerParams params) {
+        return build(vocab, nVocab, params, null);
+    }
+
+    private static Sampler build(MemorySegment vocab, int nVocab, SamplerParams params, LlamaModel pin) {
         MemorySegment chain = MemorySegment.NULL;
+        int grammarIndex = -1;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment vocab = model.vocab();
-            int nVocab = llama_h.llama_vocab_n_tokens(vocab);
             MemorySegment cp = llama_h.llama_sampler_chain_default_params(arena);
             llama_sampler_chain_params.no_perf(cp, false);
             chain = llama_h.llama_sampler_chain_init(cp);
@@ -55,17 +69,18 @@ public final class Sampler extends NativeResource {
                 add(chain, llama_h.llama_sampler_init_logit_bias(nVocab, params.logitBias().size(), arr));
             }
             if (params.grammar() != null) {
-                dev.llamajava.internal.loader.Natives.beginCapture();
+                Natives.beginCapture();
                 MemorySegment g;
-                java.util.List<String> errors;
+                List<String> errors;
                 try {
                     g = llama_h.llama_sampler_init_grammar(vocab, arena.allocateFrom(params.grammar()), arena.allocateFrom(params.grammarRoot()));
                 } finally {
-                    errors = dev.llamajava.internal.loader.Natives.endCapture();
+                    errors = Natives.endCapture();
                 }
                 if (g.equals(MemorySegment.NULL)) {
                     throw new IllegalArgumentException("grammar does not parse: " + (errors.isEmpty() ? "llama.cpp gave no reason" : String.join("; ", errors)));
                 }
+                grammarIndex = llama_h.llama_sampler_chain_n(chain);
                 add(chain, g);
             }
             boolean penalties = params.penaltyLastN() != 0 && (params.repeatPenalty() != 1.0f
@@ -76,8 +91,8 @@ public final class Sampler extends NativeResource {
             }
             if (params.dryMultiplier() > 0) {
                 var breakers = params.drySequenceBreakers();
-                MemorySegment arr = arena.allocate(java.lang.foreign.ValueLayout.ADDRESS, Math.max(1, breakers.size()));
-                for (int i = 0; i < breakers.size(); i++) arr.setAtIndex(java.lang.foreign.ValueLayout.ADDRESS, i, arena.allocateFrom(breakers.get(i)));
+                MemorySegment arr = arena.allocate(ValueLayout.ADDRESS, Math.max(1, breakers.size()));
+                for (int i = 0; i < breakers.size(); i++) arr.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(breakers.get(i)));
                 add(chain, llama_h.llama_sampler_init_dry(vocab, params.dryMultiplier(),
                         params.dryBase(), params.dryAllowedLength(), params.dryPenaltyLastN(), arr, (long) breakers.size()));
             }
@@ -99,12 +114,12 @@ public final class Sampler extends NativeResource {
             }
             MemorySegment done = chain;
             chain = MemorySegment.NULL;
-            return new Sampler(done, params);
+            return new Sampler(done, params, grammarIndex, pin);
         } finally {
             if (!chain.equals(MemorySegment.NULL)) llama_h.llama_sampler_free(chain);
-            model.release();
         }
     }
+
 
     private static void add(MemorySegment chain, MemorySegment s) {
         if (s.equals(MemorySegment.NULL)) throw new LlamaException("llama.cpp could not create a sampler");
@@ -118,11 +133,8 @@ public final class Sampler extends NativeResource {
 
     /** Clears the chain's state (penalty history, grammar, mirostat, RNG stays seeded). @throws IllegalStateException when closed */
     public void reset() {
-        MemorySegment s = acquire();
-        try {
-            llama_h.llama_sampler_reset(s);
-        } finally {
-            release();
+        try (Borrow b = use()) {
+            llama_h.llama_sampler_reset(b.ptr());
         }
     }
 
@@ -133,21 +145,31 @@ public final class Sampler extends NativeResource {
      * @throws IllegalStateException when closed
      */
     public void accept(int token) {
-        MemorySegment s = acquire();
-        try {
-            llama_h.llama_sampler_accept(s, token);
-        } finally {
-            release();
+        try (Borrow b = use()) {
+            llama_h.llama_sampler_accept(b.ptr(), token);
+        }
+    }
+
+    /**
+     * Feeds prompt tokens to the penalty history (every sampler of the chain but the grammar), as llama.cpp's
+     * {@code llama-completion} does, so repeat, frequency and presence penalties see the prompt.
+     */
+    void acceptPrompt(int[] tokens) {
+        if (tokens.length == 0) return;
+        try (Borrow b = use()) {
+            int n = llama_h.llama_sampler_chain_n(b.ptr());
+            for (int i = 0; i < n; i++) {
+                if (i == grammarIndex) continue;
+                MemorySegment member = llama_h.llama_sampler_chain_get(b.ptr(), i);
+                for (int t : tokens) llama_h.llama_sampler_accept(member, t);
+            }
         }
     }
 
     /** Samples from the context's last logits; the caller holds the context. */
     int sample(MemorySegment ctx, int idx) {
-        MemorySegment s = acquire();
-        try {
-            return llama_h.llama_sampler_sample(s, ctx, idx);
-        } finally {
-            release();
+        try (Borrow b = use()) {
+            return llama_h.llama_sampler_sample(b.ptr(), ctx, idx);
         }
     }
 }

@@ -1,12 +1,15 @@
 package dev.llamajava;
 
 import dev.llamajava.gguf.SyntheticModel;
+import dev.llamajava.internal.Settings;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Locale;
+import java.util.function.BiConsumer;
 import java.util.function.DoubleConsumer;
 
 /**
@@ -17,29 +20,28 @@ public final class SyntheticModels {
 
     private SyntheticModels() { }
 
-    /** @return the cache folder for models: {@code -Dllama.cache.dir}, {@code LLAMA_JAVA_CACHE_DIR}, or {@code ~/.cache/llama-java} */
+    /** @return the folder for synthetic models: {@code -Dllama.models.dir} / {@code LLAMA_JAVA_MODELS_DIR}, else {@code <cache>/models} */
     public static Path cacheDir() {
-        String c = System.getProperty("llama.models.dir");
-        if (c != null && !c.isBlank()) return Path.of(c);
-        c = System.getenv("LLAMA_JAVA_CACHE_DIR");
-        Path base = c != null && !c.isBlank() ? Path.of(c) : Path.of(System.getProperty("user.home"), ".cache", "llama-java");
-        return base.resolve("models");
+        return Settings.MODELS_DIR.path();
     }
 
     /**
-     * @return llama.cpp's {@code ggml-vocab-llama-bpe.gguf}: {@code -Dllama.vocab.gguf}, else the pinned source in the cache
+     * @return llama.cpp's {@code ggml-vocab-llama-bpe.gguf}: {@code -Dllama.vocab.gguf}, else under {@code -Dllama.cpp.source},
+     *         else in the pinned llama.cpp clone of the cache (its commit is the one the natives were built from)
      * @throws IllegalStateException when it cannot be found
      */
     public static Path llama3Vocab() {
-        String v = System.getProperty("llama.vocab.gguf");
-        if (v != null && !v.isBlank()) return Path.of(v);
-        Path p = Path.of(System.getProperty("user.home"), ".cache", "llama-java", "src", "de3ff815ea7d559ee917f063901b8986f038abc6",
-                "models", "ggml-vocab-llama-bpe.gguf");
-        String src = System.getProperty("llama.cpp.source");
-        if (src != null && !src.isBlank()) p = Path.of(src, "models", "ggml-vocab-llama-bpe.gguf");
+        Path explicit = Settings.VOCAB_GGUF.path();
+        if (explicit != null) return explicit;
+        Path src = Settings.LLAMA_CPP_SOURCE.path();
+        if (src == null) {
+            String commit = Llama.buildInfo().getProperty("llama.cpp.commit", "");
+            src = Settings.CACHE_DIR.path().resolve("src").resolve(commit);
+        }
+        Path p = src.resolve("models").resolve("ggml-vocab-llama-bpe.gguf");
         if (!Files.isRegularFile(p)) {
-            throw new IllegalStateException("the Llama 3 vocabulary " + p + " is missing; run ci/build-native (it fetches the pinned llama.cpp) "
-                    + "or set -Dllama.vocab.gguf");
+            throw new IllegalStateException("the Llama 3 vocabulary " + p + " is missing; run ci/build-native (it fetches the pinned llama.cpp), "
+                    + "or set " + Settings.VOCAB_GGUF.names() + " or " + Settings.LLAMA_CPP_SOURCE.names());
         }
         return p;
     }
@@ -54,7 +56,7 @@ public final class SyntheticModels {
      * @return the GGUF path
      * @throws UncheckedIOException on I/O failure
      */
-    public static Path cached(SyntheticModel.Shape shape, long seed, String quant, java.util.function.BiConsumer<String, Double> progress) {
+    public static Path cached(SyntheticModel.Shape shape, long seed, String quant, BiConsumer<String, Double> progress) {
         String key = shape.layers() + "L" + shape.embd() + "-" + Long.toHexString(seed);
         String base = (shape == SyntheticModel.LLAMA_3_2_1B ? "llama-3.2-1b-synthetic" : "synthetic-" + key) + "-" + key;
         Path dir = cacheDir();
@@ -71,7 +73,7 @@ public final class SyntheticModels {
             if (progress != null) progress.accept("quantizing to " + quant, 0.0);
             Path part = dir.resolve(out.getFileName() + ".part");
             Quantizer.quantize(f16, part, quant, Quantizer.Options.defaults());
-            Files.move(part, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            Files.move(part, out, StandardCopyOption.ATOMIC_MOVE);
             if (progress != null) progress.accept("quantizing to " + quant, 1.0);
             return out;
         } catch (IOException e) {

@@ -1,55 +1,58 @@
 package dev.llamajava;
 
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.StopFilter;
+import dev.llamajava.internal.TokenPublisher;
+import dev.llamajava.internal.Utf8Accumulator;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.Iterator;
-import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Spliterator;
 import java.util.Spliterators;
 import java.util.concurrent.Flow;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 
 /**
- * The tokens of one generation, produced lazily: an {@link Iterator}, a {@link Stream} ({@link #stream()}),
- * a callback ({@link #forEachRemaining}), or a {@link Flow.Publisher} ({@link #publisher()}).
- * It ends on an end-of-generation token, {@code maxTokens}, a stop string (never emitted, matched across
- * token boundaries), a full context, or cancellation: {@link #cancel()} from any thread, {@link #close()},
- * or an interrupt of the reading thread (a long prompt batch stops too, through llama.cpp's abort callback).
- * The context stays reserved for this stream until it ends or is closed.
+ * The tokens of one generation, produced lazily: an {@link Iterator}, a {@link Stream} ({@link #stream()}), a callback
+ * ({@link #collect}), or a {@link Flow.Publisher} ({@link #publisher()}). It ends on an end-of-generation token,
+ * {@code maxTokens}, a stop string (never emitted, matched across token boundaries), a full context, or cancellation:
+ * {@link #cancel()} from any thread, {@link #close()}, or an interrupt of the reading thread (a long prompt batch stops
+ * too, through llama.cpp's abort callback). The context stays reserved for this stream until it ends or is closed.
+ *
+ * <p>Reading is serialised: {@code hasNext}/{@code next} from two threads never run at once. {@link #cancel()} affects
+ * only this stream, and is a no-op once it ended or its context closed. {@link #close()} from another thread while the
+ * reader is inside a decode cancels that decode; the reader's call then ends the stream and frees the context.
+ * If the last token leaves a UTF-8 character incomplete, one more token with id {@link Token#INCOMPLETE_UTF8} carries
+ * U+FFFD for those bytes.
  */
 public final class TokenStream implements Iterator<Token>, AutoCloseable {
 
+    private static final int PIECE_BUF = 256;
+
     private final LlamaContext context;
-    private final LlamaModel model;
     private final GenerationParams params;
     private final MemorySegment ctx;
     private final MemorySegment vocab;
     private final Sampler sampler;
     private final int[] promptTokens;
+    private final int nVocab;
     private final long startNanos = System.nanoTime();
-    private final AtomicBoolean cancelled = new AtomicBoolean();
+    private final ReentrantLock lock = new ReentrantLock();
     private final ArrayDeque<Token> ready = new ArrayDeque<>();
     private final StopFilter filter;
-    private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
-            .onMalformedInput(CodingErrorAction.REPLACE).onUnmappableCharacter(CodingErrorAction.REPLACE);
-    private final ByteBuffer pending = ByteBuffer.allocate(512);
-    private final CharBuffer chars = CharBuffer.allocate(512);
-    private final byte[] pieceBytes = new byte[256];
+    private final Utf8Accumulator utf8 = new Utf8Accumulator();
+    private final MemorySegment pieceBuf = Arena.ofAuto().allocate(PIECE_BUF);
+    private final byte[] pieceBytes = new byte[PIECE_BUF];
     private final StringBuilder text = new StringBuilder();
-    private final int nVocab;
+    private volatile boolean cancelled;
 
     private boolean promptDone;
     private int pendingDecode = -1;
@@ -60,7 +63,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     private long promptStartNanos;
     private long decodeNanos;
     private long sampleNanos;
-    private StopReason stopReason;
+    private volatile StopReason stopReason;
     private GenerationResult result;
     private boolean released;
     private int[] generatedIds = new int[64];
@@ -68,64 +71,75 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
 
     TokenStream(LlamaContext context, String prompt, int[] tokens, GenerationParams params) {
         this.context = context;
-        this.model = context.model();
         this.params = params;
-        this.ctx = context.acquire();
-        boolean ok = false;
+        this.ctx = context.acquire(); // exclusive: held until the stream ends
+        LlamaModel model = context.model();
+        this.vocab = model.vocab();   // valid while the context pins the model
+        this.nVocab = model.nVocab;
         Sampler s = null;
+        boolean ok = false;
         try {
-            model.acquire();
-            try {
-                this.vocab = model.vocab();
-                this.nVocab = llama_h.llama_vocab_n_tokens(vocab);
-                context.setAbort(false);
-                if (!params.keepCache()) llama_h.llama_memory_clear(llama_h.llama_get_memory(ctx), false); // metadata only: zeroing the KV buffers costs ~2 ms per call and nothing reads them
-                int cached = LlamaContext.cachedTokens(ctx);
-                this.kvTokens = cached;
-                int[] t = tokens != null ? tokens
-                        : model.tokenize(prompt, params.addSpecial() && cached == 0, params.parseSpecial());
-                for (int id : t) {
-                    if (id < 0 || id >= nVocab) throw new IllegalArgumentException("prompt token " + id + " is outside the vocabulary [0, " + nVocab + ")");
-                }
-                if (t.length == 0 && cached == 0) throw new IllegalArgumentException("the prompt is empty (no tokens) and the context holds none");
-                if (cached + t.length > context.nCtx) {
-                    throw new ContextOverflowException("the prompt has " + t.length + " tokens" + (cached > 0 ? " after " + cached + " cached" : "")
-                            + " but the context holds " + context.nCtx + " (ContextParams.contextSize)");
-                }
-                this.promptTokens = t;
-                SamplerParams sp = params.sampler();
-                if (sp.seed() == -1 && context.params().seed() != -1) sp = sp.toBuilder().seed(context.params().seed()).build();
-                s = sp.isPureGreedy() ? null : Sampler.create(model, sp);
-                this.sampler = s;
-                this.filter = new StopFilter(params.stopStrings());
-                ok = true;
-            } finally {
-                if (!ok) model.release();
+            context.abort.begin(this);
+            if (!params.keepCache()) llama_h.llama_memory_clear(llama_h.llama_get_memory(ctx), false); // metadata only: zeroing the KV buffers costs ~2 ms per call and nothing reads them
+            int cached = LlamaContext.cachedTokens(ctx);
+            this.kvTokens = cached;
+            int[] t = tokens != null ? tokens : LlamaModel.tokenize(vocab, prompt, params.addSpecial() && cached == 0, params.parseSpecial());
+            for (int id : t) {
+                if (id < 0 || id >= nVocab) throw new IllegalArgumentException("prompt token " + id + " is outside the vocabulary [0, " + nVocab + ")");
             }
+            if (t.length == 0 && cached == 0) throw new IllegalArgumentException("the prompt is empty (no tokens) and the context holds none");
+            if (t.length == 0 && LlamaContext.logitsOrNull(ctx, -1) == null) {
+                throw new IllegalStateException("the prompt is empty and the last decode kept no logits to sample from: "
+                        + "give the last token of a manual Batch logits=true, or pass at least one prompt token");
+            }
+            if (cached + t.length > context.nCtx) {
+                throw new ContextOverflowException("the prompt has " + t.length + " tokens" + (cached > 0 ? " after " + cached + " cached" : "")
+                        + " but the context holds " + context.nCtx + " (ContextParams.contextSize)");
+            }
+            this.promptTokens = t;
+            SamplerParams sp = params.sampler();
+            if (sp.seed() == -1 && context.params().seed() != -1) sp = sp.toBuilder().seed(context.params().seed()).build();
+            s = sp.isPureGreedy() ? null : Sampler.forStream(vocab, nVocab, sp);
+            if (s != null) s.acceptPrompt(t); // the penalty history starts with the prompt, as in llama.cpp's tools
+            this.sampler = s;
+            this.filter = new StopFilter(params.stopStrings());
+            ok = true;
         } finally {
             if (!ok) {
                 if (s != null) s.close();
+                context.abort.end(this);
                 context.release();
             }
         }
     }
 
-    /** Requests cancellation; safe from any thread. The stream ends with {@link StopReason#CANCELLED}. */
+    /** Requests cancellation; safe from any thread, any time. The stream ends with {@link StopReason#CANCELLED}. */
     public void cancel() {
-        cancelled.set(true);
-        context.setAbort(true);
+        cancelled = true;
+        context.abort.abort(this);
     }
 
     @Override
     public boolean hasNext() {
-        while (ready.isEmpty() && stopReason == null) step();
-        return !ready.isEmpty();
+        lock.lock();
+        try {
+            while (ready.isEmpty() && stopReason == null) step();
+            if (cancelled && stopReason == null) finish(StopReason.CANCELLED);
+            return !ready.isEmpty();
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
     public Token next() {
-        if (!hasNext()) throw new NoSuchElementException("the generation ended: " + stopReason);
-        return ready.poll();
+        lock.lock();
+        try {
+            if (!hasNext()) throw new NoSuchElementException("the generation ended: " + stopReason);
+            return ready.poll();
+        } finally {
+            lock.unlock();
+        }
     }
 
     private void step() {
@@ -152,17 +166,21 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             }
             if (checkStop()) return;
             long s0 = System.nanoTime();
-            int id = sampler != null ? sampler.sample(ctx, -1)
-                    : llama_h.llamajava_argmax(llama_h.llama_get_logits_ith(ctx, -1), nVocab);
+            MemorySegment logits = llama_h.llama_get_logits_ith(ctx, -1);
+            if (logits.equals(MemorySegment.NULL)) {
+                finish(StopReason.CANCELLED);
+                throw new LlamaException("llama.cpp has no logits for the last token (see the dev.llamajava.native log)");
+            }
+            int id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
             if (generated > 0) sampleNanos += System.nanoTime() - s0;
             if (llama_h.llama_vocab_is_eog(vocab, id)) {
                 finish(StopReason.END_OF_GENERATION);
                 return;
             }
-            float lp = params.logprobs() ? logprob(id) : Float.NaN;
+            float lp = params.logprobs() ? logprob(logits, id) : Float.NaN;
             String piece = piece(id);
             if (generated == 0) firstTokenNanos = System.nanoTime();
-            if (generated == generatedIds.length) generatedIds = java.util.Arrays.copyOf(generatedIds, generated * 2);
+            if (generated == generatedIds.length) generatedIds = Arrays.copyOf(generatedIds, generated * 2);
             generatedIds[generated] = id;
             Token tok = new Token(id, piece, lp, generated++);
             pendingDecode = id;
@@ -182,7 +200,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             finish(StopReason.CLOSED);
             return true;
         }
-        if (cancelled.get() || Thread.currentThread().isInterrupted()) {
+        if (cancelled || Thread.currentThread().isInterrupted()) {
             finish(StopReason.CANCELLED);
             return true;
         }
@@ -197,38 +215,41 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             finish(context.isClosed() ? StopReason.CLOSED : StopReason.CANCELLED);
         } else {
             finish(StopReason.CANCELLED);
-            throw new LlamaException("llama_decode failed with code " + rc);
+            throw new LlamaException("llama_decode failed with code " + rc + " (see the dev.llamajava.native log)");
         }
         return true;
     }
 
+    /** The token's text: its bytes (a buffer of any size) through the UTF-8 accumulator. */
     private String piece(int id) {
-        int n = llama_h.llama_token_to_piece(vocab, id, context.pieceBuf, 256, 0, false);
-        if (n < 0) n = 0;
-        MemorySegment.copy(context.pieceBuf, ValueLayout.JAVA_BYTE, 0, pieceBytes, 0, n);
-        if (pending.remaining() < n) pending.clear();
-        pending.put(pieceBytes, 0, n);
-        pending.flip();
-        chars.clear();
-        utf8.decode(pending, chars, false);
-        pending.compact();
-        chars.flip();
-        return chars.toString();
+        int n = llama_h.llama_token_to_piece(vocab, id, pieceBuf, PIECE_BUF, 0, false);
+        if (n < 0) {
+            MemorySegment big = Arena.ofAuto().allocate(-n);
+            n = llama_h.llama_token_to_piece(vocab, id, big, -n, 0, false);
+            if (n < 0) throw new LlamaException("llama_token_to_piece failed for token " + id + " (code " + n + ")");
+            return utf8.append(big.toArray(ValueLayout.JAVA_BYTE), n);
+        }
+        MemorySegment.copy(pieceBuf, ValueLayout.JAVA_BYTE, 0, pieceBytes, 0, n);
+        return utf8.append(pieceBytes, n);
     }
 
-    private float logprob(int id) {
-        MemorySegment logits = llama_h.llama_get_logits_ith(ctx, -1).reinterpret((long) nVocab * 4);
+    private float logprob(MemorySegment logits, int id) {
+        MemorySegment l = logits.reinterpret((long) nVocab * 4);
         float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < nVocab; i++) max = Math.max(max, logits.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+        for (int i = 0; i < nVocab; i++) max = Math.max(max, l.getAtIndex(ValueLayout.JAVA_FLOAT, i));
         double sum = 0;
-        for (int i = 0; i < nVocab; i++) sum += Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
-        return (float) (logits.getAtIndex(ValueLayout.JAVA_FLOAT, id) - max - Math.log(sum));
+        for (int i = 0; i < nVocab; i++) sum += Math.exp(l.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
+        return (float) (l.getAtIndex(ValueLayout.JAVA_FLOAT, id) - max - Math.log(sum));
     }
 
     private void finish(StopReason reason) {
         if (stopReason != null) return;
         stopReason = reason;
-        if (reason != StopReason.STOP_STRING) filter.flush(ready, text);
+        if (reason != StopReason.STOP_STRING) {
+            String tail = utf8.flush();
+            if (!tail.isEmpty()) filter.offer(new Token(Token.INCOMPLETE_UTF8, tail, Float.NaN, generated), ready, text);
+            filter.flush(ready, text);
+        }
         long end = System.nanoTime();
         if (!promptDone) promptEndNanos = promptStartNanos = end;
         result = new GenerationResult(promptDone ? promptTokens.length : 0, generated,
@@ -249,7 +270,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     /** Generated ids that are in the KV cache (the last sampled one is decoded lazily, so it may not be). */
     int[] decodedGenerated() {
         int n = pendingDecode >= 0 ? generated - 1 : generated;
-        return java.util.Arrays.copyOf(generatedIds, Math.max(0, n));
+        return Arrays.copyOf(generatedIds, Math.max(0, n));
     }
 
     private void releaseAll() {
@@ -258,7 +279,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         try {
             if (sampler != null) sampler.close();
         } finally {
-            model.release();
+            context.abort.end(this);
             context.release();
         }
     }
@@ -275,16 +296,23 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
 
     /**
      * @return the summary; reads the stream to its end first
+     * @throws LlamaException when llama.cpp fails while reading the rest
      */
     public GenerationResult result() {
-        while (hasNext()) next();
-        return result;
+        lock.lock();
+        try {
+            while (hasNext()) next();
+            return result;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**
      * Reads to the end and returns the text.
      *
      * @return the generated text
+     * @throws LlamaException when llama.cpp fails while reading the rest
      */
     public String text() {
         return result().text();
@@ -295,6 +323,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
      *
      * @param onToken the callback
      * @return the summary
+     * @throws LlamaException when llama.cpp fails while reading the rest
      */
     public GenerationResult collect(Consumer<? super Token> onToken) {
         forEachRemaining(onToken);
@@ -308,158 +337,35 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     }
 
     /**
-     * A publisher of the remaining tokens for one subscriber, honouring its demand; tokens are produced on a
-     * virtual thread. Cancelling the subscription cancels the generation.
+     * A publisher of the remaining tokens for one subscriber, honouring its demand and the Reactive Streams rules;
+     * tokens are produced on a virtual thread. Cancelling the subscription cancels the generation; the stream is
+     * closed when the publisher is done.
      *
      * @return the publisher
      */
     public Flow.Publisher<Token> publisher() {
-        AtomicBoolean subscribed = new AtomicBoolean();
-        return subscriber -> {
-            if (!subscribed.compareAndSet(false, true)) {
-                subscriber.onSubscribe(new Flow.Subscription() {
-                    @Override public void request(long n) { }
-                    @Override public void cancel() { }
-                });
-                subscriber.onError(new IllegalStateException("a TokenStream publisher accepts one subscriber"));
-                return;
-            }
-            AtomicLong demand = new AtomicLong();
-            Object lock = new Object();
-            AtomicBoolean done = new AtomicBoolean();
-            Thread.ofVirtual().name("llama-java-publisher").start(() -> {
-                try {
-                    while (!done.get()) {
-                        synchronized (lock) {
-                            while (demand.get() == 0 && !done.get()) lock.wait();
-                        }
-                        if (done.get()) break;
-                        if (!hasNext()) {
-                            done.set(true);
-                            subscriber.onComplete();
-                            break;
-                        }
-                        Token t = next();
-                        demand.decrementAndGet();
-                        subscriber.onNext(t);
-                    }
-                } catch (Throwable e) {
-                    done.set(true);
-                    close();
-                    subscriber.onError(e);
-                } finally {
-                    close();
-                }
-            });
-            subscriber.onSubscribe(new Flow.Subscription() {
-                @Override
-                public void request(long n) {
-                    if (n <= 0) {
-                        done.set(true);
-                        TokenStream.this.cancel();
-                        subscriber.onError(new IllegalArgumentException("request(" + n + "): demand must be positive (rule 3.9)"));
-                    }
-                    demand.accumulateAndGet(n, (a, b) -> a + b < 0 ? Long.MAX_VALUE : a + b);
-                    synchronized (lock) {
-                        lock.notifyAll();
-                    }
-                }
-
-                @Override
-                public void cancel() {
-                    done.set(true);
-                    TokenStream.this.cancel();
-                    synchronized (lock) {
-                        lock.notifyAll();
-                    }
-                }
-            });
-        };
+        return new TokenPublisher<>(new TokenPublisher.Source<>() {
+            @Override public boolean hasNext() { return TokenStream.this.hasNext(); }
+            @Override public Token next() { return TokenStream.this.next(); }
+            @Override public void cancel() { TokenStream.this.cancel(); }
+            @Override public void close() { TokenStream.this.close(); }
+        });
     }
 
-    /** Ends the generation (cancelling it if it runs) and frees the context for the next one. Safe to call twice. */
+    /**
+     * Ends the generation (cancelling it if it runs) and frees the context for the next one. Safe to call twice and
+     * from any thread: while another thread is inside a decode, this cancels it and that thread's call ends the stream.
+     */
     @Override
     public void close() {
-        if (stopReason == null) {
-            cancelled.set(true);
-            finish(StopReason.CANCELLED);
-        }
-    }
-
-    /** Holds back text that may be the start of a stop string; cuts the text at a stop string. */
-    static final class StopFilter {
-        private final List<String> stops;
-        private final ArrayDeque<Token> held = new ArrayDeque<>();
-        private final StringBuilder heldText = new StringBuilder();
-
-        StopFilter(List<String> stops) {
-            this.stops = stops;
-        }
-
-        /** @return true when a stop string was found (tokens before it have been emitted) */
-        boolean offer(Token t, ArrayDeque<Token> out, StringBuilder all) {
-            if (stops.isEmpty()) {
-                out.add(t);
-                all.append(t.text());
-                return false;
+        if (stopReason != null) return;
+        cancel();
+        if (lock.tryLock()) {
+            try {
+                finish(StopReason.CANCELLED);
+            } finally {
+                lock.unlock();
             }
-            held.add(t);
-            heldText.append(t.text());
-            int at = -1;
-            for (String s : stops) {
-                int i = heldText.indexOf(s);
-                if (i >= 0 && (at < 0 || i < at)) at = i;
-            }
-            if (at >= 0) {
-                emitUpTo(at, out, all, true);
-                return true;
-            }
-            int hold = 0;
-            for (String s : stops) {
-                for (int k = Math.min(s.length() - 1, heldText.length()); k > hold; k--) {
-                    if (heldText.substring(heldText.length() - k).equals(s.substring(0, k))) {
-                        hold = k;
-                        break;
-                    }
-                }
-            }
-            emitUpTo(heldText.length() - hold, out, all, false);
-            return false;
-        }
-
-        /** Emits held tokens whose text ends at or before {@code limit}; with {@code cut}, the one spanning it is cut. */
-        private void emitUpTo(int limit, ArrayDeque<Token> out, StringBuilder all, boolean cut) {
-            int pos = 0;
-            while (!held.isEmpty()) {
-                Token t = held.peek();
-                int end = pos + t.text().length();
-                if (end <= limit) {
-                    out.add(held.poll());
-                    all.append(t.text());
-                    pos = end;
-                } else {
-                    if (cut && limit > pos) {
-                        String part = t.text().substring(0, limit - pos);
-                        out.add(new Token(t.id(), part, t.logprob(), t.index()));
-                        all.append(part);
-                    }
-                    break;
-                }
-            }
-            heldText.delete(0, pos);
-            if (cut) {
-                held.clear();
-                heldText.setLength(0);
-            }
-        }
-
-        void flush(ArrayDeque<Token> out, StringBuilder all) {
-            while (!held.isEmpty()) {
-                Token t = held.poll();
-                out.add(t);
-                all.append(t.text());
-            }
-            heldText.setLength(0);
         }
     }
 }

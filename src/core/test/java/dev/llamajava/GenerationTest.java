@@ -257,7 +257,7 @@ class GenerationTest {
             first.next();
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> ctx.generate("Hello", GenerationParams.defaults()));
-            assertEquals("LlamaContext is in use by another thread; a LlamaContext may be used by one thread at a time", e.getMessage());
+            assertEquals("LlamaContext is in use by another thread or stream; a LlamaContext may be used by one thread at a time", e.getMessage());
             assertThrows(IllegalStateException.class, ctx::clearCache);
             first.close();
             assertEquals(StopReason.CANCELLED, first.stopReason());

@@ -1,27 +1,28 @@
 package dev.llamajava.hub;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.llamajava.internal.Hashing;
+import dev.llamajava.internal.Json;
+import dev.llamajava.internal.Settings;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.ConnectException;
 import java.net.URI;
-import java.net.URLEncoder;
+import java.net.URISyntaxException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.regex.Pattern;
@@ -34,6 +35,11 @@ import java.util.regex.Pattern;
  * {@code blobs/<sha256>.incomplete} until it completes or fails its check (then it is deleted).
  * {@code HF_TOKEN} is sent when set; {@code HF_ENDPOINT} and {@code HF_HOME} are honoured (system properties
  * {@code hf.token}, {@code hf.endpoint}, {@code hf.home} take precedence).
+ * <p>
+ * Nothing the server says is trusted: commit ids must be 40 hex characters, LFS oids 64, and file paths relative
+ * with no {@code ..}, backslash or control character, resolving inside the repository's cache folder; the user's
+ * repository id and revision are checked before any request. A violation is a {@link HubException} and nothing
+ * is written for it.
  */
 public final class HuggingFace {
 
@@ -62,11 +68,16 @@ public final class HuggingFace {
         /**
          * @param text {@code hf:owner/repo[:QUANT]}
          * @return the reference
-         * @throws IllegalArgumentException when malformed
+         * @throws IllegalArgumentException when malformed, or when the repository id is not a valid one
          */
         public static Ref parse(String text) {
             var m = REF.matcher(text);
             if (!m.matches()) throw new IllegalArgumentException("not a Hugging Face reference: '" + text + "' (expected hf:owner/repo[:QUANT])");
+            try {
+                HubNames.repo(m.group(1));
+            } catch (HubException e) {
+                throw new IllegalArgumentException("not a Hugging Face reference: '" + text + "' (" + e.getMessage() + ")", e);
+            }
             return new Ref(m.group(1), m.group(2));
         }
     }
@@ -89,18 +100,25 @@ public final class HuggingFace {
         this.http = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).connectTimeout(Duration.ofSeconds(20)).build();
     }
 
-    /** @return a client configured from {@code HF_ENDPOINT}, {@code HF_TOKEN}, {@code HF_HOME} */
+    /**
+     * @return a client configured from {@link Settings#HF_ENDPOINT}, {@link Settings#HF_TOKEN} and
+     *         {@link Settings#HF_HOME} (its cache is {@code <home>/hub})
+     * @throws HubException when the endpoint is not an http(s) URL
+     */
     public static HuggingFace fromEnvironment() {
-        String ep = env("hf.endpoint", "HF_ENDPOINT", "https://huggingface.co");
-        String home = env("hf.home", "HF_HOME", Path.of(System.getProperty("user.home"), ".cache", "huggingface").toString());
-        return new HuggingFace(URI.create(ep.endsWith("/") ? ep.substring(0, ep.length() - 1) : ep), env("hf.token", "HF_TOKEN", null), Path.of(home, "hub"));
-    }
-
-    /** A system property (for embedding applications and tests), else the environment variable, else the default. */
-    private static String env(String property, String k, String def) {
-        String v = System.getProperty(property);
-        if (v == null || v.isBlank()) v = System.getenv(k);
-        return v == null || v.isBlank() ? def : v;
+        String ep = Settings.HF_ENDPOINT.get().strip();
+        while (ep.endsWith("/")) ep = ep.substring(0, ep.length() - 1);
+        URI uri;
+        try {
+            uri = new URI(ep);
+        } catch (URISyntaxException e) {
+            throw new HubException("the Hugging Face endpoint " + HubNames.show(ep) + " (" + Settings.HF_ENDPOINT.names() + ") is not a URL: " + e.getMessage(), e);
+        }
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        if (!(scheme.equals("http") || scheme.equals("https")) || uri.getHost() == null || uri.getRawQuery() != null || uri.getRawFragment() != null) {
+            throw new HubException("the Hugging Face endpoint " + HubNames.show(ep) + " (" + Settings.HF_ENDPOINT.names() + ") is not an http(s) URL");
+        }
+        return new HuggingFace(uri, Settings.HF_TOKEN.get(), Settings.HF_HOME.path().resolve("hub"));
     }
 
     /** @return the cache folder */
@@ -119,11 +137,15 @@ public final class HuggingFace {
         return b;
     }
 
-    private String getJson(String path, String repo) {
+    private JsonNode getJson(String path, String repo) {
         try {
             HttpResponse<String> r = http.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
             check(r.statusCode(), repo, path);
-            return r.body();
+            try {
+                return Json.parse(r.body());
+            } catch (IllegalArgumentException e) {
+                throw new HubException("the answer from " + endpoint + path + " is not JSON: " + e.getMessage(), e);
+            }
         } catch (IOException e) {
             throw unreachable(e);
         } catch (InterruptedException e) {
@@ -151,41 +173,37 @@ public final class HuggingFace {
     /**
      * @param repo     {@code owner/repo}
      * @param revision branch, tag or commit
-     * @return the commit id the revision points at
+     * @return the commit id the revision points at (40 lower-case hex characters)
+     * @throws HubException when the repository id or revision is invalid (before any request), on HTTP errors,
+     *                      when offline, or when the answer has no valid commit id
      */
-    @SuppressWarnings("unchecked")
     public String commit(String repo, String revision) {
-        Map<String, Object> info = (Map<String, Object>) Json.parse(getJson("/api/models/" + repo + "/revision/" + enc(revision), repo));
-        Object sha = info.get("sha");
-        if (!(sha instanceof String s)) throw new HubException("no commit id in the answer for " + repo + "@" + revision);
-        return s;
+        HubNames.repo(repo);
+        String path = "/api/models/" + repo + "/revision/" + HubNames.encode(HubNames.revision(revision));
+        JsonNode sha = getJson(path, repo).path("sha");
+        String from = "from " + endpoint + path;
+        if (!sha.isTextual()) throw new HubException("no commit id (\"sha\") in the answer " + from);
+        return HubNames.commit(sha.textValue(), from);
     }
 
     /**
      * @param repo     {@code owner/repo}
      * @param revision branch, tag or commit
      * @return every file, with size and LFS sha256 (null for non-LFS files)
+     * @throws HubException when the repository id or revision is invalid (before any request), on HTTP errors,
+     *                      when offline, or when any entry has an invalid path, size or LFS oid
      */
-    @SuppressWarnings("unchecked")
     public List<RepoFile> list(String repo, String revision) {
-        List<Object> items = (List<Object>) Json.parse(getJson("/api/models/" + repo + "/tree/" + enc(revision) + "?recursive=true", repo));
+        HubNames.repo(repo);
+        String path = "/api/models/" + repo + "/tree/" + HubNames.encode(HubNames.revision(revision)) + "?recursive=true";
+        JsonNode items = getJson(path, repo);
+        String from = "from " + endpoint + path;
+        if (!items.isArray()) throw new HubException("the file listing " + from + " is not a JSON array");
         List<RepoFile> out = new ArrayList<>();
-        for (Object o : items) {
-            Map<String, Object> m = (Map<String, Object>) o;
-            if (!"file".equals(m.get("type"))) continue;
-            String sha = null;
-            long size = ((Number) m.getOrDefault("size", 0L)).longValue();
-            if (m.get("lfs") instanceof Map<?, ?> lfs) {
-                sha = (String) lfs.get("oid");
-                if (lfs.get("size") instanceof Number n) size = n.longValue();
-            }
-            out.add(new RepoFile((String) m.get("path"), size, sha));
+        for (JsonNode m : items) {
+            if ("file".equals(m.path("type").textValue())) out.add(HubNames.entry(m, from));
         }
         return out;
-    }
-
-    private static String enc(String s) {
-        return URLEncoder.encode(s, StandardCharsets.UTF_8);
     }
 
     /**
@@ -214,22 +232,31 @@ public final class HuggingFace {
      * @param file     the file (its sha256 is checked when it is an LFS file)
      * @param progress progress listener, may be null
      * @return {@code snapshots/<commit>/<path>}
-     * @throws HubException on HTTP errors, a failed check, or when offline
+     * @throws HubException when the repository id, commit id, file path, size or sha256 is invalid (before
+     *                      anything is written), on HTTP errors, a failed check, or when offline
      */
     public Path download(String repo, String commit, RepoFile file, Progress progress) {
+        String from = "given to download";
+        HubNames.repo(repo);
+        String id = HubNames.commit(commit, from);
+        Objects.requireNonNull(file, "file");
+        String path = HubNames.filePath(file.path(), from);
+        String sha = file.sha256() == null ? null : HubNames.sha256(file.sha256(), path, from);
+        if (file.size() < 0) throw new HubException("invalid size " + file.size() + " of " + HubNames.show(path) + " " + from);
+        file = new RepoFile(path, file.size(), sha);
         Path dir = repoDir(repo);
-        Path snapshot = dir.resolve("snapshots").resolve(commit).resolve(file.path());
+        Path snapshot = HubNames.inside(dir.resolve("snapshots").resolve(id), path, "file path", from);
         if (Files.isRegularFile(snapshot)) return snapshot;
-        String blobName = file.sha256() != null ? file.sha256() : "noLFS-" + file.path().replace('/', '_');
-        Path blob = dir.resolve("blobs").resolve(blobName);
-        Path part = dir.resolve("blobs").resolve(blobName + ".incomplete");
+        String blobName = sha != null ? sha : "noLFS-" + path.replace('/', '_');
+        Path blob = HubNames.inside(dir.resolve("blobs"), blobName, "blob name", from);
+        Path part = HubNames.inside(dir.resolve("blobs"), blobName + ".incomplete", "blob name", from);
         try {
             Files.createDirectories(blob.getParent());
             if (!Files.isRegularFile(blob)) {
                 IOException last = null;
                 for (int attempt = 1; attempt <= MAX_ATTEMPTS && !Files.isRegularFile(blob); attempt++) {
                     try {
-                        fetch(repo, commit, file, part, progress);
+                        fetch(repo, id, file, part, progress);
                         verify(file, part);
                         Files.move(part, blob, StandardCopyOption.ATOMIC_MOVE);
                     } catch (IOException e) {
@@ -255,7 +282,7 @@ public final class HuggingFace {
     private void fetch(String repo, String commit, RepoFile file, Path part, Progress progress) throws IOException {
         long have = Files.isRegularFile(part) ? Files.size(part) : 0;
         if (file.size() > 0 && have >= file.size()) return;
-        HttpRequest.Builder rb = request("/" + repo + "/resolve/" + commit + "/" + file.path()).GET();
+        HttpRequest.Builder rb = request("/" + repo + "/resolve/" + commit + "/" + HubNames.encodePath(file.path())).GET();
         if (have > 0) rb.header("Range", "bytes=" + have + "-");
         HttpResponse<InputStream> r;
         try {
@@ -292,27 +319,12 @@ public final class HuggingFace {
 
     private static void verify(RepoFile file, Path part) throws IOException {
         long size = Files.size(part);
-        String actual = sha256(part);
+        String actual = Hashing.sha256(part);
         if ((file.size() > 0 && size != file.size()) || (file.sha256() != null && !file.sha256().equalsIgnoreCase(actual))) {
             Files.deleteIfExists(part);
             throw new HubException("download of " + file.path() + " failed its check: expected " + file.size() + " bytes with sha256 "
                     + file.sha256() + ", got " + size + " bytes with sha256 " + actual + "; the partial file was deleted");
         }
-    }
-
-    static String sha256(Path p) throws IOException {
-        MessageDigest md;
-        try {
-            md = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-        try (InputStream in = Files.newInputStream(p)) {
-            byte[] buf = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buf)) > 0) md.update(buf, 0, n);
-        }
-        return HexFormat.of().formatHex(md.digest());
     }
 
     /**
@@ -323,9 +335,11 @@ public final class HuggingFace {
      * @param budgetBytes memory budget for choosing a quant when none is named
      * @param progress    progress listener, may be null
      * @return the local path
-     * @throws HubException on failure
+     * @throws HubException when the repository id is invalid (before any request), when the server sends an
+     *                      invalid commit id, file path or oid (nothing is written then), or on any other failure
      */
     public Path pull(Ref ref, long budgetBytes, Progress progress) {
+        HubNames.repo(ref.repo());
         String commit;
         try {
             commit = commit(ref.repo(), "main");
@@ -340,7 +354,7 @@ public final class HuggingFace {
             f = fileFor(files, ref.quant());
         } else {
             f = files.stream().filter(x -> x.path().toLowerCase(Locale.ROOT).endsWith(".gguf") && x.size() <= budgetBytes)
-                    .max(java.util.Comparator.comparingLong(RepoFile::size))
+                    .max(Comparator.comparingLong(RepoFile::size))
                     .orElseThrow(() -> new HubException("no GGUF file of " + ref.repo() + " fits " + budgetBytes + " bytes"));
         }
         Path p = download(ref.repo(), commit, f, progress);
@@ -360,7 +374,9 @@ public final class HuggingFace {
             Path dir = repoDir(ref.repo());
             Path main = dir.resolve("refs/main");
             if (!Files.isRegularFile(main)) return Optional.empty();
-            Path snap = dir.resolve("snapshots").resolve(Files.readString(main).strip());
+            String id = Files.readString(main).strip();
+            if (!HubNames.isCommit(id)) return Optional.empty();
+            Path snap = dir.resolve("snapshots").resolve(id);
             if (!Files.isDirectory(snap)) return Optional.empty();
             try (var s = Files.list(snap)) {
                 return s.filter(p -> p.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".gguf"))

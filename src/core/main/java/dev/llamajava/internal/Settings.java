@@ -71,6 +71,10 @@ public final class Settings {
     public static final Setting LIBRARY_PATH = new Setting("llama.library.path", "LLAMA_LIBRARY_PATH", () -> null,
             "a folder with the native libraries");
 
+    /** A folder holding libggml-cuda.so, used instead of the CUDA natives jar. */
+    public static final Setting CUDA_LIBRARY_PATH = new Setting("llama.cuda.library.path", "LLAMA_CUDA_LIBRARY_PATH", () -> null,
+            "a folder with libggml-cuda.so");
+
     /** The compute backend: auto, cpu or cuda. */
     public static final Setting BACKEND = new Setting("llama.backend", "LLAMA_BACKEND", () -> "auto",
             "compute backend: auto, cpu or cuda");
@@ -96,6 +100,6 @@ public final class Settings {
 
     /** @return every setting, for documentation and diagnostics */
     public static List<Setting> all() {
-        return List.of(CACHE_DIR, MODELS_DIR, LIBRARY_PATH, BACKEND, LLAMA_CPP_SOURCE, VOCAB_GGUF, HF_ENDPOINT, HF_TOKEN, HF_HOME);
+        return List.of(CACHE_DIR, MODELS_DIR, LIBRARY_PATH, CUDA_LIBRARY_PATH, BACKEND, LLAMA_CPP_SOURCE, VOCAB_GGUF, HF_ENDPOINT, HF_TOKEN, HF_HOME);
     }
 }

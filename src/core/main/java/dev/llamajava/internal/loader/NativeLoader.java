@@ -2,6 +2,8 @@ package dev.llamajava.internal.loader;
 
 import dev.llamajava.BackendUnavailableException;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.Hashing;
+import dev.llamajava.internal.Settings;
 
 import dev.llamajava.NativeLibraryException;
 
@@ -9,32 +11,36 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Finds, extracts and loads llama.cpp's shared libraries, once per JVM (package-private, in the
- * style of onnxruntime-java's loader).
+ * Finds, extracts and loads llama.cpp's shared libraries, once per JVM (in the style of onnxruntime-java's loader).
+ * A failure is not remembered: the next use tries again.
  *
  * <p>Order:
  * <ol>
@@ -60,7 +66,6 @@ public final class NativeLoader {
 
     private static final Object LOCK = new Object();
     private static volatile Loaded loaded;
-    private static volatile RuntimeException failure;
 
     /** What was loaded, from where. */
     record Loaded(SymbolLookup lookup, Path directory, String source) { }
@@ -76,8 +81,7 @@ public final class NativeLoader {
         Loaded l = loaded;
         if (l != null) return l;
         synchronized (LOCK) {
-            if (loaded != null) return loaded;
-            if (failure != null) throw failure;
+            if (loaded != null) return loaded; // a failure is not remembered: a later call tries again
             try {
                 Loaded result = doLoad();
                 // the backend is chosen once the libraries are in, outside the search for a library folder:
@@ -90,10 +94,10 @@ public final class NativeLoader {
                 }
                 System.getLogger("dev.llamajava").log(System.Logger.Level.INFO, "llama-java backend: " + backendChoice);
                 return result;
+            } catch (NativeLibraryException e) {
+                throw e;
             } catch (RuntimeException | Error e) {
-                failure = e instanceof NativeLibraryException ne ? ne : new NativeLibraryException(
-                        "llama-java: loading the native libraries failed: " + e, e);
-                throw failure;
+                throw new NativeLibraryException("llama-java: loading the native libraries failed: " + e, e);
             }
         }
     }
@@ -112,16 +116,10 @@ public final class NativeLoader {
 
     static final List<String> SUPPORTED_PLATFORMS = List.of("linux-x86_64");
 
-    static String setting(String property, String env) {
-        String v = System.getProperty(property);
-        if (v == null || v.isBlank()) v = System.getenv(env);
-        return v == null || v.isBlank() ? null : v;
-    }
-
     private static Loaded doLoad() {
         String platform = platform();
         List<String> tried = new ArrayList<>();
-        String explicit = setting("llama.library.path", "LLAMA_LIBRARY_PATH");
+        String explicit = Settings.LIBRARY_PATH.explicit().orElse(null);
         if (explicit != null) {
             Path dir = Path.of(explicit).toAbsolutePath();
             String why = checkLibraryDir(dir);
@@ -152,7 +150,7 @@ public final class NativeLoader {
         for (Path base : cacheCandidates()) {
             Path dir = base.resolve(version).resolve(platform);
             try {
-                extract(resDir, manifest, dir);
+                extract(resDir, manifest, base, dir);
                 return finish(dir, "natives jar, extracted to " + dir);
             } catch (RuntimeException e) {
                 tried.add("extract to " + dir + ": " + e.getMessage());
@@ -204,7 +202,7 @@ public final class NativeLoader {
         String v = NativeLoader.class.getPackage().getImplementationVersion();
         if (v == null) v = "dev";
         try (InputStream in = NativeLoader.class.getResourceAsStream(resDir + MANIFEST)) {
-            return v + "-" + sha256(in.readAllBytes()).substring(0, 12);
+            return v + "-" + Hashing.sha256(in.readAllBytes()).substring(0, 12);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -212,34 +210,51 @@ public final class NativeLoader {
 
     private static List<Path> cacheCandidates() {
         List<Path> out = new ArrayList<>();
-        String c = setting("llama.cache.dir", "LLAMA_JAVA_CACHE_DIR");
-        if (c != null) {
-            out.add(Path.of(c).toAbsolutePath());
-        } else {
-            String xdg = System.getenv("XDG_CACHE_HOME");
-            if (xdg != null && !xdg.isBlank()) out.add(Path.of(xdg, "llama-java"));
-            else out.add(Path.of(System.getProperty("user.home"), ".cache", "llama-java"));
-        }
-        out.add(Path.of(System.getProperty("java.io.tmpdir"), "llama-java-" + System.getProperty("user.name", "user")));
+        out.add(Settings.CACHE_DIR.path());
+        out.add(Path.of(System.getProperty("java.io.tmpdir"), "llama-java-" + System.getProperty("user.name", "user")).toAbsolutePath());
         return out;
     }
 
-    private static void extract(String resDir, Map<String, String> manifest, Path dir) {
+    /**
+     * Creates the folder (owner-only where it is new) and checks that it and every folder from it up to the cache
+     * base belong to this user and that nobody else can write them: the libraries are verified, then loaded from a
+     * place no other user could have swapped them in.
+     */
+    static void createPrivate(Path base, Path dir) throws IOException {
         try {
-            Files.createDirectories(dir);
+            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        } catch (UnsupportedOperationException e) {
+            Files.createDirectories(dir); // not a POSIX file system
+            return;
+        }
+        String me = System.getProperty("user.name");
+        for (Path p = dir; p != null; p = p.getParent()) {
+            String owner = Files.getOwner(p).getName();
+            if (!owner.equals(me)) throw new IOException(p + " belongs to " + owner + ", not to " + me);
+            Set<PosixFilePermission> perms = Files.getPosixFilePermissions(p);
+            if (perms.contains(PosixFilePermission.GROUP_WRITE) || perms.contains(PosixFilePermission.OTHERS_WRITE)) {
+                throw new IOException(p + " can be written by other users (" + PosixFilePermissions.toString(perms) + ")");
+            }
+            if (p.equals(base)) break;
+        }
+    }
+
+    private static void extract(String resDir, Map<String, String> manifest, Path base, Path dir) {
+        try {
+            createPrivate(base, dir);
             if (!Files.isWritable(dir) || !Files.isExecutable(dir)) throw new IOException("directory is not writable and searchable");
             try (FileChannel ch = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
                  FileLock ignored = ch.lock()) {
                 for (Map.Entry<String, String> e : manifest.entrySet()) {
                     Path target = dir.resolve(e.getKey());
-                    if (Files.isRegularFile(target) && sha256(target).equals(e.getValue())) continue;
+                    if (Files.isRegularFile(target) && Hashing.sha256(target).equals(e.getValue())) continue;
                     Path tmp = Files.createTempFile(dir, "." + e.getKey(), ".part");
                     try {
                         try (InputStream in = NativeLoader.class.getResourceAsStream(resDir + e.getKey())) {
                             if (in == null) throw new IOException("resource " + resDir + e.getKey() + " listed in the manifest is missing");
                             Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
                         }
-                        String actual = sha256(tmp);
+                        String actual = Hashing.sha256(tmp);
                         if (!actual.equals(e.getValue()))
                             throw new IOException("checksum mismatch for " + e.getKey() + ": expected " + e.getValue() + ", got " + actual);
                         try {
@@ -280,16 +295,46 @@ public final class NativeLoader {
         try {
             NativeLog.install();
             llama_h.llama_backend_init();
-            try (Arena a = Arena.ofConfined()) {
-                // the CPU folder never holds GPU backends, so this loads the best CPU variant only
-                llama_h.ggml_backend_load_all_from_path(a.allocateFrom(dir.toString()));
-            }
+            loadBestCpuVariant(dir); // only CPU backends from this folder: a GPU backend is loaded by selectBackend alone
             System.getLogger("dev.llamajava").log(System.Logger.Level.DEBUG, "llama-java natives: " + source);
         } catch (RuntimeException | Error e) {
             loaded = null;
             throw e;
         }
         return result;
+    }
+
+    /**
+     * Loads the CPU backend variant that scores best on this CPU (as ggml's own search does), and nothing else from
+     * the folder: a GPU library that happens to sit there is never loaded here.
+     */
+    private static void loadBestCpuVariant(Path dir) {
+        Path best = null;
+        int bestScore = 0;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "libggml-cpu*.so")) {
+            for (Path lib : ds) {
+                int score;
+                try (Arena a = Arena.ofConfined()) {
+                    Optional<MemorySegment> fn = SymbolLookup.libraryLookup(lib, a).find("ggml_backend_score");
+                    score = fn.isEmpty() ? 0 : (int) Linker.nativeLinker()
+                            .downcallHandle(fn.get(), FunctionDescriptor.of(ValueLayout.JAVA_INT)).invokeExact();
+                } catch (Throwable t) {
+                    score = 0;
+                }
+                if (score > bestScore) {
+                    bestScore = score;
+                    best = lib;
+                }
+            }
+        } catch (IOException e) {
+            throw new NativeLibraryException("cannot list the CPU backends in " + dir + ": " + e, e);
+        }
+        if (best == null) throw new NativeLibraryException("no CPU backend in " + dir + " supports this CPU (libggml-cpu-*.so)");
+        try (Arena a = Arena.ofConfined()) {
+            if (llama_h.ggml_backend_load(a.allocateFrom(best.toString())).equals(MemorySegment.NULL)) {
+                throw new NativeLibraryException("llama.cpp could not load the CPU backend " + best);
+            }
+        }
     }
 
     /** Which compute backend was chosen and why. */
@@ -310,15 +355,14 @@ public final class NativeLoader {
      * {@code cuda} requires it and fails with what was missing.
      */
     static BackendChoice selectBackend() {
-        String mode = setting("llama.backend", "LLAMA_BACKEND");
-        mode = mode == null ? "auto" : mode.toLowerCase(Locale.ROOT);
+        String mode = Settings.BACKEND.get().toLowerCase(Locale.ROOT);
         if (!List.of("auto", "cpu", "cuda").contains(mode)) {
             throw new BackendUnavailableException("llama-java: llama.backend / LLAMA_BACKEND must be auto, cpu or cuda, was '" + mode + "'");
         }
         if (mode.equals("cpu")) return new BackendChoice("CPU", mode, "GPU libraries not loaded");
         String why;
         Path cudaDir = null;
-        String explicit = setting("llama.cuda.library.path", "LLAMA_CUDA_LIBRARY_PATH");
+        String explicit = Settings.CUDA_LIBRARY_PATH.explicit().orElse(null);
         if (explicit != null) {
             cudaDir = Path.of(explicit).toAbsolutePath();
             why = Files.isRegularFile(cudaDir.resolve("libggml-cuda.so")) ? null : "no libggml-cuda.so in llama.cuda.library.path " + cudaDir;
@@ -333,7 +377,7 @@ public final class NativeLoader {
                 for (Path base : cacheCandidates()) {
                     Path d = base.resolve(version).resolve(CUDA_PLATFORM);
                     try {
-                        extract(resDir, manifest, d);
+                        extract(resDir, manifest, base, d);
                         cudaDir = d;
                         why = null;
                         break;
@@ -396,28 +440,6 @@ public final class NativeLoader {
             String file = Path.of(m.group(2)).getFileName().toString();
             Matcher v = Pattern.compile("libggml-cpu-?([^.]*)\\.so").matcher(file);
             NativeLog.setCpuVariant(v.find() ? (v.group(1).isEmpty() ? "native" : v.group(1)) : file, line);
-        }
-    }
-
-    static String sha256(Path p) throws IOException {
-        MessageDigest md = digest();
-        try (InputStream in = Files.newInputStream(p)) {
-            byte[] buf = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buf)) > 0) md.update(buf, 0, n);
-        }
-        return HexFormat.of().formatHex(md.digest());
-    }
-
-    static String sha256(byte[] b) {
-        return HexFormat.of().formatHex(digest().digest(b));
-    }
-
-    private static MessageDigest digest() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 
