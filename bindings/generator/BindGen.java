@@ -8,13 +8,17 @@
  *        -I <llama.cpp>/include -I <llama.cpp>/ggml/include -I native/shim \
  *        --header llama.h --header ggml-backend.h --header llamajava.h \
  *        --extra-header ggml.h \
- *        --package dev.llamajava.ffi --out bindings/src/main/java
+ *        --package dev.llamajava.ffi --lookup-class dev.llamajava.internal.loader.NativeLoader \
+ *        --out bindings/src/main/java
  *
  * What it writes: one header class (llama_h) holding the C layouts, a downcall MethodHandle per
  * function (with a static method that invokes it), the enum constants and the integer macros;
  * one class per struct or union with its MemoryLayout (explicit padding from clang's offsets)
  * and accessors; one class per function-pointer type with an upcall interface. Deprecated
- * declarations are left out. The output is deterministic (no dates, no absolute paths).
+ * declarations are left out. The header's comments (plain // and block comments as well as doxygen ones, above a
+ * declaration or trailing on its line) become javadoc of the generated methods, accessors, constants and classes.
+ * Symbols are looked up with --lookup-class's symbolLookup() (imported), or with the expression given as --lookup.
+ * The output is deterministic (no dates, no absolute paths).
  */
 
 import java.io.IOException;
@@ -108,6 +112,46 @@ public final class BindGen {
         MemorySegment enumIntegerType(MemorySegment c) { return (MemorySegment) call("clang_getEnumDeclIntegerType", FunctionDescriptor.of(CXType, CXCursor), c); }
         boolean macroFunctionLike(MemorySegment c) { return (int) call("clang_Cursor_isMacroFunctionLike", FunctionDescriptor.of(JAVA_INT, CXCursor), c) != 0; }
 
+        /** The comment libclang attaches to a declaration (empty if none), with its markers. */
+        String rawComment(MemorySegment c) {
+            return str((MemorySegment) call("clang_Cursor_getRawCommentText", FunctionDescriptor.of(CXString, CXCursor), c));
+        }
+
+        /** First and last line of the comment attached to a declaration. */
+        int[] commentLines(MemorySegment c) {
+            MemorySegment r = (MemorySegment) call("clang_Cursor_getCommentRange", FunctionDescriptor.of(CXSourceRange, CXCursor), c);
+            return new int[]{line(rangeStart(r)), line(rangeEnd(r))};
+        }
+
+        /** Line of the first token of a declaration (not of its name, which may sit on a later line). */
+        int extentStartLine(MemorySegment c) {
+            MemorySegment r = (MemorySegment) call("clang_getCursorExtent", FunctionDescriptor.of(CXSourceRange, CXCursor), c);
+            return line(rangeStart(r));
+        }
+
+        /** File (full path), line and column (1-based) just past the last token of a declaration. */
+        Object[] extentEnd(MemorySegment c) {
+            MemorySegment r = (MemorySegment) call("clang_getCursorExtent", FunctionDescriptor.of(CXSourceRange, CXCursor), c);
+            MemorySegment file = arena.allocate(ADDRESS);
+            MemorySegment line = arena.allocate(JAVA_INT);
+            MemorySegment col = arena.allocate(JAVA_INT);
+            call("clang_getFileLocation", FunctionDescriptor.ofVoid(CXSourceLocation, ADDRESS, ADDRESS, ADDRESS, ADDRESS),
+                    rangeEnd(r), file, line, col, MemorySegment.NULL);
+            MemorySegment f = file.get(ADDRESS, 0);
+            String name = f.equals(MemorySegment.NULL) ? "" : str((MemorySegment) call("clang_getFileName", FunctionDescriptor.of(CXString, ADDRESS), f));
+            return new Object[]{name, line.get(JAVA_INT, 0), col.get(JAVA_INT, 0)};
+        }
+
+        MemorySegment rangeStart(MemorySegment r) { return (MemorySegment) call("clang_getRangeStart", FunctionDescriptor.of(CXSourceLocation, CXSourceRange), r); }
+        MemorySegment rangeEnd(MemorySegment r) { return (MemorySegment) call("clang_getRangeEnd", FunctionDescriptor.of(CXSourceLocation, CXSourceRange), r); }
+
+        int line(MemorySegment loc) {
+            MemorySegment line = arena.allocate(JAVA_INT);
+            call("clang_getFileLocation", FunctionDescriptor.ofVoid(CXSourceLocation, ADDRESS, ADDRESS, ADDRESS, ADDRESS),
+                    loc, MemorySegment.NULL, line, MemorySegment.NULL, MemorySegment.NULL);
+            return line.get(JAVA_INT, 0);
+        }
+
         /** File name (base name) and line of a cursor. */
         String[] location(MemorySegment c) {
             MemorySegment loc = (MemorySegment) call("clang_getCursorLocation", FunctionDescriptor.of(CXSourceLocation, CXCursor), c);
@@ -186,18 +230,20 @@ public final class BindGen {
         boolean isVoid() { return javaType.equals("void"); }
     }
 
-    record Field(String name, JType type, long offset, String callbackClass) {}
+    // doc: the C comment of the declaration as javadoc-safe lines, or null where the header has none
+
+    record Field(String name, JType type, long offset, String callbackClass, List<String> doc) {}
 
     record Record(String name, boolean union, long size, long align, List<Field> fields, List<Record> anon, String where,
-                  List<String> callbackFields) {}
+                  List<String> callbackFields, List<String> doc) {}
 
     record Param(String name, JType type) {}
 
-    record Function(String name, JType ret, List<Param> params, String where) {}
+    record Function(String name, JType ret, List<Param> params, String where, List<String> doc) {}
 
-    record Callback(String name, JType ret, List<Param> params, String where) {}
+    record Callback(String name, JType ret, List<Param> params, String where, List<String> doc) {}
 
-    record EnumConst(String enumName, String name, long value) {}
+    record EnumConst(String enumName, String name, long value, List<String> doc) {}
 
     // ------------------------------------------------------------------ generator state
 
@@ -207,6 +253,7 @@ public final class BindGen {
     final String pkg;
     final String headerClass;
     final String lookupExpr;
+    final String lookupImport;   // a class to import for lookupExpr, or null
     final Map<String, Record> records = new LinkedHashMap<>();
     final Map<String, Callback> callbacks = new LinkedHashMap<>();
     final List<Function> functions = new ArrayList<>();
@@ -222,13 +269,15 @@ public final class BindGen {
     final Deque<String> pendingCallbacks = new ArrayDeque<>();
     final Set<String> referencedEnums = new LinkedHashSet<>();
 
-    BindGen(Clang clang, Set<String> headers, Set<String> extraHeaders, String pkg, String headerClass, String lookupExpr) {
+    BindGen(Clang clang, Set<String> headers, Set<String> extraHeaders, String pkg, String headerClass, String lookupExpr,
+            String lookupImport) {
         this.clang = clang;
         this.headers = headers;
         this.extraHeaders = extraHeaders;
         this.pkg = pkg;
         this.headerClass = headerClass;
         this.lookupExpr = lookupExpr;
+        this.lookupImport = lookupImport;
     }
 
     boolean bound(String file) { return headers.contains(file); }
@@ -336,7 +385,7 @@ public final class BindGen {
                     String an = "$anon$" + (anonIndex++);
                     Record r = buildRecord(an, clang.declaration(can));
                     anon.add(r);
-                    fields.add(new Field(fname.isEmpty() ? an : fname, new JType(null, "MemorySegment", "MemorySegment", "$" + an, r.size()), off, null));
+                    fields.add(new Field(fname.isEmpty() ? an : fname, new JType(null, "MemorySegment", "MemorySegment", "$" + an, r.size()), off, null, doc(c)));
                     continue;
                 }
                 String cb = null;
@@ -345,12 +394,12 @@ public final class BindGen {
                     int declared = ft.get(JAVA_INT, 0);
                     if ((pk == TK_FUNCTION_PROTO) && declared != TK_TYPEDEF && declared != TK_ELABORATED) {
                         cb = fname;
-                        Callback callback = buildCallback(fname, clang.pointee(can), name + "." + fname, where(c));
+                        Callback callback = buildCallback(fname, clang.pointee(can), name + "." + fname, where(c), doc(c));
                         callbacks.put(javaName(name) + "." + fname, callback);
                         cbFields.add(fname);
                     }
                 }
-                fields.add(new Field(fname, map(ft, name + "." + fname), off, cb));
+                fields.add(new Field(fname, map(ft, name + "." + fname), off, cb, doc(c)));
             } else if ((k == CK_UNION || k == CK_STRUCT) && clang.isAnonymousRecord(c)) {
                 // C11 anonymous member: its fields are reached through the enclosing record
                 MemorySegment first = clang.children(c).stream().filter(x -> clang.kind(x) == CK_FIELD).findFirst().orElseThrow();
@@ -361,14 +410,17 @@ public final class BindGen {
                 String an = "$anon$" + (anonIndex++);
                 Record r = buildRecord(an, c);
                 anon.add(r);
-                fields.add(new Field(an, new JType(null, "MemorySegment", "MemorySegment", "$" + an, r.size()), off, null));
+                fields.add(new Field(an, new JType(null, "MemorySegment", "MemorySegment", "$" + an, r.size()), off, null, doc(c)));
             }
         }
         fields.sort(Comparator.comparingLong(Field::offset));
-        return new Record(name, union, size, align, fields, anon, where(decl), cbFields);
+        List<String> doc = doc(decl);
+        // `typedef struct x { ... } x;` with the comment above `typedef`: libclang may give it to the typedef only
+        if (doc == null && typedefDecls.containsKey(name)) doc = doc(typedefDecls.get(name));
+        return new Record(name, union, size, align, fields, anon, where(decl), cbFields, doc);
     }
 
-    Callback buildCallback(String name, MemorySegment fnType, String context, String where) {
+    Callback buildCallback(String name, MemorySegment fnType, String context, String where, List<String> doc) {
         MemorySegment can = clang.canonical(fnType);
         if (can.get(JAVA_INT, 0) != TK_FUNCTION_PROTO) throw new IllegalStateException("callback without prototype: " + context);
         if (clang.variadic(can)) throw new IllegalStateException("variadic callback: " + context);
@@ -376,7 +428,7 @@ public final class BindGen {
         List<Param> ps = new ArrayList<>();
         int n = clang.numArgTypes(can);
         for (int i = 0; i < n; i++) ps.add(new Param("arg" + i, map(clang.argType(can, i), context)));
-        return new Callback(name, ret, ps, where);
+        return new Callback(name, ret, ps, where, doc);
     }
 
     void collect(MemorySegment tu, MemorySegment root) {
@@ -419,7 +471,7 @@ public final class BindGen {
                             if (pn.isEmpty()) pn = "arg" + i;
                             ps.add(new Param(safe(pn), map(clang.argType(ft, i), name + "(" + pn + ")")));
                         }
-                        functions.add(new Function(name, ret, ps, where(c)));
+                        functions.add(new Function(name, ret, ps, where(c), doc(c)));
                     }
                     case CK_STRUCT, CK_UNION -> {
                         if (clang.isDefinition(c) && !name.isEmpty() && !clang.isAnonymous(c)) {
@@ -461,7 +513,7 @@ public final class BindGen {
                 if (callbacks.containsKey(cn)) continue;
                 MemorySegment decl = typedefDecls.get(cn);
                 MemorySegment under = clang.canonical(clang.typedefUnderlying(decl));
-                callbacks.put(cn, buildCallback(cn, clang.pointee(under), cn, where(decl)));
+                callbacks.put(cn, buildCallback(cn, clang.pointee(under), cn, where(decl), doc(decl)));
             }
         }
         for (String en : referencedEnums) {
@@ -469,9 +521,154 @@ public final class BindGen {
             if (decl == null) continue;
             enumNames.add(en);
             for (MemorySegment k : clang.children(decl)) {
-                if (clang.kind(k) == CK_ENUM_CONST) enumConsts.add(new EnumConst(en, clang.spelling(k), clang.enumValue(k)));
+                if (clang.kind(k) == CK_ENUM_CONST) enumConsts.add(new EnumConst(en, clang.spelling(k), clang.enumValue(k), doc(k)));
             }
         }
+    }
+
+    // ------------------------------------------------------------------ C comments as javadoc
+
+    /**
+     * The header's comment for a declaration, as javadoc-safe lines; null where it has none. libclang (run with
+     * -fparse-all-comments) attaches the nearest comment before a declaration, or a trailing one on its line; a comment
+     * that a blank line separates from the declaration is a section heading (e.g. {@code // Decoding}), not its doc.
+     */
+    List<String> doc(MemorySegment c) {
+        List<String> text = new ArrayList<>();
+        String raw = clang.rawComment(c);
+        int k = clang.kind(c);
+        int[] lines = raw.isBlank() ? null : clang.commentLines(c);
+        int declLine = clang.extentStartLine(c);
+        if (lines != null && lines[1] >= declLine - 1) {
+            List<String> t = commentText(raw);
+            // commented-out enumerators above a constant (`// GGML_TYPE_Q4_2 = 4, ...`) are not its doc
+            boolean leading = lines[0] < declLine;
+            if (!(k == CK_ENUM_CONST && leading && t.stream().allMatch(x -> x.isEmpty() || COMMENTED_OUT_ENUMERATOR.matcher(x).matches()))) {
+                text.addAll(t);
+            }
+        }
+        if (k == CK_FUNCTION || k == CK_TYPEDEF) {
+            // libclang takes trailing comments for fields, enum constants and variables only
+            List<String> trailing = commentText(trailingComment(c));
+            if (!text.isEmpty() && !trailing.isEmpty()) text.add("");
+            text.addAll(trailing);
+        }
+        return text.isEmpty() ? null : text.stream().map(BindGen::javadocEscape).toList();
+    }
+
+    static final java.util.regex.Pattern COMMENTED_OUT_ENUMERATOR = java.util.regex.Pattern.compile("\\s*[A-Za-z_]\\w*\\s*=\\s*[^,]*,.*");
+
+    final Map<String, List<String>> sources = new HashMap<>();
+
+    /**
+     * The comment after a declaration's {@code ;} on its last line ({@code int f(void); // doc}), with the
+     * comment-only lines below it that start in the same column (its continuation); "" if none.
+     */
+    String trailingComment(MemorySegment c) {
+        Object[] end = clang.extentEnd(c);
+        String file = (String) end[0];
+        int line = (int) end[1], col = (int) end[2];
+        if (file.isEmpty() || line < 1 || col < 1) return "";
+        List<String> lines = sources.computeIfAbsent(file, f -> {
+            try {
+                return Files.readAllLines(Path.of(f), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return List.of();
+            }
+        });
+        if (line > lines.size()) return "";
+        String l = lines.get(line - 1);
+        int semi = l.indexOf(';', Math.min(col - 1, l.length()));
+        if (semi < 0) return "";
+        String rest = l.substring(semi + 1).strip();
+        int at = l.indexOf(rest, semi + 1);
+        if (rest.startsWith("/*") && rest.indexOf("*/") > 1) return rest;
+        if (!rest.startsWith("//")) return "";
+        StringBuilder sb = new StringBuilder(rest);
+        for (int i = line; i < lines.size(); i++) {
+            String next = lines.get(i);
+            String body = next.strip();
+            if (!body.startsWith("//") || next.indexOf(body) != at) break;
+            sb.append('\n').append(body);
+        }
+        return sb.toString();
+    }
+
+    /**
+     * The text of a C comment without its markers: {@code //}, {@code ///}, {@code //!}, {@code ///<} lines and
+     * {@code /* ... * /}, {@code /** ... * /} blocks (with or without a leading {@code *} on inner lines). Keeps
+     * the lines and their relative indentation; drops leading and trailing blank lines.
+     */
+    static List<String> commentText(String raw) {
+        List<String> out = new ArrayList<>();
+        boolean inBlock = false;
+        for (String line : raw.replace("\r\n", "\n").replace('\r', '\n').replace("\t", "    ").split("\n", -1)) {
+            String l = line.strip().isEmpty() ? "" : line.substring(line.indexOf(line.strip().charAt(0)));
+            if (!inBlock && l.startsWith("//")) {
+                l = l.substring(2);
+                if (l.startsWith("/") || l.startsWith("!")) l = l.substring(1);
+                if (l.startsWith("<")) l = l.substring(1);
+            } else if (!inBlock && l.startsWith("/*")) {
+                l = l.substring(2);
+                if ((l.startsWith("*") && !l.startsWith("*/")) || l.startsWith("!")) l = l.substring(1);
+                if (l.startsWith("<")) l = l.substring(1);
+                inBlock = true;
+            } else if (inBlock && l.startsWith("*") && !l.startsWith("*/")) {
+                l = l.substring(1);
+            }
+            if (inBlock) {
+                int end = l.indexOf("*/");
+                if (end >= 0) {
+                    l = l.substring(0, end);
+                    while (l.endsWith("*")) l = l.substring(0, l.length() - 1);
+                    inBlock = false;
+                }
+            }
+            out.add(l.stripTrailing());
+        }
+        while (!out.isEmpty() && out.getFirst().isEmpty()) out.removeFirst();
+        while (!out.isEmpty() && out.getLast().isEmpty()) out.removeLast();
+        int indent = out.stream().filter(x -> !x.isEmpty()).mapToInt(x -> x.length() - x.stripLeading().length()).min().orElse(0);
+        return out.stream().map(x -> x.isEmpty() ? x : x.substring(indent)).toList();
+    }
+
+    /**
+     * One line of C comment text made safe for a javadoc comment: HTML-sensitive characters as entities, no
+     * {@code @} that javadoc could read as a tag, no comment end, no unicode escape (javac reads a backslash-u
+     * escape everywhere, comments included), no leading {@code *} (javadoc strips leading asterisks).
+     */
+    static String javadocEscape(String l) {
+        String e = l.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "&#64;")
+                .replace("*/", "*&#47;").replace("\\u", "&#92;u");
+        String body = e.stripLeading();
+        if (body.startsWith("*")) e = e.substring(0, e.length() - body.length()) + "&#42;" + body.substring(1);
+        return e;
+    }
+
+    /**
+     * A javadoc comment: {@code summary} (javadoc text, as generated without C documentation), then the C comment's
+     * lines, a single line as a paragraph and several in a {@code <pre>} block that keeps the header's line breaks.
+     */
+    static String javadoc(String indent, String summary, List<String> doc) {
+        return doc == null ? indent + "/** " + summary + " */\n" : javadocBlock(indent, summary, doc);
+    }
+
+    /** As {@link #javadoc}, always in the multi-line form. */
+    static String javadocBlock(String indent, String summary, List<String> doc) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(indent).append("/**\n");
+        for (String s : summary.split("\n")) sb.append(indent).append(" * ").append(s).append('\n');
+        if (doc == null) {
+            // summary only
+        } else if (doc.size() == 1) {
+            sb.append(indent).append(" * <p>\n").append(indent).append(" * ").append(doc.getFirst().strip()).append('\n');
+        } else {
+            sb.append(indent).append(" * <pre>\n");
+            for (String l : doc) sb.append(indent).append(l.isEmpty() ? " *" : " * " + l).append('\n');
+            sb.append(indent).append(" * </pre>\n");
+        }
+        sb.append(indent).append(" */\n");
+        return sb.toString();
     }
 
     Long macroValue(List<String> toks) {
@@ -538,7 +735,12 @@ public final class BindGen {
 
     String emitHeader() {
         StringBuilder sb = new StringBuilder(banner(String.join(", ", headers)));
-        sb.append(imports());
+        String imports = imports();
+        if (lookupImport != null && !lookupImport.substring(0, Math.max(0, lookupImport.lastIndexOf('.'))).equals(pkg)) {
+            // its own group, after java.* and before the static import
+            imports = imports.replace("\n\nimport static ", "\n\nimport " + lookupImport + ";\n\nimport static ");
+        }
+        sb.append(imports);
         sb.append("/**\n * Functions, enum constants and integer macros of ").append(String.join(", ", headers)).append(".\n")
           .append(" * Each function has a static method that calls it and {@code <name>$handle()}, {@code <name>$address()},\n")
           .append(" * {@code <name>$descriptor()}. Symbols are resolved through llama-java's native loader.\n */\n");
@@ -581,14 +783,22 @@ public final class BindGen {
         }
         // enums
         String cur = null;
+        boolean gap = false; // the last line is blank; a constant with javadoc has blank lines around it
         for (EnumConst e : enumConsts) {
             if (!e.enumName().equals(cur)) {
                 cur = e.enumName();
-                sb.append("\n    // ---- enum ").append(cur).append("\n\n");
+                sb.append(gap ? "" : "\n").append("    // ---- enum ").append(cur).append("\n\n");
+                gap = true;
+            }
+            if (e.doc() != null) {
+                if (!gap) sb.append("\n");
+                sb.append(javadoc("    ", "{@code " + e.name() + "} of {@code enum " + e.enumName() + "}.", e.doc()));
             }
             sb.append("    public static final int ").append(e.name()).append(" = ").append(e.value()).append(";\n");
+            gap = e.doc() != null;
+            if (gap) sb.append("\n");
         }
-        sb.append("\n");
+        if (!gap) sb.append("\n");
         for (Function f : functions) emitFunction(sb, f);
         sb.append("}\n");
         return sb.toString();
@@ -610,7 +820,7 @@ public final class BindGen {
         if (structRet) { decl.add("SegmentAllocator allocator"); use.add("allocator"); }
         for (Param p : f.params()) { decl.add(p.type().javaType() + " " + p.name()); use.add(p.name()); }
         String rt = f.ret().javaType();
-        sb.append("    /** Calls {@code ").append(name).append("}. */\n");
+        sb.append(javadoc("    ", "Calls {@code " + name + "}.", f.doc()));
         sb.append("    public static ").append(rt).append(" ").append(name).append("(").append(String.join(", ", decl)).append(") {\n");
         sb.append("        var mh$ = ").append(name).append(".HANDLE;\n        try {\n            ");
         if (!f.ret().isVoid()) sb.append("return (").append(rt).append(") ");
@@ -624,11 +834,11 @@ public final class BindGen {
         String cls = javaName(r.name());
         if (!nested) {
             sb.append(banner(r.where().split(":")[0])).append(imports());
-            sb.append("/**\n * {@code ").append(r.union() ? "union " : "struct ").append(r.name()).append("} ( ").append(r.where())
-              .append(" ): ").append(r.size()).append(" bytes, aligned to ").append(r.align()).append(".\n */\n");
+            sb.append(javadocBlock("", "{@code " + (r.union() ? "union " : "struct ") + r.name() + "} ( " + r.where()
+                    + " ): " + r.size() + " bytes, aligned to " + r.align() + ".", r.doc()));
             sb.append("public final class ").append(cls).append(" {\n\n    private ").append(cls).append("() { }\n\n");
         } else {
-            sb.append(indent).append("/** Anonymous ").append(r.union() ? "union" : "struct").append(" member. */\n");
+            sb.append(javadoc(indent, "Anonymous " + (r.union() ? "union" : "struct") + " member.", r.doc()));
             sb.append(indent).append("public static final class ").append(cls).append(" {\n\n").append(indent).append("    private ").append(cls).append("() { }\n\n");
         }
         String in = indent + "    ";
@@ -688,20 +898,20 @@ public final class BindGen {
         JType t = f.type();
         if (t.recordName() != null) {
             sb.append(in).append("private static final MemoryLayout ").append(n).append("$LAYOUT = $LAYOUT.select(").append(path).append(");\n\n");
-            sb.append(in).append("/** {@code ").append(n).append("}, as a slice of {@code struct}. */\n");
+            sb.append(javadoc(in, "{@code " + n + "}, as a slice of {@code struct}.", f.doc()));
             sb.append(in).append("public static MemorySegment ").append(jn).append("(MemorySegment struct) {\n")
               .append(in).append("    return struct.asSlice(").append(n).append("$OFFSET, ").append(n).append("$LAYOUT.byteSize());\n").append(in).append("}\n\n");
-            sb.append(in).append("/** Copies {@code value} into {@code ").append(n).append("}. */\n");
+            sb.append(javadoc(in, "Copies {@code value} into {@code " + n + "}.", f.doc()));
             sb.append(in).append("public static void ").append(jn).append("(MemorySegment struct, MemorySegment value) {\n")
               .append(in).append("    MemorySegment.copy(value, 0L, struct, ").append(n).append("$OFFSET, ").append(n).append("$LAYOUT.byteSize());\n").append(in).append("}\n\n");
             return;
         }
         String vl = valueLayoutClass(t);
         sb.append(in).append("private static final ").append(vl).append(" ").append(n).append("$LAYOUT = (").append(vl).append(") $LAYOUT.select(").append(path).append(");\n\n");
-        sb.append(in).append("/** Reads {@code ").append(n).append("}. */\n");
+        sb.append(javadoc(in, "Reads {@code " + n + "}.", f.doc()));
         sb.append(in).append("public static ").append(t.javaType()).append(" ").append(jn).append("(MemorySegment struct) {\n")
           .append(in).append("    return struct.get(").append(n).append("$LAYOUT, ").append(n).append("$OFFSET);\n").append(in).append("}\n\n");
-        sb.append(in).append("/** Writes {@code ").append(n).append("}. */\n");
+        sb.append(javadoc(in, "Writes {@code " + n + "}.", f.doc()));
         sb.append(in).append("public static void ").append(jn).append("(MemorySegment struct, ").append(t.javaType()).append(" value) {\n")
           .append(in).append("    struct.set(").append(n).append("$LAYOUT, ").append(n).append("$OFFSET, value);\n").append(in).append("}\n\n");
     }
@@ -715,16 +925,20 @@ public final class BindGen {
         sb.append(in).append("public static long ").append(n).append("$offset() { return ").append(n).append("$OFFSET; }\n\n");
         JType t = af.type();
         if (t.recordName() != null) {
+            if (af.doc() != null) sb.append(javadoc(in, "{@code " + n + "} (anonymous member), as a slice of {@code struct}.", af.doc()));
             sb.append(in).append("public static MemorySegment ").append(jn).append("(MemorySegment struct) {\n")
               .append(in).append("    return struct.asSlice(").append(n).append("$OFFSET, ").append(t.size()).append("L);\n").append(in).append("}\n\n");
+            if (af.doc() != null) sb.append(javadoc(in, "Copies {@code value} into {@code " + n + "} (anonymous member).", af.doc()));
             sb.append(in).append("public static void ").append(jn).append("(MemorySegment struct, MemorySegment value) {\n")
               .append(in).append("    MemorySegment.copy(value, 0L, struct, ").append(n).append("$OFFSET, ").append(t.size()).append("L);\n").append(in).append("}\n\n");
             return;
         }
         String vl = valueLayoutClass(t);
         sb.append(in).append("private static final ").append(vl).append(" ").append(n).append("$LAYOUT = (").append(vl).append(") $LAYOUT.select(").append(path).append(");\n\n");
+        if (af.doc() != null) sb.append(javadoc(in, "Reads {@code " + n + "} (anonymous member).", af.doc()));
         sb.append(in).append("public static ").append(t.javaType()).append(" ").append(jn).append("(MemorySegment struct) {\n")
           .append(in).append("    return struct.get(").append(n).append("$LAYOUT, ").append(n).append("$OFFSET);\n").append(in).append("}\n\n");
+        if (af.doc() != null) sb.append(javadoc(in, "Writes {@code " + n + "} (anonymous member).", af.doc()));
         sb.append(in).append("public static void ").append(jn).append("(MemorySegment struct, ").append(t.javaType()).append(" value) {\n")
           .append(in).append("    struct.set(").append(n).append("$LAYOUT, ").append(n).append("$OFFSET, value);\n").append(in).append("}\n\n");
     }
@@ -748,11 +962,11 @@ public final class BindGen {
         String cls = cb.name();
         if (!nested) {
             sb.append(banner(cb.where().split(":")[0])).append(imports());
-            sb.append("/**\n * Function pointer type {@code ").append(cb.name()).append("} ( ").append(cb.where()).append(" ).\n")
-              .append(" * An upcall must not let an exception escape: the JVM would exit.\n */\n");
+            sb.append(javadocBlock("", "Function pointer type {@code " + cb.name() + "} ( " + cb.where() + " ).\n"
+                    + "An upcall must not let an exception escape: the JVM would exit.", cb.doc()));
             sb.append("public final class ").append(cls).append(" {\n\n    private ").append(cls).append("() { }\n\n");
         } else {
-            sb.append(indent).append("/** Function pointer type of field {@code ").append(cb.name()).append("}. */\n");
+            sb.append(javadoc(indent, "Function pointer type of field {@code " + cb.name() + "}.", cb.doc()));
             sb.append(indent).append("public static final class ").append(cls).append(" {\n\n").append(indent).append("    private ").append(cls).append("() { }\n\n");
         }
         String in = indent + "    ";
@@ -788,7 +1002,8 @@ public final class BindGen {
         Set<String> extra = new LinkedHashSet<>();
         String pkg = "dev.llamajava.ffi";
         String headerClass = "llama_h";
-        String lookup = "NativeLoader.symbolLookup()";
+        String lookup = null;
+        String lookupClass = null;
         Path out = null;
         Path report = null;
         for (int i = 0; i < args.length; i++) {
@@ -800,18 +1015,23 @@ public final class BindGen {
                 case "--package" -> pkg = args[++i];
                 case "--class" -> headerClass = args[++i];
                 case "--lookup" -> lookup = args[++i];
+                case "--lookup-class" -> lookupClass = args[++i];
                 case "--out" -> out = Path.of(args[++i]);
                 case "--report" -> report = Path.of(args[++i]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
         if (out == null || headers.isEmpty()) throw new IllegalArgumentException("--out and --header are required");
+        // --lookup-class a.b.C: import a.b.C and resolve symbols with C.symbolLookup() (or with --lookup's expression)
+        if (lookupClass != null && lookup == null) lookup = lookupClass.substring(lookupClass.lastIndexOf('.') + 1) + ".symbolLookup()";
+        if (lookup == null) throw new IllegalArgumentException("--lookup-class or --lookup is required");
         Clang clang = new Clang(libclang);
         Path tmp = Files.createTempFile("bindgen", ".c");
         StringBuilder src = new StringBuilder();
         for (String h : headers) src.append("#include \"").append(h).append("\"\n");
         Files.writeString(tmp, src);
-        List<String> cargs = new ArrayList<>(List.of("-x", "c", "-std=c11"));
+        // -fparse-all-comments: attach plain // and /* */ comments too (not only doxygen ones), trailing ones included
+        List<String> cargs = new ArrayList<>(List.of("-x", "c", "-std=c11", "-fparse-all-comments"));
         for (String inc : includes) { cargs.add("-I"); cargs.add(inc); }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment index = (MemorySegment) clang.call("clang_createIndex", FunctionDescriptor.of(ADDRESS, JAVA_INT, JAVA_INT), 0, 0);
@@ -833,7 +1053,7 @@ public final class BindGen {
             }
             if (fatal) throw new IllegalStateException("errors while parsing the headers");
             MemorySegment root = (MemorySegment) clang.call("clang_getTranslationUnitCursor", FunctionDescriptor.of(Clang.CXCursor, ADDRESS), tu);
-            BindGen g = new BindGen(clang, headers, extra, pkg, headerClass, lookup);
+            BindGen g = new BindGen(clang, headers, extra, pkg, headerClass, lookup, lookupClass);
             g.collect(tu, root);
             Map<String, String> files = g.emit();
             Path dir = out.resolve(pkg.replace('.', '/'));
@@ -853,6 +1073,23 @@ public final class BindGen {
             rep.append("integer macros: ").append(g.macros.size()).append('\n');
             rep.append("deprecated, left out: ").append(g.deprecated.size()).append(" ").append(g.deprecated).append('\n');
             rep.append("not expressible, left out: ").append(g.skipped.size()).append(" ").append(g.skipped).append('\n');
+            List<Field> fields = new ArrayList<>();
+            for (Record r : g.records.values()) {
+                for (Field f : r.fields()) {
+                    if (!f.name().startsWith("$anon$")) fields.add(f);
+                }
+                for (Record a : r.anon()) fields.addAll(a.fields());
+            }
+            rep.append("functions with C documentation: ").append(g.functions.stream().filter(f -> f.doc() != null).count())
+               .append(" of ").append(g.functions.size()).append('\n');
+            rep.append("struct/union fields with C documentation: ").append(fields.stream().filter(f -> f.doc() != null).count())
+               .append(" of ").append(fields.size()).append('\n');
+            rep.append("structs/unions with C documentation: ").append(g.records.values().stream().filter(r -> r.doc() != null).count())
+               .append(" of ").append(g.records.size()).append('\n');
+            rep.append("enum constants with C documentation: ").append(g.enumConsts.stream().filter(e -> e.doc() != null).count())
+               .append(" of ").append(g.enumConsts.size()).append('\n');
+            rep.append("callback types with C documentation: ").append(g.callbacks.values().stream().filter(c -> c.doc() != null).count())
+               .append(" of ").append(g.callbacks.size()).append('\n');
             if (report != null) Files.writeString(report, rep); else System.err.print(rep);
         } finally {
             Files.deleteIfExists(tmp);

@@ -1,4 +1,4 @@
-/** llama-java's command line ({@code llama-java run|chat|bench|info|quantize|pull|select}), its benchmark and demo. */
+/** llama-java's command line ({@code llama-java run|chat|bench|info|quantize|pull|select}) and its benchmark. */
 module dev.llamajava.cli {
     requires dev.llamajava;
     requires info.picocli;

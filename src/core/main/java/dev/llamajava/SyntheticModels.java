@@ -5,9 +5,12 @@ import dev.llamajava.internal.Settings;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.Locale;
 import java.util.function.BiConsumer;
 import java.util.function.DoubleConsumer;
@@ -56,7 +59,7 @@ public final class SyntheticModels {
      * @return the GGUF path
      * @throws UncheckedIOException on I/O failure
      */
-    public static Path cached(SyntheticModel.Shape shape, long seed, String quant, BiConsumer<String, Double> progress) {
+    public static synchronized Path cached(SyntheticModel.Shape shape, long seed, String quant, BiConsumer<String, Double> progress) {
         String key = shape.layers() + "L" + shape.embd() + "-" + Long.toHexString(seed);
         String base = (shape == SyntheticModel.LLAMA_3_2_1B ? "llama-3.2-1b-synthetic" : "synthetic-" + key) + "-" + key;
         Path dir = cacheDir();
@@ -65,19 +68,29 @@ public final class SyntheticModels {
         try {
             Files.createDirectories(dir);
             if (Files.isRegularFile(out)) return out;
-            if (!Files.isRegularFile(f16)) {
-                DoubleConsumer p = progress == null ? null : f -> progress.accept("writing " + f16.getFileName(), f);
-                SyntheticModel.writeF16(f16, shape, seed, llama3Vocab(), p);
+            // one writer at a time, across threads and processes (test JVMs, the bench): the others wait, then reuse
+            try (FileChannel ch = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                 FileLock ignored = lock(ch)) {
+                if (Files.isRegularFile(out)) return out;
+                if (!Files.isRegularFile(f16)) {
+                    DoubleConsumer p = progress == null ? null : f -> progress.accept("writing " + f16.getFileName(), f);
+                    SyntheticModel.writeF16(f16, shape, seed, llama3Vocab(), p);
+                }
+                if (quant.equalsIgnoreCase("F16")) return f16;
+                if (progress != null) progress.accept("quantizing to " + quant, 0.0);
+                Path part = dir.resolve(out.getFileName() + ".part");
+                Quantizer.quantize(f16, part, quant, Quantizer.Options.defaults());
+                Files.move(part, out, StandardCopyOption.ATOMIC_MOVE);
+                if (progress != null) progress.accept("quantizing to " + quant, 1.0);
+                return out;
             }
-            if (quant.equalsIgnoreCase("F16")) return f16;
-            if (progress != null) progress.accept("quantizing to " + quant, 0.0);
-            Path part = dir.resolve(out.getFileName() + ".part");
-            Quantizer.quantize(f16, part, quant, Quantizer.Options.defaults());
-            Files.move(part, out, StandardCopyOption.ATOMIC_MOVE);
-            if (progress != null) progress.accept("quantizing to " + quant, 1.0);
-            return out;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** A lock across processes; threads of one JVM are serialised by {@code cached} being synchronized. */
+    private static FileLock lock(FileChannel ch) throws IOException {
+        return ch.lock();
     }
 }

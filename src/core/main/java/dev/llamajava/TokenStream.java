@@ -123,6 +123,10 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     public boolean hasNext() {
         lock.lock();
         try {
+            if (stopReason == null && (cancelled || context.isClosed())) {
+                finish(cancelled ? StopReason.CANCELLED : StopReason.CLOSED);
+            }
+            if (stopReason == StopReason.CANCELLED || stopReason == StopReason.CLOSED) ready.clear(); // nothing after a cancel
             while (ready.isEmpty() && stopReason == null) step();
             if (cancelled && stopReason == null) finish(StopReason.CANCELLED);
             return !ready.isEmpty();

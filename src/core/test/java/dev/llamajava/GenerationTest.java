@@ -109,6 +109,28 @@ class GenerationTest {
         assertTrue(ours.startsWith(theirs), "llama-completion: [" + theirs + "]\nours: [" + ours + "]");
     }
 
+    /** Repeat, frequency and presence penalties see the prompt, as in llama-completion (seeded, token for token). */
+    @Test
+    void penaltiesSeeThePromptLikeLlamaCompletion() throws Exception {
+        String prompt = "Once upon a time, there was a little girl named Lily. She loved to play. One day, Lily";
+        var r = TestSupport.run(List.of(TestSupport.tool("llama-completion").toString(), "-m", TestSupport.stories260K().toString(),
+                "-p", prompt, "-n", "40", "-no-cnv", "--no-warmup", "--seed", "7", "--temp", "0.3", "--top-k", "0", "--top-p", "1.0",
+                "--min-p", "0", "--repeat-penalty", "3.0", "--frequency-penalty", "1.0", "--presence-penalty", "1.5",
+                "--repeat-last-n", "64"), null, null, 300);
+        assertEquals(0, r.exit(), r.stderr());
+        assertTrue(r.stdout().startsWith(" " + prompt), r.stdout());
+        String theirs = r.stdout().substring(prompt.length() + 1).stripTrailing();
+        SamplerParams sp = SamplerParams.builder().temperature(0.3f).topK(0).topP(1f).minP(0f).seed(7)
+                .penalties(64, 3.0f, 1.0f, 1.5f).build();
+        String ours;
+        try (LlamaContext ctx = LlamaContext.create(model, ctxParams(128));
+             TokenStream ts = ctx.generate(prompt, GenerationParams.builder().maxTokens(40).sampler(sp).build())) {
+            ours = ts.text();
+        }
+        assertTrue(theirs.length() > 40, theirs);
+        assertTrue(ours.startsWith(theirs), "llama-completion: [" + theirs + "]\nours: [" + ours + "]");
+    }
+
     @Test
     void manualDecodingWithABatch() {
         int[] ids = model.tokenize("Once upon a time", true, true);

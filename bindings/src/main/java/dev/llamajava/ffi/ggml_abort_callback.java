@@ -13,6 +13,11 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_abort_callback} ( ggml.h:724 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <pre>
+ * Abort callback
+ * If not NULL, called before ggml computation
+ * If it returns true, the computation is aborted
+ * </pre>
  */
 public final class ggml_abort_callback {
 

@@ -13,6 +13,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_backend_comm_init_t} ( ggml-backend.h:208 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <p>
+ * Context management and operations for faster communication between backends, used for tensor parallelism (meta backend)
  */
 public final class ggml_backend_comm_init_t {
 

@@ -12,6 +12,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct ggml_backend_dev_caps} ( ggml-backend.h:148 ): 5 bytes, aligned to 1.
+ * <p>
+ * functionality supported by the device
  */
 public final class ggml_backend_dev_caps {
 
@@ -54,12 +56,20 @@ public final class ggml_backend_dev_caps {
 
     private static final ValueLayout.OfBoolean async$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("async"));
 
-    /** Reads {@code async}. */
+    /**
+     * Reads {@code async}.
+     * <p>
+     * asynchronous operations
+     */
     public static boolean async(MemorySegment struct) {
         return struct.get(async$LAYOUT, async$OFFSET);
     }
 
-    /** Writes {@code async}. */
+    /**
+     * Writes {@code async}.
+     * <p>
+     * asynchronous operations
+     */
     public static void async(MemorySegment struct, boolean value) {
         struct.set(async$LAYOUT, async$OFFSET, value);
     }
@@ -71,12 +81,20 @@ public final class ggml_backend_dev_caps {
 
     private static final ValueLayout.OfBoolean host_buffer$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("host_buffer"));
 
-    /** Reads {@code host_buffer}. */
+    /**
+     * Reads {@code host_buffer}.
+     * <p>
+     * pinned host buffer
+     */
     public static boolean host_buffer(MemorySegment struct) {
         return struct.get(host_buffer$LAYOUT, host_buffer$OFFSET);
     }
 
-    /** Writes {@code host_buffer}. */
+    /**
+     * Writes {@code host_buffer}.
+     * <p>
+     * pinned host buffer
+     */
     public static void host_buffer(MemorySegment struct, boolean value) {
         struct.set(host_buffer$LAYOUT, host_buffer$OFFSET, value);
     }
@@ -88,12 +106,20 @@ public final class ggml_backend_dev_caps {
 
     private static final ValueLayout.OfBoolean buffer_from_host_ptr$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("buffer_from_host_ptr"));
 
-    /** Reads {@code buffer_from_host_ptr}. */
+    /**
+     * Reads {@code buffer_from_host_ptr}.
+     * <p>
+     * creating buffers from host ptr
+     */
     public static boolean buffer_from_host_ptr(MemorySegment struct) {
         return struct.get(buffer_from_host_ptr$LAYOUT, buffer_from_host_ptr$OFFSET);
     }
 
-    /** Writes {@code buffer_from_host_ptr}. */
+    /**
+     * Writes {@code buffer_from_host_ptr}.
+     * <p>
+     * creating buffers from host ptr
+     */
     public static void buffer_from_host_ptr(MemorySegment struct, boolean value) {
         struct.set(buffer_from_host_ptr$LAYOUT, buffer_from_host_ptr$OFFSET, value);
     }
@@ -105,12 +131,20 @@ public final class ggml_backend_dev_caps {
 
     private static final ValueLayout.OfBoolean events$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("events"));
 
-    /** Reads {@code events}. */
+    /**
+     * Reads {@code events}.
+     * <p>
+     * event synchronization
+     */
     public static boolean events(MemorySegment struct) {
         return struct.get(events$LAYOUT, events$OFFSET);
     }
 
-    /** Writes {@code events}. */
+    /**
+     * Writes {@code events}.
+     * <p>
+     * event synchronization
+     */
     public static void events(MemorySegment struct, boolean value) {
         struct.set(events$LAYOUT, events$OFFSET, value);
     }
@@ -122,12 +156,20 @@ public final class ggml_backend_dev_caps {
 
     private static final ValueLayout.OfBoolean mmap_support$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("mmap_support"));
 
-    /** Reads {@code mmap_support}. */
+    /**
+     * Reads {@code mmap_support}.
+     * <p>
+     * mmap is supported for loading
+     */
     public static boolean mmap_support(MemorySegment struct) {
         return struct.get(mmap_support$LAYOUT, mmap_support$OFFSET);
     }
 
-    /** Writes {@code mmap_support}. */
+    /**
+     * Writes {@code mmap_support}.
+     * <p>
+     * mmap is supported for loading
+     */
     public static void mmap_support(MemorySegment struct, boolean value) {
         struct.set(mmap_support$LAYOUT, mmap_support$OFFSET, value);
     }

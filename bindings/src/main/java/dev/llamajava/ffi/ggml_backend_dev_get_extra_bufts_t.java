@@ -13,6 +13,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_backend_dev_get_extra_bufts_t} ( ggml-backend.h:217 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <p>
+ * Get additional buffer types provided by the device (returns a NULL-terminated array)
  */
 public final class ggml_backend_dev_get_extra_bufts_t {
 

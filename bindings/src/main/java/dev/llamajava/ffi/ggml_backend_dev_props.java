@@ -12,6 +12,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct ggml_backend_dev_props} ( ggml-backend.h:162 ): 56 bytes, aligned to 8.
+ * <p>
+ * all the device properties
  */
 public final class ggml_backend_dev_props {
 
@@ -58,12 +60,20 @@ public final class ggml_backend_dev_props {
 
     private static final AddressLayout name$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("name"));
 
-    /** Reads {@code name}. */
+    /**
+     * Reads {@code name}.
+     * <p>
+     * device name
+     */
     public static MemorySegment name(MemorySegment struct) {
         return struct.get(name$LAYOUT, name$OFFSET);
     }
 
-    /** Writes {@code name}. */
+    /**
+     * Writes {@code name}.
+     * <p>
+     * device name
+     */
     public static void name(MemorySegment struct, MemorySegment value) {
         struct.set(name$LAYOUT, name$OFFSET, value);
     }
@@ -75,12 +85,20 @@ public final class ggml_backend_dev_props {
 
     private static final AddressLayout description$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("description"));
 
-    /** Reads {@code description}. */
+    /**
+     * Reads {@code description}.
+     * <p>
+     * device description
+     */
     public static MemorySegment description(MemorySegment struct) {
         return struct.get(description$LAYOUT, description$OFFSET);
     }
 
-    /** Writes {@code description}. */
+    /**
+     * Writes {@code description}.
+     * <p>
+     * device description
+     */
     public static void description(MemorySegment struct, MemorySegment value) {
         struct.set(description$LAYOUT, description$OFFSET, value);
     }
@@ -92,12 +110,20 @@ public final class ggml_backend_dev_props {
 
     private static final ValueLayout.OfLong memory_free$LAYOUT = (ValueLayout.OfLong) $LAYOUT.select(groupElement("memory_free"));
 
-    /** Reads {@code memory_free}. */
+    /**
+     * Reads {@code memory_free}.
+     * <p>
+     * device free memory in bytes
+     */
     public static long memory_free(MemorySegment struct) {
         return struct.get(memory_free$LAYOUT, memory_free$OFFSET);
     }
 
-    /** Writes {@code memory_free}. */
+    /**
+     * Writes {@code memory_free}.
+     * <p>
+     * device free memory in bytes
+     */
     public static void memory_free(MemorySegment struct, long value) {
         struct.set(memory_free$LAYOUT, memory_free$OFFSET, value);
     }
@@ -109,12 +135,20 @@ public final class ggml_backend_dev_props {
 
     private static final ValueLayout.OfLong memory_total$LAYOUT = (ValueLayout.OfLong) $LAYOUT.select(groupElement("memory_total"));
 
-    /** Reads {@code memory_total}. */
+    /**
+     * Reads {@code memory_total}.
+     * <p>
+     * device total memory in bytes
+     */
     public static long memory_total(MemorySegment struct) {
         return struct.get(memory_total$LAYOUT, memory_total$OFFSET);
     }
 
-    /** Writes {@code memory_total}. */
+    /**
+     * Writes {@code memory_total}.
+     * <p>
+     * device total memory in bytes
+     */
     public static void memory_total(MemorySegment struct, long value) {
         struct.set(memory_total$LAYOUT, memory_total$OFFSET, value);
     }
@@ -126,12 +160,20 @@ public final class ggml_backend_dev_props {
 
     private static final ValueLayout.OfInt type$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("type"));
 
-    /** Reads {@code type}. */
+    /**
+     * Reads {@code type}.
+     * <p>
+     * device type
+     */
     public static int type(MemorySegment struct) {
         return struct.get(type$LAYOUT, type$OFFSET);
     }
 
-    /** Writes {@code type}. */
+    /**
+     * Writes {@code type}.
+     * <p>
+     * device type
+     */
     public static void type(MemorySegment struct, int value) {
         struct.set(type$LAYOUT, type$OFFSET, value);
     }
@@ -143,12 +185,26 @@ public final class ggml_backend_dev_props {
 
     private static final AddressLayout device_id$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("device_id"));
 
-    /** Reads {@code device_id}. */
+    /**
+     * Reads {@code device_id}.
+     * <pre>
+     * device id
+     *   for PCI devices, this should be the lower-case PCI bus id formatted as "domain:bus:device.function" (e.g. "0000:c1:00.0")
+     *   if the id is unknown, this should be NULL
+     * </pre>
+     */
     public static MemorySegment device_id(MemorySegment struct) {
         return struct.get(device_id$LAYOUT, device_id$OFFSET);
     }
 
-    /** Writes {@code device_id}. */
+    /**
+     * Writes {@code device_id}.
+     * <pre>
+     * device id
+     *   for PCI devices, this should be the lower-case PCI bus id formatted as "domain:bus:device.function" (e.g. "0000:c1:00.0")
+     *   if the id is unknown, this should be NULL
+     * </pre>
+     */
     public static void device_id(MemorySegment struct, MemorySegment value) {
         struct.set(device_id$LAYOUT, device_id$OFFSET, value);
     }
@@ -160,12 +216,20 @@ public final class ggml_backend_dev_props {
 
     private static final MemoryLayout caps$LAYOUT = $LAYOUT.select(groupElement("caps"));
 
-    /** {@code caps}, as a slice of {@code struct}. */
+    /**
+     * {@code caps}, as a slice of {@code struct}.
+     * <p>
+     * device capabilities
+     */
     public static MemorySegment caps(MemorySegment struct) {
         return struct.asSlice(caps$OFFSET, caps$LAYOUT.byteSize());
     }
 
-    /** Copies {@code value} into {@code caps}. */
+    /**
+     * Copies {@code value} into {@code caps}.
+     * <p>
+     * device capabilities
+     */
     public static void caps(MemorySegment struct, MemorySegment value) {
         MemorySegment.copy(value, 0L, struct, caps$OFFSET, caps$LAYOUT.byteSize());
     }

@@ -12,6 +12,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct ggml_backend_feature} ( ggml-backend.h:221 ): 16 bytes, aligned to 8.
+ * <p>
+ * Get a list of feature flags supported by the backend (returns a NULL-terminated array)
  */
 public final class ggml_backend_feature {
 

@@ -13,6 +13,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_backend_meta_get_split_state_t} ( ggml-backend.h:399 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <p>
+ * function to assign split states for statically allocated tensors, compute tensor split states will be assigned to be compatible:
  */
 public final class ggml_backend_meta_get_split_state_t {
 

@@ -72,12 +72,44 @@ public final class ggml_backend_meta_split_state {
 
     private static final MemoryLayout ne$LAYOUT = $LAYOUT.select(groupElement("ne"));
 
-    /** {@code ne}, as a slice of {@code struct}. */
+    /**
+     * {@code ne}, as a slice of {@code struct}.
+     * <pre>
+     * for tensors with axis &gt;= 0 &amp;&amp; axis &lt; GGML_MAX_DIMS:
+     *   - each device has a slice of the tensor along the split axis
+     *   - most tensors have n_segments == 1 and a contiguous slice of the tensor data
+     *   - some tensors have an inhomogenenous data layout along the split axis,
+     *     those tensors are divided into segments which are each individually split across devices
+     *   - ne has one entry per segment and device and that segment repeats nr times,
+     *     in total when accounting for repetitions the segments add up to ggml_tensor::ne for that axis,
+     *     the outer/inner loops are over segments/devices like [seg0_dev0_r0, seg0_dev1_r0, seg0_dev0_r1, seg0_dev1_r1, seg1_dev0_r0, seg1_dev1_r0],
+     *   - for example, a transformer may have a fused QKV matrix rather than 3 matrices, those would be 3 separate segments
+     *     that each need to be split individually across devices so that each device gets a slice of Q, K, and V,
+     *     the Q matrix can be larger than the K and V matrices so this can either be expressed as 3 segments or as 2 segments
+     *     where the segment for K/V repeats twice
+     * </pre>
+     */
     public static MemorySegment ne(MemorySegment struct) {
         return struct.asSlice(ne$OFFSET, ne$LAYOUT.byteSize());
     }
 
-    /** Copies {@code value} into {@code ne}. */
+    /**
+     * Copies {@code value} into {@code ne}.
+     * <pre>
+     * for tensors with axis &gt;= 0 &amp;&amp; axis &lt; GGML_MAX_DIMS:
+     *   - each device has a slice of the tensor along the split axis
+     *   - most tensors have n_segments == 1 and a contiguous slice of the tensor data
+     *   - some tensors have an inhomogenenous data layout along the split axis,
+     *     those tensors are divided into segments which are each individually split across devices
+     *   - ne has one entry per segment and device and that segment repeats nr times,
+     *     in total when accounting for repetitions the segments add up to ggml_tensor::ne for that axis,
+     *     the outer/inner loops are over segments/devices like [seg0_dev0_r0, seg0_dev1_r0, seg0_dev0_r1, seg0_dev1_r1, seg1_dev0_r0, seg1_dev1_r0],
+     *   - for example, a transformer may have a fused QKV matrix rather than 3 matrices, those would be 3 separate segments
+     *     that each need to be split individually across devices so that each device gets a slice of Q, K, and V,
+     *     the Q matrix can be larger than the K and V matrices so this can either be expressed as 3 segments or as 2 segments
+     *     where the segment for K/V repeats twice
+     * </pre>
+     */
     public static void ne(MemorySegment struct, MemorySegment value) {
         MemorySegment.copy(value, 0L, struct, ne$OFFSET, ne$LAYOUT.byteSize());
     }

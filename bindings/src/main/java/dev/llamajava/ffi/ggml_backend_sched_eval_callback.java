@@ -13,6 +13,14 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_backend_sched_eval_callback} ( ggml-backend.h:316 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <pre>
+ * Evaluation callback for each node in the graph (set with ggml_backend_sched_set_eval_callback)
+ * when ask == true, the scheduler wants to know if the user wants to observe this node
+ * this allows the scheduler to batch nodes together in order to evaluate them in a single call
+ *
+ * when ask == false, the scheduler is passing the node tensor to the user for observation
+ * if the user returns false, the scheduler will cancel the graph compute
+ * </pre>
  */
 public final class ggml_backend_sched_eval_callback {
 

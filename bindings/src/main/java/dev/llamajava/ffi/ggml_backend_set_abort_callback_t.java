@@ -13,6 +13,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_backend_set_abort_callback_t} ( ggml-backend.h:219 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <p>
+ * Set the abort callback for the backend
  */
 public final class ggml_backend_set_abort_callback_t {
 

@@ -13,6 +13,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_backend_split_buffer_type_t} ( ggml-backend.h:213 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <p>
+ * Split buffer type for tensor parallelism (old)
  */
 public final class ggml_backend_split_buffer_type_t {
 

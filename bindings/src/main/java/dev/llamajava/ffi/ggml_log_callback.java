@@ -13,6 +13,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_log_callback} ( ggml.h:2917 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <p>
+ * TODO these functions were sandwiched in the old optimization interface, is there a better place for them?
  */
 public final class ggml_log_callback {
 

@@ -13,6 +13,11 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_opt_epoch_callback} ( ggml-opt.h:209 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <pre>
+ * signature for a callback while evaluating opt_ctx on dataset, called after an evaluation
+ *
+ * time at which the evaluation on the dataset subsection was started
+ * </pre>
  */
 public final class ggml_opt_epoch_callback {
 

@@ -13,6 +13,10 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code ggml_opt_get_optimizer_params} ( ggml-opt.h:101 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <pre>
+ * callback to calculate optimizer parameters prior to a backward pass
+ * userdata can be used to pass arbitrary data
+ * </pre>
  */
 public final class ggml_opt_get_optimizer_params {
 

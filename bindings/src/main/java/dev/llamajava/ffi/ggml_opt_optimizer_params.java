@@ -12,6 +12,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct ggml_opt_optimizer_params} ( ggml-opt.h:85 ): 28 bytes, aligned to 4.
+ * <p>
+ * parameters that control which optimizer is used and how said optimizer tries to find the minimal loss
  */
 public final class ggml_opt_optimizer_params {
 
@@ -59,12 +61,20 @@ public final class ggml_opt_optimizer_params {
 
         private static final ValueLayout.OfFloat alpha$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("alpha"));
 
-        /** Reads {@code alpha}. */
+        /**
+         * Reads {@code alpha}.
+         * <p>
+         * learning rate
+         */
         public static float alpha(MemorySegment struct) {
             return struct.get(alpha$LAYOUT, alpha$OFFSET);
         }
 
-        /** Writes {@code alpha}. */
+        /**
+         * Writes {@code alpha}.
+         * <p>
+         * learning rate
+         */
         public static void alpha(MemorySegment struct, float value) {
             struct.set(alpha$LAYOUT, alpha$OFFSET, value);
         }
@@ -76,12 +86,20 @@ public final class ggml_opt_optimizer_params {
 
         private static final ValueLayout.OfFloat beta1$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("beta1"));
 
-        /** Reads {@code beta1}. */
+        /**
+         * Reads {@code beta1}.
+         * <p>
+         * first AdamW momentum
+         */
         public static float beta1(MemorySegment struct) {
             return struct.get(beta1$LAYOUT, beta1$OFFSET);
         }
 
-        /** Writes {@code beta1}. */
+        /**
+         * Writes {@code beta1}.
+         * <p>
+         * first AdamW momentum
+         */
         public static void beta1(MemorySegment struct, float value) {
             struct.set(beta1$LAYOUT, beta1$OFFSET, value);
         }
@@ -93,12 +111,20 @@ public final class ggml_opt_optimizer_params {
 
         private static final ValueLayout.OfFloat beta2$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("beta2"));
 
-        /** Reads {@code beta2}. */
+        /**
+         * Reads {@code beta2}.
+         * <p>
+         * second AdamW momentum
+         */
         public static float beta2(MemorySegment struct) {
             return struct.get(beta2$LAYOUT, beta2$OFFSET);
         }
 
-        /** Writes {@code beta2}. */
+        /**
+         * Writes {@code beta2}.
+         * <p>
+         * second AdamW momentum
+         */
         public static void beta2(MemorySegment struct, float value) {
             struct.set(beta2$LAYOUT, beta2$OFFSET, value);
         }
@@ -110,12 +136,20 @@ public final class ggml_opt_optimizer_params {
 
         private static final ValueLayout.OfFloat eps$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("eps"));
 
-        /** Reads {@code eps}. */
+        /**
+         * Reads {@code eps}.
+         * <p>
+         * epsilon for numerical stability
+         */
         public static float eps(MemorySegment struct) {
             return struct.get(eps$LAYOUT, eps$OFFSET);
         }
 
-        /** Writes {@code eps}. */
+        /**
+         * Writes {@code eps}.
+         * <p>
+         * epsilon for numerical stability
+         */
         public static void eps(MemorySegment struct, float value) {
             struct.set(eps$LAYOUT, eps$OFFSET, value);
         }
@@ -127,12 +161,20 @@ public final class ggml_opt_optimizer_params {
 
         private static final ValueLayout.OfFloat wd$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("wd"));
 
-        /** Reads {@code wd}. */
+        /**
+         * Reads {@code wd}.
+         * <p>
+         * weight decay - 0.0f to disable
+         */
         public static float wd(MemorySegment struct) {
             return struct.get(wd$LAYOUT, wd$OFFSET);
         }
 
-        /** Writes {@code wd}. */
+        /**
+         * Writes {@code wd}.
+         * <p>
+         * weight decay - 0.0f to disable
+         */
         public static void wd(MemorySegment struct, float value) {
             struct.set(wd$LAYOUT, wd$OFFSET, value);
         }
@@ -177,12 +219,20 @@ public final class ggml_opt_optimizer_params {
 
         private static final ValueLayout.OfFloat alpha$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("alpha"));
 
-        /** Reads {@code alpha}. */
+        /**
+         * Reads {@code alpha}.
+         * <p>
+         * learning rate
+         */
         public static float alpha(MemorySegment struct) {
             return struct.get(alpha$LAYOUT, alpha$OFFSET);
         }
 
-        /** Writes {@code alpha}. */
+        /**
+         * Writes {@code alpha}.
+         * <p>
+         * learning rate
+         */
         public static void alpha(MemorySegment struct, float value) {
             struct.set(alpha$LAYOUT, alpha$OFFSET, value);
         }
@@ -194,12 +244,20 @@ public final class ggml_opt_optimizer_params {
 
         private static final ValueLayout.OfFloat wd$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("wd"));
 
-        /** Reads {@code wd}. */
+        /**
+         * Reads {@code wd}.
+         * <p>
+         * weight decay
+         */
         public static float wd(MemorySegment struct) {
             return struct.get(wd$LAYOUT, wd$OFFSET);
         }
 
-        /** Writes {@code wd}. */
+        /**
+         * Writes {@code wd}.
+         * <p>
+         * weight decay
+         */
         public static void wd(MemorySegment struct, float value) {
             struct.set(wd$LAYOUT, wd$OFFSET, value);
         }

@@ -12,6 +12,23 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct llama_batch} ( llama.h:263 ): 56 bytes, aligned to 8.
+ * <pre>
+ * Input data for llama_encode/llama_decode
+ * A llama_batch object can contain input about one or many sequences
+ * The provided arrays (i.e. token, embd, pos, etc.) must have size of n_tokens
+ *
+ * - token  : the token ids of the input (used when embd is NULL)
+ * - embd   : token embeddings (i.e. float vector of size n_embd) (used when token is NULL)
+ * - pos    : the positions of the respective token in the sequence
+ *            (if set to NULL, the token position will be tracked automatically by llama_encode/llama_decode)
+ * - seq_id : the sequence to which the respective token belongs
+ *            (if set to NULL, the sequence ID will be assumed to be 0)
+ * - logits : if zero, the logits (and/or the embeddings) for the respective token will not be output
+ *            (if set to NULL:
+ *               - if embeddings: all tokens are output
+ *               - if not:        only the last token is output
+ *            )
+ * </pre>
  */
 public final class llama_batch {
 
@@ -159,12 +176,20 @@ public final class llama_batch {
 
     private static final AddressLayout logits$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("logits"));
 
-    /** Reads {@code logits}. */
+    /**
+     * Reads {@code logits}.
+     * <p>
+     * TODO: rename this to "output"
+     */
     public static MemorySegment logits(MemorySegment struct) {
         return struct.get(logits$LAYOUT, logits$OFFSET);
     }
 
-    /** Writes {@code logits}. */
+    /**
+     * Writes {@code logits}.
+     * <p>
+     * TODO: rename this to "output"
+     */
     public static void logits(MemorySegment struct, MemorySegment value) {
         struct.set(logits$LAYOUT, logits$OFFSET, value);
     }

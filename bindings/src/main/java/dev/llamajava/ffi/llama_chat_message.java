@@ -12,6 +12,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct llama_chat_message} ( llama.h:462 ): 16 bytes, aligned to 8.
+ * <p>
+ * used in chat template
  */
 public final class llama_chat_message {
 

@@ -12,6 +12,10 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct llama_context_params} ( llama.h:360 ): 160 bytes, aligned to 8.
+ * <pre>
+ * NOTE: changing the default values of parameters marked as [EXPERIMENTAL] may cause crashes or incorrect results in certain configurations
+ *       https://github.com/ggml-org/llama.cpp/pull/7544
+ * </pre>
  */
 public final class llama_context_params {
 
@@ -87,12 +91,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_ctx$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_ctx"));
 
-    /** Reads {@code n_ctx}. */
+    /**
+     * Reads {@code n_ctx}.
+     * <p>
+     * text context, 0 = from model
+     */
     public static int n_ctx(MemorySegment struct) {
         return struct.get(n_ctx$LAYOUT, n_ctx$OFFSET);
     }
 
-    /** Writes {@code n_ctx}. */
+    /**
+     * Writes {@code n_ctx}.
+     * <p>
+     * text context, 0 = from model
+     */
     public static void n_ctx(MemorySegment struct, int value) {
         struct.set(n_ctx$LAYOUT, n_ctx$OFFSET, value);
     }
@@ -104,12 +116,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_batch$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_batch"));
 
-    /** Reads {@code n_batch}. */
+    /**
+     * Reads {@code n_batch}.
+     * <p>
+     * logical maximum batch size that can be submitted to llama_decode
+     */
     public static int n_batch(MemorySegment struct) {
         return struct.get(n_batch$LAYOUT, n_batch$OFFSET);
     }
 
-    /** Writes {@code n_batch}. */
+    /**
+     * Writes {@code n_batch}.
+     * <p>
+     * logical maximum batch size that can be submitted to llama_decode
+     */
     public static void n_batch(MemorySegment struct, int value) {
         struct.set(n_batch$LAYOUT, n_batch$OFFSET, value);
     }
@@ -121,12 +141,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_ubatch$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_ubatch"));
 
-    /** Reads {@code n_ubatch}. */
+    /**
+     * Reads {@code n_ubatch}.
+     * <p>
+     * physical maximum batch size
+     */
     public static int n_ubatch(MemorySegment struct) {
         return struct.get(n_ubatch$LAYOUT, n_ubatch$OFFSET);
     }
 
-    /** Writes {@code n_ubatch}. */
+    /**
+     * Writes {@code n_ubatch}.
+     * <p>
+     * physical maximum batch size
+     */
     public static void n_ubatch(MemorySegment struct, int value) {
         struct.set(n_ubatch$LAYOUT, n_ubatch$OFFSET, value);
     }
@@ -138,12 +166,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_seq_max$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_seq_max"));
 
-    /** Reads {@code n_seq_max}. */
+    /**
+     * Reads {@code n_seq_max}.
+     * <p>
+     * max number of sequences (i.e. distinct states for recurrent models)
+     */
     public static int n_seq_max(MemorySegment struct) {
         return struct.get(n_seq_max$LAYOUT, n_seq_max$OFFSET);
     }
 
-    /** Writes {@code n_seq_max}. */
+    /**
+     * Writes {@code n_seq_max}.
+     * <p>
+     * max number of sequences (i.e. distinct states for recurrent models)
+     */
     public static void n_seq_max(MemorySegment struct, int value) {
         struct.set(n_seq_max$LAYOUT, n_seq_max$OFFSET, value);
     }
@@ -155,12 +191,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_rs_seq$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_rs_seq"));
 
-    /** Reads {@code n_rs_seq}. */
+    /**
+     * Reads {@code n_rs_seq}.
+     * <p>
+     * number of recurrent-state snapshots per seq for rollback (0 = no rollback) [EXPERIMENTAL]
+     */
     public static int n_rs_seq(MemorySegment struct) {
         return struct.get(n_rs_seq$LAYOUT, n_rs_seq$OFFSET);
     }
 
-    /** Writes {@code n_rs_seq}. */
+    /**
+     * Writes {@code n_rs_seq}.
+     * <p>
+     * number of recurrent-state snapshots per seq for rollback (0 = no rollback) [EXPERIMENTAL]
+     */
     public static void n_rs_seq(MemorySegment struct, int value) {
         struct.set(n_rs_seq$LAYOUT, n_rs_seq$OFFSET, value);
     }
@@ -172,12 +216,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_outputs_max$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_outputs_max"));
 
-    /** Reads {@code n_outputs_max}. */
+    /**
+     * Reads {@code n_outputs_max}.
+     * <p>
+     * max outputs in a ubatch (0 = n_batch)
+     */
     public static int n_outputs_max(MemorySegment struct) {
         return struct.get(n_outputs_max$LAYOUT, n_outputs_max$OFFSET);
     }
 
-    /** Writes {@code n_outputs_max}. */
+    /**
+     * Writes {@code n_outputs_max}.
+     * <p>
+     * max outputs in a ubatch (0 = n_batch)
+     */
     public static void n_outputs_max(MemorySegment struct, int value) {
         struct.set(n_outputs_max$LAYOUT, n_outputs_max$OFFSET, value);
     }
@@ -189,12 +241,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_outputs_max_per_seq$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_outputs_max_per_seq"));
 
-    /** Reads {@code n_outputs_max_per_seq}. */
+    /**
+     * Reads {@code n_outputs_max_per_seq}.
+     * <p>
+     * max outputs per sequence (0 = n_outputs_max)
+     */
     public static int n_outputs_max_per_seq(MemorySegment struct) {
         return struct.get(n_outputs_max_per_seq$LAYOUT, n_outputs_max_per_seq$OFFSET);
     }
 
-    /** Writes {@code n_outputs_max_per_seq}. */
+    /**
+     * Writes {@code n_outputs_max_per_seq}.
+     * <p>
+     * max outputs per sequence (0 = n_outputs_max)
+     */
     public static void n_outputs_max_per_seq(MemorySegment struct, int value) {
         struct.set(n_outputs_max_per_seq$LAYOUT, n_outputs_max_per_seq$OFFSET, value);
     }
@@ -206,12 +266,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_threads$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_threads"));
 
-    /** Reads {@code n_threads}. */
+    /**
+     * Reads {@code n_threads}.
+     * <p>
+     * number of threads to use for generation
+     */
     public static int n_threads(MemorySegment struct) {
         return struct.get(n_threads$LAYOUT, n_threads$OFFSET);
     }
 
-    /** Writes {@code n_threads}. */
+    /**
+     * Writes {@code n_threads}.
+     * <p>
+     * number of threads to use for generation
+     */
     public static void n_threads(MemorySegment struct, int value) {
         struct.set(n_threads$LAYOUT, n_threads$OFFSET, value);
     }
@@ -223,12 +291,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt n_threads_batch$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_threads_batch"));
 
-    /** Reads {@code n_threads_batch}. */
+    /**
+     * Reads {@code n_threads_batch}.
+     * <p>
+     * number of threads to use for batch processing
+     */
     public static int n_threads_batch(MemorySegment struct) {
         return struct.get(n_threads_batch$LAYOUT, n_threads_batch$OFFSET);
     }
 
-    /** Writes {@code n_threads_batch}. */
+    /**
+     * Writes {@code n_threads_batch}.
+     * <p>
+     * number of threads to use for batch processing
+     */
     public static void n_threads_batch(MemorySegment struct, int value) {
         struct.set(n_threads_batch$LAYOUT, n_threads_batch$OFFSET, value);
     }
@@ -240,12 +316,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt ctx_type$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("ctx_type"));
 
-    /** Reads {@code ctx_type}. */
+    /**
+     * Reads {@code ctx_type}.
+     * <p>
+     * set the context type (e.g. MTP)
+     */
     public static int ctx_type(MemorySegment struct) {
         return struct.get(ctx_type$LAYOUT, ctx_type$OFFSET);
     }
 
-    /** Writes {@code ctx_type}. */
+    /**
+     * Writes {@code ctx_type}.
+     * <p>
+     * set the context type (e.g. MTP)
+     */
     public static void ctx_type(MemorySegment struct, int value) {
         struct.set(ctx_type$LAYOUT, ctx_type$OFFSET, value);
     }
@@ -257,12 +341,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt rope_scaling_type$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("rope_scaling_type"));
 
-    /** Reads {@code rope_scaling_type}. */
+    /**
+     * Reads {@code rope_scaling_type}.
+     * <p>
+     * RoPE scaling type, from `enum llama_rope_scaling_type`
+     */
     public static int rope_scaling_type(MemorySegment struct) {
         return struct.get(rope_scaling_type$LAYOUT, rope_scaling_type$OFFSET);
     }
 
-    /** Writes {@code rope_scaling_type}. */
+    /**
+     * Writes {@code rope_scaling_type}.
+     * <p>
+     * RoPE scaling type, from `enum llama_rope_scaling_type`
+     */
     public static void rope_scaling_type(MemorySegment struct, int value) {
         struct.set(rope_scaling_type$LAYOUT, rope_scaling_type$OFFSET, value);
     }
@@ -274,12 +366,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt pooling_type$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("pooling_type"));
 
-    /** Reads {@code pooling_type}. */
+    /**
+     * Reads {@code pooling_type}.
+     * <p>
+     * whether to pool (sum) embedding results by sequence id
+     */
     public static int pooling_type(MemorySegment struct) {
         return struct.get(pooling_type$LAYOUT, pooling_type$OFFSET);
     }
 
-    /** Writes {@code pooling_type}. */
+    /**
+     * Writes {@code pooling_type}.
+     * <p>
+     * whether to pool (sum) embedding results by sequence id
+     */
     public static void pooling_type(MemorySegment struct, int value) {
         struct.set(pooling_type$LAYOUT, pooling_type$OFFSET, value);
     }
@@ -291,12 +391,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt attention_type$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("attention_type"));
 
-    /** Reads {@code attention_type}. */
+    /**
+     * Reads {@code attention_type}.
+     * <p>
+     * attention type to use for embeddings
+     */
     public static int attention_type(MemorySegment struct) {
         return struct.get(attention_type$LAYOUT, attention_type$OFFSET);
     }
 
-    /** Writes {@code attention_type}. */
+    /**
+     * Writes {@code attention_type}.
+     * <p>
+     * attention type to use for embeddings
+     */
     public static void attention_type(MemorySegment struct, int value) {
         struct.set(attention_type$LAYOUT, attention_type$OFFSET, value);
     }
@@ -308,12 +416,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt flash_attn_type$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("flash_attn_type"));
 
-    /** Reads {@code flash_attn_type}. */
+    /**
+     * Reads {@code flash_attn_type}.
+     * <p>
+     * when to enable Flash Attention
+     */
     public static int flash_attn_type(MemorySegment struct) {
         return struct.get(flash_attn_type$LAYOUT, flash_attn_type$OFFSET);
     }
 
-    /** Writes {@code flash_attn_type}. */
+    /**
+     * Writes {@code flash_attn_type}.
+     * <p>
+     * when to enable Flash Attention
+     */
     public static void flash_attn_type(MemorySegment struct, int value) {
         struct.set(flash_attn_type$LAYOUT, flash_attn_type$OFFSET, value);
     }
@@ -325,12 +441,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfFloat rope_freq_base$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("rope_freq_base"));
 
-    /** Reads {@code rope_freq_base}. */
+    /**
+     * Reads {@code rope_freq_base}.
+     * <p>
+     * RoPE base frequency, 0 = from model
+     */
     public static float rope_freq_base(MemorySegment struct) {
         return struct.get(rope_freq_base$LAYOUT, rope_freq_base$OFFSET);
     }
 
-    /** Writes {@code rope_freq_base}. */
+    /**
+     * Writes {@code rope_freq_base}.
+     * <p>
+     * RoPE base frequency, 0 = from model
+     */
     public static void rope_freq_base(MemorySegment struct, float value) {
         struct.set(rope_freq_base$LAYOUT, rope_freq_base$OFFSET, value);
     }
@@ -342,12 +466,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfFloat rope_freq_scale$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("rope_freq_scale"));
 
-    /** Reads {@code rope_freq_scale}. */
+    /**
+     * Reads {@code rope_freq_scale}.
+     * <p>
+     * RoPE frequency scaling factor, 0 = from model
+     */
     public static float rope_freq_scale(MemorySegment struct) {
         return struct.get(rope_freq_scale$LAYOUT, rope_freq_scale$OFFSET);
     }
 
-    /** Writes {@code rope_freq_scale}. */
+    /**
+     * Writes {@code rope_freq_scale}.
+     * <p>
+     * RoPE frequency scaling factor, 0 = from model
+     */
     public static void rope_freq_scale(MemorySegment struct, float value) {
         struct.set(rope_freq_scale$LAYOUT, rope_freq_scale$OFFSET, value);
     }
@@ -359,12 +491,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfFloat yarn_ext_factor$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("yarn_ext_factor"));
 
-    /** Reads {@code yarn_ext_factor}. */
+    /**
+     * Reads {@code yarn_ext_factor}.
+     * <p>
+     * YaRN extrapolation mix factor, negative = from model
+     */
     public static float yarn_ext_factor(MemorySegment struct) {
         return struct.get(yarn_ext_factor$LAYOUT, yarn_ext_factor$OFFSET);
     }
 
-    /** Writes {@code yarn_ext_factor}. */
+    /**
+     * Writes {@code yarn_ext_factor}.
+     * <p>
+     * YaRN extrapolation mix factor, negative = from model
+     */
     public static void yarn_ext_factor(MemorySegment struct, float value) {
         struct.set(yarn_ext_factor$LAYOUT, yarn_ext_factor$OFFSET, value);
     }
@@ -376,12 +516,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfFloat yarn_attn_factor$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("yarn_attn_factor"));
 
-    /** Reads {@code yarn_attn_factor}. */
+    /**
+     * Reads {@code yarn_attn_factor}.
+     * <p>
+     * YaRN magnitude scaling factor
+     */
     public static float yarn_attn_factor(MemorySegment struct) {
         return struct.get(yarn_attn_factor$LAYOUT, yarn_attn_factor$OFFSET);
     }
 
-    /** Writes {@code yarn_attn_factor}. */
+    /**
+     * Writes {@code yarn_attn_factor}.
+     * <p>
+     * YaRN magnitude scaling factor
+     */
     public static void yarn_attn_factor(MemorySegment struct, float value) {
         struct.set(yarn_attn_factor$LAYOUT, yarn_attn_factor$OFFSET, value);
     }
@@ -393,12 +541,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfFloat yarn_beta_fast$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("yarn_beta_fast"));
 
-    /** Reads {@code yarn_beta_fast}. */
+    /**
+     * Reads {@code yarn_beta_fast}.
+     * <p>
+     * YaRN low correction dim
+     */
     public static float yarn_beta_fast(MemorySegment struct) {
         return struct.get(yarn_beta_fast$LAYOUT, yarn_beta_fast$OFFSET);
     }
 
-    /** Writes {@code yarn_beta_fast}. */
+    /**
+     * Writes {@code yarn_beta_fast}.
+     * <p>
+     * YaRN low correction dim
+     */
     public static void yarn_beta_fast(MemorySegment struct, float value) {
         struct.set(yarn_beta_fast$LAYOUT, yarn_beta_fast$OFFSET, value);
     }
@@ -410,12 +566,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfFloat yarn_beta_slow$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("yarn_beta_slow"));
 
-    /** Reads {@code yarn_beta_slow}. */
+    /**
+     * Reads {@code yarn_beta_slow}.
+     * <p>
+     * YaRN high correction dim
+     */
     public static float yarn_beta_slow(MemorySegment struct) {
         return struct.get(yarn_beta_slow$LAYOUT, yarn_beta_slow$OFFSET);
     }
 
-    /** Writes {@code yarn_beta_slow}. */
+    /**
+     * Writes {@code yarn_beta_slow}.
+     * <p>
+     * YaRN high correction dim
+     */
     public static void yarn_beta_slow(MemorySegment struct, float value) {
         struct.set(yarn_beta_slow$LAYOUT, yarn_beta_slow$OFFSET, value);
     }
@@ -427,12 +591,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt yarn_orig_ctx$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("yarn_orig_ctx"));
 
-    /** Reads {@code yarn_orig_ctx}. */
+    /**
+     * Reads {@code yarn_orig_ctx}.
+     * <p>
+     * YaRN original context size
+     */
     public static int yarn_orig_ctx(MemorySegment struct) {
         return struct.get(yarn_orig_ctx$LAYOUT, yarn_orig_ctx$OFFSET);
     }
 
-    /** Writes {@code yarn_orig_ctx}. */
+    /**
+     * Writes {@code yarn_orig_ctx}.
+     * <p>
+     * YaRN original context size
+     */
     public static void yarn_orig_ctx(MemorySegment struct, int value) {
         struct.set(yarn_orig_ctx$LAYOUT, yarn_orig_ctx$OFFSET, value);
     }
@@ -444,12 +616,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfFloat defrag_thold$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("defrag_thold"));
 
-    /** Reads {@code defrag_thold}. */
+    /**
+     * Reads {@code defrag_thold}.
+     * <p>
+     * [DEPRECATED] defragment the KV cache if holes/size &gt; thold, &lt;= 0 disabled (default)
+     */
     public static float defrag_thold(MemorySegment struct) {
         return struct.get(defrag_thold$LAYOUT, defrag_thold$OFFSET);
     }
 
-    /** Writes {@code defrag_thold}. */
+    /**
+     * Writes {@code defrag_thold}.
+     * <p>
+     * [DEPRECATED] defragment the KV cache if holes/size &gt; thold, &lt;= 0 disabled (default)
+     */
     public static void defrag_thold(MemorySegment struct, float value) {
         struct.set(defrag_thold$LAYOUT, defrag_thold$OFFSET, value);
     }
@@ -495,12 +675,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt type_k$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("type_k"));
 
-    /** Reads {@code type_k}. */
+    /**
+     * Reads {@code type_k}.
+     * <p>
+     * data type for K cache [EXPERIMENTAL]
+     */
     public static int type_k(MemorySegment struct) {
         return struct.get(type_k$LAYOUT, type_k$OFFSET);
     }
 
-    /** Writes {@code type_k}. */
+    /**
+     * Writes {@code type_k}.
+     * <p>
+     * data type for K cache [EXPERIMENTAL]
+     */
     public static void type_k(MemorySegment struct, int value) {
         struct.set(type_k$LAYOUT, type_k$OFFSET, value);
     }
@@ -512,12 +700,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfInt type_v$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("type_v"));
 
-    /** Reads {@code type_v}. */
+    /**
+     * Reads {@code type_v}.
+     * <p>
+     * data type for V cache [EXPERIMENTAL]
+     */
     public static int type_v(MemorySegment struct) {
         return struct.get(type_v$LAYOUT, type_v$OFFSET);
     }
 
-    /** Writes {@code type_v}. */
+    /**
+     * Writes {@code type_v}.
+     * <p>
+     * data type for V cache [EXPERIMENTAL]
+     */
     public static void type_v(MemorySegment struct, int value) {
         struct.set(type_v$LAYOUT, type_v$OFFSET, value);
     }
@@ -529,12 +725,26 @@ public final class llama_context_params {
 
     private static final AddressLayout abort_callback$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("abort_callback"));
 
-    /** Reads {@code abort_callback}. */
+    /**
+     * Reads {@code abort_callback}.
+     * <pre>
+     * Abort callback
+     * if it returns true, execution of llama_decode() will be aborted
+     * currently works only with CPU execution
+     * </pre>
+     */
     public static MemorySegment abort_callback(MemorySegment struct) {
         return struct.get(abort_callback$LAYOUT, abort_callback$OFFSET);
     }
 
-    /** Writes {@code abort_callback}. */
+    /**
+     * Writes {@code abort_callback}.
+     * <pre>
+     * Abort callback
+     * if it returns true, execution of llama_decode() will be aborted
+     * currently works only with CPU execution
+     * </pre>
+     */
     public static void abort_callback(MemorySegment struct, MemorySegment value) {
         struct.set(abort_callback$LAYOUT, abort_callback$OFFSET, value);
     }
@@ -563,12 +773,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfBoolean embeddings$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("embeddings"));
 
-    /** Reads {@code embeddings}. */
+    /**
+     * Reads {@code embeddings}.
+     * <p>
+     * if true, extract embeddings (together with logits)
+     */
     public static boolean embeddings(MemorySegment struct) {
         return struct.get(embeddings$LAYOUT, embeddings$OFFSET);
     }
 
-    /** Writes {@code embeddings}. */
+    /**
+     * Writes {@code embeddings}.
+     * <p>
+     * if true, extract embeddings (together with logits)
+     */
     public static void embeddings(MemorySegment struct, boolean value) {
         struct.set(embeddings$LAYOUT, embeddings$OFFSET, value);
     }
@@ -580,12 +798,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfBoolean offload_kqv$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("offload_kqv"));
 
-    /** Reads {@code offload_kqv}. */
+    /**
+     * Reads {@code offload_kqv}.
+     * <p>
+     * offload the KQV ops (including the KV cache) to GPU
+     */
     public static boolean offload_kqv(MemorySegment struct) {
         return struct.get(offload_kqv$LAYOUT, offload_kqv$OFFSET);
     }
 
-    /** Writes {@code offload_kqv}. */
+    /**
+     * Writes {@code offload_kqv}.
+     * <p>
+     * offload the KQV ops (including the KV cache) to GPU
+     */
     public static void offload_kqv(MemorySegment struct, boolean value) {
         struct.set(offload_kqv$LAYOUT, offload_kqv$OFFSET, value);
     }
@@ -597,12 +823,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfBoolean no_perf$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("no_perf"));
 
-    /** Reads {@code no_perf}. */
+    /**
+     * Reads {@code no_perf}.
+     * <p>
+     * measure performance timings
+     */
     public static boolean no_perf(MemorySegment struct) {
         return struct.get(no_perf$LAYOUT, no_perf$OFFSET);
     }
 
-    /** Writes {@code no_perf}. */
+    /**
+     * Writes {@code no_perf}.
+     * <p>
+     * measure performance timings
+     */
     public static void no_perf(MemorySegment struct, boolean value) {
         struct.set(no_perf$LAYOUT, no_perf$OFFSET, value);
     }
@@ -614,12 +848,20 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfBoolean op_offload$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("op_offload"));
 
-    /** Reads {@code op_offload}. */
+    /**
+     * Reads {@code op_offload}.
+     * <p>
+     * offload host tensor operations to device
+     */
     public static boolean op_offload(MemorySegment struct) {
         return struct.get(op_offload$LAYOUT, op_offload$OFFSET);
     }
 
-    /** Writes {@code op_offload}. */
+    /**
+     * Writes {@code op_offload}.
+     * <p>
+     * offload host tensor operations to device
+     */
     public static void op_offload(MemorySegment struct, boolean value) {
         struct.set(op_offload$LAYOUT, op_offload$OFFSET, value);
     }
@@ -631,12 +873,26 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfBoolean swa_full$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("swa_full"));
 
-    /** Reads {@code swa_full}. */
+    /**
+     * Reads {@code swa_full}.
+     * <pre>
+     * use full-size SWA cache (https://github.com/ggml-org/llama.cpp/pull/13194#issuecomment-2868343055)
+     * NOTE: setting to false when n_seq_max &gt; 1 can cause bad performance in some cases
+     *       ref: https://github.com/ggml-org/llama.cpp/pull/13845#issuecomment-2924800573
+     * </pre>
+     */
     public static boolean swa_full(MemorySegment struct) {
         return struct.get(swa_full$LAYOUT, swa_full$OFFSET);
     }
 
-    /** Writes {@code swa_full}. */
+    /**
+     * Writes {@code swa_full}.
+     * <pre>
+     * use full-size SWA cache (https://github.com/ggml-org/llama.cpp/pull/13194#issuecomment-2868343055)
+     * NOTE: setting to false when n_seq_max &gt; 1 can cause bad performance in some cases
+     *       ref: https://github.com/ggml-org/llama.cpp/pull/13845#issuecomment-2924800573
+     * </pre>
+     */
     public static void swa_full(MemorySegment struct, boolean value) {
         struct.set(swa_full$LAYOUT, swa_full$OFFSET, value);
     }
@@ -648,12 +904,26 @@ public final class llama_context_params {
 
     private static final ValueLayout.OfBoolean kv_unified$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("kv_unified"));
 
-    /** Reads {@code kv_unified}. */
+    /**
+     * Reads {@code kv_unified}.
+     * <pre>
+     * use a unified buffer across the input sequences when computing the attention
+     * try to disable when n_seq_max &gt; 1 for improved performance when the sequences do not share a large prefix
+     * ref: https://github.com/ggml-org/llama.cpp/pull/14363
+     * </pre>
+     */
     public static boolean kv_unified(MemorySegment struct) {
         return struct.get(kv_unified$LAYOUT, kv_unified$OFFSET);
     }
 
-    /** Writes {@code kv_unified}. */
+    /**
+     * Writes {@code kv_unified}.
+     * <pre>
+     * use a unified buffer across the input sequences when computing the attention
+     * try to disable when n_seq_max &gt; 1 for improved performance when the sequences do not share a large prefix
+     * ref: https://github.com/ggml-org/llama.cpp/pull/14363
+     * </pre>
+     */
     public static void kv_unified(MemorySegment struct, boolean value) {
         struct.set(kv_unified$LAYOUT, kv_unified$OFFSET, value);
     }
@@ -665,12 +935,26 @@ public final class llama_context_params {
 
     private static final AddressLayout samplers$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("samplers"));
 
-    /** Reads {@code samplers}. */
+    /**
+     * Reads {@code samplers}.
+     * <pre>
+     * [EXPERIMENTAL]
+     * backend sampler chain configuration (make sure the caller keeps the sampler chains alive)
+     * note: the samplers must be sampler chains (i.e. use llama_sampler_chain_init)
+     * </pre>
+     */
     public static MemorySegment samplers(MemorySegment struct) {
         return struct.get(samplers$LAYOUT, samplers$OFFSET);
     }
 
-    /** Writes {@code samplers}. */
+    /**
+     * Writes {@code samplers}.
+     * <pre>
+     * [EXPERIMENTAL]
+     * backend sampler chain configuration (make sure the caller keeps the sampler chains alive)
+     * note: the samplers must be sampler chains (i.e. use llama_sampler_chain_init)
+     * </pre>
+     */
     public static void samplers(MemorySegment struct, MemorySegment value) {
         struct.set(samplers$LAYOUT, samplers$OFFSET, value);
     }
@@ -699,12 +983,24 @@ public final class llama_context_params {
 
     private static final AddressLayout ctx_other$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("ctx_other"));
 
-    /** Reads {@code ctx_other}. */
+    /**
+     * Reads {@code ctx_other}.
+     * <pre>
+     * a source/target/parent context
+     * can be utilized in various ways, for example by sharing results or llama_memory between 2 contexts
+     * </pre>
+     */
     public static MemorySegment ctx_other(MemorySegment struct) {
         return struct.get(ctx_other$LAYOUT, ctx_other$OFFSET);
     }
 
-    /** Writes {@code ctx_other}. */
+    /**
+     * Writes {@code ctx_other}.
+     * <pre>
+     * a source/target/parent context
+     * can be utilized in various ways, for example by sharing results or llama_memory between 2 contexts
+     * </pre>
+     */
     public static void ctx_other(MemorySegment struct, MemorySegment value) {
         struct.set(ctx_other$LAYOUT, ctx_other$OFFSET, value);
     }

@@ -8,6 +8,8 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 
+import dev.llamajava.internal.loader.NativeLoader;
+
 import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
@@ -20,7 +22,7 @@ public final class llama_h {
 
     private llama_h() { }
 
-    static final SymbolLookup SYMBOLS = dev.llamajava.internal.loader.NativeLoader.symbolLookup();
+    static final SymbolLookup SYMBOLS = NativeLoader.symbolLookup();
 
     public static final ValueLayout.OfBoolean C_BOOL = ValueLayout.JAVA_BOOLEAN;
     public static final ValueLayout.OfByte C_CHAR = ValueLayout.JAVA_BYTE;
@@ -76,32 +78,133 @@ public final class llama_h {
 
     // ---- enum ggml_backend_dev_type
 
+    /**
+     * {@code GGML_BACKEND_DEVICE_TYPE_CPU} of {@code enum ggml_backend_dev_type}.
+     * <p>
+     * CPU device using system memory
+     */
     public static final int GGML_BACKEND_DEVICE_TYPE_CPU = 0;
+
+    /**
+     * {@code GGML_BACKEND_DEVICE_TYPE_GPU} of {@code enum ggml_backend_dev_type}.
+     * <p>
+     * GPU device using dedicated memory
+     */
     public static final int GGML_BACKEND_DEVICE_TYPE_GPU = 1;
+
+    /**
+     * {@code GGML_BACKEND_DEVICE_TYPE_IGPU} of {@code enum ggml_backend_dev_type}.
+     * <p>
+     * integrated GPU device using host memory
+     */
     public static final int GGML_BACKEND_DEVICE_TYPE_IGPU = 2;
+
+    /**
+     * {@code GGML_BACKEND_DEVICE_TYPE_ACCEL} of {@code enum ggml_backend_dev_type}.
+     * <p>
+     * accelerator devices intended to be used together with the CPU backend (e.g. BLAS or AMX)
+     */
     public static final int GGML_BACKEND_DEVICE_TYPE_ACCEL = 3;
+
+    /**
+     * {@code GGML_BACKEND_DEVICE_TYPE_META} of {@code enum ggml_backend_dev_type}.
+     * <p>
+     * "meta" device wrapping multiple other devices for tensor parallelism
+     */
     public static final int GGML_BACKEND_DEVICE_TYPE_META = 4;
 
     // ---- enum ggml_backend_meta_split_axis
 
+    /**
+     * {@code GGML_BACKEND_SPLIT_AXIS_0} of {@code enum ggml_backend_meta_split_axis}.
+     * <p>
+     * tensor split by tensor dimensions:
+     */
     public static final int GGML_BACKEND_SPLIT_AXIS_0 = 0;
+
     public static final int GGML_BACKEND_SPLIT_AXIS_1 = 1;
     public static final int GGML_BACKEND_SPLIT_AXIS_2 = 2;
     public static final int GGML_BACKEND_SPLIT_AXIS_3 = 3;
+
+    /**
+     * {@code GGML_BACKEND_SPLIT_AXIS_MIRRORED} of {@code enum ggml_backend_meta_split_axis}.
+     * <p>
+     * all values on all backends
+     */
     public static final int GGML_BACKEND_SPLIT_AXIS_MIRRORED = 10;
+
+    /**
+     * {@code GGML_BACKEND_SPLIT_AXIS_PARTIAL} of {@code enum ggml_backend_meta_split_axis}.
+     * <p>
+     * each backend has a partial sum
+     */
     public static final int GGML_BACKEND_SPLIT_AXIS_PARTIAL = 11;
+
+    /**
+     * {@code GGML_BACKEND_SPLIT_AXIS_NONE} of {@code enum ggml_backend_meta_split_axis}.
+     * <p>
+     * for internal bookkeeping only:
+     */
     public static final int GGML_BACKEND_SPLIT_AXIS_NONE = 98;
+
     public static final int GGML_BACKEND_SPLIT_AXIS_UNKNOWN = 99;
 
     // ---- enum llama_vocab_type
 
+    /**
+     * {@code LLAMA_VOCAB_TYPE_NONE} of {@code enum llama_vocab_type}.
+     * <p>
+     * For models without vocab
+     */
     public static final int LLAMA_VOCAB_TYPE_NONE = 0;
+
+    /**
+     * {@code LLAMA_VOCAB_TYPE_SPM} of {@code enum llama_vocab_type}.
+     * <p>
+     * LLaMA tokenizer based on byte-level BPE with byte fallback
+     */
     public static final int LLAMA_VOCAB_TYPE_SPM = 1;
+
+    /**
+     * {@code LLAMA_VOCAB_TYPE_BPE} of {@code enum llama_vocab_type}.
+     * <p>
+     * GPT-2 tokenizer based on byte-level BPE
+     */
     public static final int LLAMA_VOCAB_TYPE_BPE = 2;
+
+    /**
+     * {@code LLAMA_VOCAB_TYPE_WPM} of {@code enum llama_vocab_type}.
+     * <p>
+     * BERT tokenizer based on WordPiece
+     */
     public static final int LLAMA_VOCAB_TYPE_WPM = 3;
+
+    /**
+     * {@code LLAMA_VOCAB_TYPE_UGM} of {@code enum llama_vocab_type}.
+     * <p>
+     * T5 tokenizer based on Unigram
+     */
     public static final int LLAMA_VOCAB_TYPE_UGM = 4;
+
+    /**
+     * {@code LLAMA_VOCAB_TYPE_RWKV} of {@code enum llama_vocab_type}.
+     * <p>
+     * RWKV tokenizer based on greedy tokenization
+     */
     public static final int LLAMA_VOCAB_TYPE_RWKV = 5;
+
+    /**
+     * {@code LLAMA_VOCAB_TYPE_PLAMO2} of {@code enum llama_vocab_type}.
+     * <p>
+     * PLaMo-2 tokenizer based on Aho-Corasick with dynamic programming
+     */
     public static final int LLAMA_VOCAB_TYPE_PLAMO2 = 6;
+
+    /**
+     * {@code LLAMA_VOCAB_TYPE_TEST} of {@code enum llama_vocab_type}.
+     * <p>
+     * Dummy tokenizer for testing: rolling hash of fixed-size chunks -&gt; tokens, tokens -&gt; hex
+     */
     public static final int LLAMA_VOCAB_TYPE_TEST = 7;
 
     // ---- enum llama_rope_type
@@ -129,7 +232,14 @@ public final class llama_h {
     public static final int LLAMA_TOKEN_ATTR_UNKNOWN = 1;
     public static final int LLAMA_TOKEN_ATTR_UNUSED = 2;
     public static final int LLAMA_TOKEN_ATTR_NORMAL = 4;
+
+    /**
+     * {@code LLAMA_TOKEN_ATTR_CONTROL} of {@code enum llama_token_attr}.
+     * <p>
+     * SPECIAL?
+     */
     public static final int LLAMA_TOKEN_ATTR_CONTROL = 8;
+
     public static final int LLAMA_TOKEN_ATTR_USER_DEFINED = 16;
     public static final int LLAMA_TOKEN_ATTR_BYTE = 32;
     public static final int LLAMA_TOKEN_ATTR_NORMALIZED = 64;
@@ -140,41 +250,257 @@ public final class llama_h {
     // ---- enum llama_ftype
 
     public static final int LLAMA_FTYPE_ALL_F32 = 0;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_F16} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_F16 = 1;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q4_0} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q4_0 = 2;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q4_1} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q4_1 = 3;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q8_0} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q8_0 = 7;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q5_0} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q5_0 = 8;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q5_1} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q5_1 = 9;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q2_K} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q2_K = 10;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q3_K_S} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q3_K_S = 11;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q3_K_M} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q3_K_M = 12;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q3_K_L} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q3_K_L = 13;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q4_K_S} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q4_K_S = 14;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q4_K_M} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q4_K_M = 15;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q5_K_S} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q5_K_S = 16;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q5_K_M} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q5_K_M = 17;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q6_K} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q6_K = 18;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ2_XXS} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ2_XXS = 19;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ2_XS} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ2_XS = 20;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q2_K_S} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q2_K_S = 21;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ3_XS} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ3_XS = 22;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ3_XXS} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ3_XXS = 23;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ1_S} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ1_S = 24;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ4_NL} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ4_NL = 25;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ3_S} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ3_S = 26;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ3_M} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ3_M = 27;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ2_S} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ2_S = 28;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ2_M} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ2_M = 29;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ4_XS} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ4_XS = 30;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_IQ1_M} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_IQ1_M = 31;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_BF16} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_BF16 = 32;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_TQ1_0} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_TQ1_0 = 36;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_TQ2_0} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_TQ2_0 = 37;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_MXFP4_MOE} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_MXFP4_MOE = 38;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_NVFP4} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_NVFP4 = 39;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q1_0} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q1_0 = 40;
+
+    /**
+     * {@code LLAMA_FTYPE_MOSTLY_Q2_0} of {@code enum llama_ftype}.
+     * <p>
+     * except 1d tensors
+     */
     public static final int LLAMA_FTYPE_MOSTLY_Q2_0 = 41;
+
+    /**
+     * {@code LLAMA_FTYPE_GUESSED} of {@code enum llama_ftype}.
+     * <p>
+     * not specified in the model file
+     */
     public static final int LLAMA_FTYPE_GUESSED = 1024;
 
     // ---- enum llama_rope_scaling_type
@@ -193,6 +519,12 @@ public final class llama_h {
     public static final int LLAMA_POOLING_TYPE_MEAN = 1;
     public static final int LLAMA_POOLING_TYPE_CLS = 2;
     public static final int LLAMA_POOLING_TYPE_LAST = 3;
+
+    /**
+     * {@code LLAMA_POOLING_TYPE_RANK} of {@code enum llama_pooling_type}.
+     * <p>
+     * used by reranking models to attach the classification head to the graph
+     */
     public static final int LLAMA_POOLING_TYPE_RANK = 4;
 
     // ---- enum llama_attention_type
@@ -209,24 +541,94 @@ public final class llama_h {
 
     // ---- enum llama_split_mode
 
+    /**
+     * {@code LLAMA_SPLIT_MODE_NONE} of {@code enum llama_split_mode}.
+     * <p>
+     * single GPU
+     */
     public static final int LLAMA_SPLIT_MODE_NONE = 0;
+
+    /**
+     * {@code LLAMA_SPLIT_MODE_LAYER} of {@code enum llama_split_mode}.
+     * <p>
+     * split layers and KV across GPUs
+     */
     public static final int LLAMA_SPLIT_MODE_LAYER = 1;
+
+    /**
+     * {@code LLAMA_SPLIT_MODE_ROW} of {@code enum llama_split_mode}.
+     * <p>
+     * split layers and KV across GPUs, use tensor parallelism if supported
+     */
     public static final int LLAMA_SPLIT_MODE_ROW = 2;
+
     public static final int LLAMA_SPLIT_MODE_TENSOR = 3;
 
     // ---- enum llama_load_mode
 
+    /**
+     * {@code LLAMA_LOAD_MODE_AUTO} of {@code enum llama_load_mode}.
+     * <p>
+     * auto-detect based on device capabilities
+     */
     public static final int LLAMA_LOAD_MODE_AUTO = -1;
+
+    /**
+     * {@code LLAMA_LOAD_MODE_NONE} of {@code enum llama_load_mode}.
+     * <p>
+     * no special loading mode
+     */
     public static final int LLAMA_LOAD_MODE_NONE = 0;
+
+    /**
+     * {@code LLAMA_LOAD_MODE_MMAP} of {@code enum llama_load_mode}.
+     * <p>
+     * memory map the model
+     */
     public static final int LLAMA_LOAD_MODE_MMAP = 1;
+
+    /**
+     * {@code LLAMA_LOAD_MODE_MLOCK} of {@code enum llama_load_mode}.
+     * <p>
+     * force system to keep model in RAM rather than swapping or compressing
+     */
     public static final int LLAMA_LOAD_MODE_MLOCK = 2;
+
+    /**
+     * {@code LLAMA_LOAD_MODE_MMAP_MLOCK} of {@code enum llama_load_mode}.
+     * <p>
+     * mmap + force system to keep model in RAM rather than swapping or compressing
+     */
     public static final int LLAMA_LOAD_MODE_MMAP_MLOCK = 3;
+
+    /**
+     * {@code LLAMA_LOAD_MODE_DIRECT_IO} of {@code enum llama_load_mode}.
+     * <p>
+     * use direct I/O if available
+     */
     public static final int LLAMA_LOAD_MODE_DIRECT_IO = 4;
 
     // ---- enum llama_lazy_mode
 
+    /**
+     * {@code LLAMA_LAZY_MODE_OFF} of {@code enum llama_lazy_mode}.
+     * <p>
+     * always read the whole tensor up front
+     */
     public static final int LLAMA_LAZY_MODE_OFF = 0;
+
+    /**
+     * {@code LLAMA_LAZY_MODE_AUTO} of {@code enum llama_lazy_mode}.
+     * <p>
+     * lazy only for marked tensors larger than 4 GiB (requires mmap)
+     */
     public static final int LLAMA_LAZY_MODE_AUTO = 1;
+
+    /**
+     * {@code LLAMA_LAZY_MODE_ON} of {@code enum llama_lazy_mode}.
+     * <p>
+     * read the rows of tensors marked by the arch on demand (requires mmap)
+     */
     public static final int LLAMA_LAZY_MODE_ON = 2;
 
     // ---- enum llama_context_type
@@ -298,8 +700,21 @@ public final class llama_h {
     public static final int GGML_TYPE_BF16 = 30;
     public static final int GGML_TYPE_TQ1_0 = 34;
     public static final int GGML_TYPE_TQ2_0 = 35;
+
+    /**
+     * {@code GGML_TYPE_MXFP4} of {@code enum ggml_type}.
+     * <p>
+     * MXFP4 (1 block)
+     */
     public static final int GGML_TYPE_MXFP4 = 39;
+
+    /**
+     * {@code GGML_TYPE_NVFP4} of {@code enum ggml_type}.
+     * <p>
+     * NVFP4 (4 blocks, E4M3 scale)
+     */
     public static final int GGML_TYPE_NVFP4 = 40;
+
     public static final int GGML_TYPE_Q1_0 = 41;
     public static final int GGML_TYPE_Q2_0 = 42;
     public static final int GGML_TYPE_COUNT = 43;
@@ -317,6 +732,12 @@ public final class llama_h {
     public static final int GGML_LOG_LEVEL_INFO = 2;
     public static final int GGML_LOG_LEVEL_WARN = 3;
     public static final int GGML_LOG_LEVEL_ERROR = 4;
+
+    /**
+     * {@code GGML_LOG_LEVEL_CONT} of {@code enum ggml_log_level}.
+     * <p>
+     * continue previous log
+     */
     public static final int GGML_LOG_LEVEL_CONT = 5;
 
     private static final class ggml_backend_buft_name {
@@ -857,7 +1278,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_tensor_copy$address() { return ggml_backend_tensor_copy.ADDR; }
 
-    /** Calls {@code ggml_backend_tensor_copy}. */
+    /**
+     * Calls {@code ggml_backend_tensor_copy}.
+     * <p>
+     * tensor copy between different backends
+     */
     public static void ggml_backend_tensor_copy(MemorySegment src, MemorySegment dst) {
         var mh$ = ggml_backend_tensor_copy.HANDLE;
         try {
@@ -1157,7 +1582,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_tensor_set$address() { return ggml_backend_tensor_set.ADDR; }
 
-    /** Calls {@code ggml_backend_tensor_set}. */
+    /**
+     * Calls {@code ggml_backend_tensor_set}.
+     * <p>
+     * "offset" refers to the offset in tensor-&gt;data for setting/getting data
+     */
     public static void ggml_backend_tensor_set(MemorySegment tensor, MemorySegment data, long offset, long size) {
         var mh$ = ggml_backend_tensor_set.HANDLE;
         try {
@@ -1432,7 +1861,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_supports_op$address() { return ggml_backend_supports_op.ADDR; }
 
-    /** Calls {@code ggml_backend_supports_op}. */
+    /**
+     * Calls {@code ggml_backend_supports_op}.
+     * <p>
+     * NOTE: will be removed, use device version instead
+     */
     public static boolean ggml_backend_supports_op(MemorySegment backend, MemorySegment op) {
         var mh$ = ggml_backend_supports_op.HANDLE;
         try {
@@ -1507,7 +1940,15 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_tensor_copy_async$address() { return ggml_backend_tensor_copy_async.ADDR; }
 
-    /** Calls {@code ggml_backend_tensor_copy_async}. */
+    /**
+     * Calls {@code ggml_backend_tensor_copy_async}.
+     * <pre>
+     * asynchronous copy
+     * the copy is performed after all the currently queued operations in backend_src
+     * backend_dst will wait for the copy to complete before performing other operations
+     * automatic fallback to sync copy if async is not supported
+     * </pre>
+     */
     public static void ggml_backend_tensor_copy_async(MemorySegment backend_src, MemorySegment backend_dst, MemorySegment src, MemorySegment dst) {
         var mh$ = ggml_backend_tensor_copy_async.HANDLE;
         try {
@@ -2157,7 +2598,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_reg_count$address() { return ggml_backend_reg_count.ADDR; }
 
-    /** Calls {@code ggml_backend_reg_count}. */
+    /**
+     * Calls {@code ggml_backend_reg_count}.
+     * <p>
+     * Backend (reg) enumeration
+     */
     public static long ggml_backend_reg_count() {
         var mh$ = ggml_backend_reg_count.HANDLE;
         try {
@@ -2232,7 +2677,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_dev_count$address() { return ggml_backend_dev_count.ADDR; }
 
-    /** Calls {@code ggml_backend_dev_count}. */
+    /**
+     * Calls {@code ggml_backend_dev_count}.
+     * <p>
+     * Device enumeration
+     */
     public static long ggml_backend_dev_count() {
         var mh$ = ggml_backend_dev_count.HANDLE;
         try {
@@ -2332,7 +2781,13 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_init_by_name$address() { return ggml_backend_init_by_name.ADDR; }
 
-    /** Calls {@code ggml_backend_init_by_name}. */
+    /**
+     * Calls {@code ggml_backend_init_by_name}.
+     * <pre>
+     * Direct backend (stream) initialization
+     * = ggml_backend_dev_init(ggml_backend_dev_by_name(name), params)
+     * </pre>
+     */
     public static MemorySegment ggml_backend_init_by_name(MemorySegment name, MemorySegment params) {
         var mh$ = ggml_backend_init_by_name.HANDLE;
         try {
@@ -2357,7 +2812,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_init_by_type$address() { return ggml_backend_init_by_type.ADDR; }
 
-    /** Calls {@code ggml_backend_init_by_type}. */
+    /**
+     * Calls {@code ggml_backend_init_by_type}.
+     * <p>
+     * = ggml_backend_dev_init(ggml_backend_dev_by_type(type), params)
+     */
     public static MemorySegment ggml_backend_init_by_type(int type, MemorySegment params) {
         var mh$ = ggml_backend_init_by_type.HANDLE;
         try {
@@ -2382,7 +2841,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_init_best$address() { return ggml_backend_init_best.ADDR; }
 
-    /** Calls {@code ggml_backend_init_best}. */
+    /**
+     * Calls {@code ggml_backend_init_best}.
+     * <p>
+     * = ggml_backend_dev_init(ggml_backend_dev_by_type(GPU) OR ggml_backend_dev_by_type(CPU), NULL)
+     */
     public static MemorySegment ggml_backend_init_best() {
         var mh$ = ggml_backend_init_best.HANDLE;
         try {
@@ -2407,7 +2870,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_load$address() { return ggml_backend_load.ADDR; }
 
-    /** Calls {@code ggml_backend_load}. */
+    /**
+     * Calls {@code ggml_backend_load}.
+     * <p>
+     * Load a backend from a dynamic library and register it
+     */
     public static MemorySegment ggml_backend_load(MemorySegment path) {
         var mh$ = ggml_backend_load.HANDLE;
         try {
@@ -2432,7 +2899,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_unload$address() { return ggml_backend_unload.ADDR; }
 
-    /** Calls {@code ggml_backend_unload}. */
+    /**
+     * Calls {@code ggml_backend_unload}.
+     * <p>
+     * Unload a backend if loaded dynamically and unregister it
+     */
     public static void ggml_backend_unload(MemorySegment reg) {
         var mh$ = ggml_backend_unload.HANDLE;
         try {
@@ -2457,7 +2928,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_load_all$address() { return ggml_backend_load_all.ADDR; }
 
-    /** Calls {@code ggml_backend_load_all}. */
+    /**
+     * Calls {@code ggml_backend_load_all}.
+     * <p>
+     * Load all known backends from dynamic libraries
+     */
     public static void ggml_backend_load_all() {
         var mh$ = ggml_backend_load_all.HANDLE;
         try {
@@ -2507,7 +2982,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_sched_new$address() { return ggml_backend_sched_new.ADDR; }
 
-    /** Calls {@code ggml_backend_sched_new}. */
+    /**
+     * Calls {@code ggml_backend_sched_new}.
+     * <p>
+     * Initialize a backend scheduler, backends with low index are given priority over backends with high index
+     */
     public static MemorySegment ggml_backend_sched_new(MemorySegment backends, MemorySegment bufts, int n_backends, long graph_size, boolean parallel, boolean op_offload) {
         var mh$ = ggml_backend_sched_new.HANDLE;
         try {
@@ -2557,7 +3036,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_sched_reserve_size$address() { return ggml_backend_sched_reserve_size.ADDR; }
 
-    /** Calls {@code ggml_backend_sched_reserve_size}. */
+    /**
+     * Calls {@code ggml_backend_sched_reserve_size}.
+     * <p>
+     * Initialize backend buffers from a measure graph
+     */
     public static void ggml_backend_sched_reserve_size(MemorySegment sched, MemorySegment measure_graph, MemorySegment sizes) {
         var mh$ = ggml_backend_sched_reserve_size.HANDLE;
         try {
@@ -2582,7 +3065,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_sched_reserve$address() { return ggml_backend_sched_reserve.ADDR; }
 
-    /** Calls {@code ggml_backend_sched_reserve}. */
+    /**
+     * Calls {@code ggml_backend_sched_reserve}.
+     * <p>
+     * returns success
+     */
     public static boolean ggml_backend_sched_reserve(MemorySegment sched, MemorySegment measure_graph) {
         var mh$ = ggml_backend_sched_reserve.HANDLE;
         try {
@@ -2657,7 +3144,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_sched_get_n_splits$address() { return ggml_backend_sched_get_n_splits.ADDR; }
 
-    /** Calls {@code ggml_backend_sched_get_n_splits}. */
+    /**
+     * Calls {@code ggml_backend_sched_get_n_splits}.
+     * <p>
+     * Get the number of splits of the last graph
+     */
     public static int ggml_backend_sched_get_n_splits(MemorySegment sched) {
         var mh$ = ggml_backend_sched_get_n_splits.HANDLE;
         try {
@@ -2807,7 +3298,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_sched_split_graph$address() { return ggml_backend_sched_split_graph.ADDR; }
 
-    /** Calls {@code ggml_backend_sched_split_graph}. */
+    /**
+     * Calls {@code ggml_backend_sched_split_graph}.
+     * <p>
+     * Split graph without allocating it
+     */
     public static void ggml_backend_sched_split_graph(MemorySegment sched, MemorySegment graph) {
         var mh$ = ggml_backend_sched_split_graph.HANDLE;
         try {
@@ -2832,7 +3327,14 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_sched_alloc_graph$address() { return ggml_backend_sched_alloc_graph.ADDR; }
 
-    /** Calls {@code ggml_backend_sched_alloc_graph}. */
+    /**
+     * Calls {@code ggml_backend_sched_alloc_graph}.
+     * <pre>
+     * Allocate and compute graph on the backend scheduler
+     *
+     * returns success
+     * </pre>
+     */
     public static boolean ggml_backend_sched_alloc_graph(MemorySegment sched, MemorySegment graph) {
         var mh$ = ggml_backend_sched_alloc_graph.HANDLE;
         try {
@@ -2932,7 +3434,14 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_sched_reset$address() { return ggml_backend_sched_reset.ADDR; }
 
-    /** Calls {@code ggml_backend_sched_reset}. */
+    /**
+     * Calls {@code ggml_backend_sched_reset}.
+     * <pre>
+     * Reset all assignments and allocators - must be called before changing the node backends or allocating a new graph.
+     * This in effect deallocates all tensors that were previously allocated and leaves them with dangling pointers.
+     * The correct way to use this API is to discard the deallocated tensors and create new ones.
+     * </pre>
+     */
     public static void ggml_backend_sched_reset(MemorySegment sched) {
         var mh$ = ggml_backend_sched_reset.HANDLE;
         try {
@@ -2957,7 +3466,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_sched_set_eval_callback$address() { return ggml_backend_sched_set_eval_callback.ADDR; }
 
-    /** Calls {@code ggml_backend_sched_set_eval_callback}. */
+    /**
+     * Calls {@code ggml_backend_sched_set_eval_callback}.
+     * <p>
+     * Set a callback to be called for each resulting node during graph compute
+     */
     public static void ggml_backend_sched_set_eval_callback(MemorySegment sched, MemorySegment callback, MemorySegment user_data) {
         var mh$ = ggml_backend_sched_set_eval_callback.HANDLE;
         try {
@@ -3007,7 +3520,14 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_meta_device$address() { return ggml_backend_meta_device.ADDR; }
 
-    /** Calls {@code ggml_backend_meta_device}. */
+    /**
+     * Calls {@code ggml_backend_meta_device}.
+     * <pre>
+     * create a new meta device from "simple" devices, meta buffer type/buffer/backend is then derived from this:
+     * TODO: this looks a bit strange - a backend API creates a device. I think we should try
+     *       express this as a backend registry functionality instead
+     * </pre>
+     */
     public static MemorySegment ggml_backend_meta_device(MemorySegment devs, long n_devs, MemorySegment get_split_state, MemorySegment get_split_state_ud) {
         var mh$ = ggml_backend_meta_device.HANDLE;
         try {
@@ -3032,7 +3552,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_graph_copy$address() { return ggml_backend_graph_copy.ADDR; }
 
-    /** Calls {@code ggml_backend_graph_copy}. */
+    /**
+     * Calls {@code ggml_backend_graph_copy}.
+     * <p>
+     * Copy a graph to a different backend
+     */
     public static MemorySegment ggml_backend_graph_copy(SegmentAllocator allocator, MemorySegment backend, MemorySegment graph) {
         var mh$ = ggml_backend_graph_copy.HANDLE;
         try {
@@ -3082,7 +3606,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_compare_graph_backend$address() { return ggml_backend_compare_graph_backend.ADDR; }
 
-    /** Calls {@code ggml_backend_compare_graph_backend}. */
+    /**
+     * Calls {@code ggml_backend_compare_graph_backend}.
+     * <p>
+     * Compare the output of two backends
+     */
     public static boolean ggml_backend_compare_graph_backend(MemorySegment backend1, MemorySegment backend2, MemorySegment graph, MemorySegment callback, MemorySegment user_data, MemorySegment test_nodes, long num_test_nodes) {
         var mh$ = ggml_backend_compare_graph_backend.HANDLE;
         try {
@@ -3107,7 +3635,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_tensor_alloc$address() { return ggml_backend_tensor_alloc.ADDR; }
 
-    /** Calls {@code ggml_backend_tensor_alloc}. */
+    /**
+     * Calls {@code ggml_backend_tensor_alloc}.
+     * <p>
+     * Tensor initialization
+     */
     public static int ggml_backend_tensor_alloc(MemorySegment buffer, MemorySegment tensor, MemorySegment addr) {
         var mh$ = ggml_backend_tensor_alloc.HANDLE;
         try {
@@ -3157,7 +3689,11 @@ public final class llama_h {
 
     public static MemorySegment ggml_backend_cpu_buffer_from_ptr$address() { return ggml_backend_cpu_buffer_from_ptr.ADDR; }
 
-    /** Calls {@code ggml_backend_cpu_buffer_from_ptr}. */
+    /**
+     * Calls {@code ggml_backend_cpu_buffer_from_ptr}.
+     * <p>
+     * CPU buffer types are always available
+     */
     public static MemorySegment ggml_backend_cpu_buffer_from_ptr(MemorySegment ptr, long size) {
         var mh$ = ggml_backend_cpu_buffer_from_ptr.HANDLE;
         try {
@@ -3207,7 +3743,11 @@ public final class llama_h {
 
     public static MemorySegment llama_ftype_name$address() { return llama_ftype_name.ADDR; }
 
-    /** Calls {@code llama_ftype_name}. */
+    /**
+     * Calls {@code llama_ftype_name}.
+     * <p>
+     * Get the model file type (quantization) as a string, e.g. "Q8_0" or "Q4_K - Medium"
+     */
     public static MemorySegment llama_ftype_name(int ftype) {
         var mh$ = llama_ftype_name.HANDLE;
         try {
@@ -3332,7 +3872,13 @@ public final class llama_h {
 
     public static MemorySegment llama_model_default_params$address() { return llama_model_default_params.ADDR; }
 
-    /** Calls {@code llama_model_default_params}. */
+    /**
+     * Calls {@code llama_model_default_params}.
+     * <pre>
+     * Helpers for getting default parameters
+     * TODO: update API to start accepting pointers to params structs (https://github.com/ggml-org/llama.cpp/discussions/9172)
+     * </pre>
+     */
     public static MemorySegment llama_model_default_params(SegmentAllocator allocator) {
         var mh$ = llama_model_default_params.HANDLE;
         try {
@@ -3432,7 +3978,14 @@ public final class llama_h {
 
     public static MemorySegment llama_backend_init$address() { return llama_backend_init.ADDR; }
 
-    /** Calls {@code llama_backend_init}. */
+    /**
+     * Calls {@code llama_backend_init}.
+     * <pre>
+     * Initialize the llama + ggml backend
+     * If numa is true, use NUMA optimizations
+     * Call once at the start of the program
+     * </pre>
+     */
     public static void llama_backend_init() {
         var mh$ = llama_backend_init.HANDLE;
         try {
@@ -3457,7 +4010,11 @@ public final class llama_h {
 
     public static MemorySegment llama_backend_free$address() { return llama_backend_free.ADDR; }
 
-    /** Calls {@code llama_backend_free}. */
+    /**
+     * Calls {@code llama_backend_free}.
+     * <p>
+     * Call once at the end of the program - currently only used for MPI
+     */
     public static void llama_backend_free() {
         var mh$ = llama_backend_free.HANDLE;
         try {
@@ -3482,7 +4039,11 @@ public final class llama_h {
 
     public static MemorySegment llama_numa_init$address() { return llama_numa_init.ADDR; }
 
-    /** Calls {@code llama_numa_init}. */
+    /**
+     * Calls {@code llama_numa_init}.
+     * <p>
+     * optional:
+     */
     public static void llama_numa_init(int numa) {
         var mh$ = llama_numa_init.HANDLE;
         try {
@@ -3507,7 +4068,11 @@ public final class llama_h {
 
     public static MemorySegment llama_attach_threadpool$address() { return llama_attach_threadpool.ADDR; }
 
-    /** Calls {@code llama_attach_threadpool}. */
+    /**
+     * Calls {@code llama_attach_threadpool}.
+     * <p>
+     * Optional: an auto threadpool gets created in ggml if not passed explicitly
+     */
     public static void llama_attach_threadpool(MemorySegment ctx, MemorySegment threadpool, MemorySegment threadpool_batch) {
         var mh$ = llama_attach_threadpool.HANDLE;
         try {
@@ -3557,7 +4122,14 @@ public final class llama_h {
 
     public static MemorySegment llama_model_init_from_user$address() { return llama_model_init_from_user.ADDR; }
 
-    /** Calls {@code llama_model_init_from_user}. */
+    /**
+     * Calls {@code llama_model_init_from_user}.
+     * <pre>
+     * Create a new model from GGUF metadata as well as a function to set the tensor data
+     *   - tensors are created as GGML_TYPE_F32 by default,
+     *     override by adding a tensor with the same name but a different name to the context
+     * </pre>
+     */
     public static MemorySegment llama_model_init_from_user(MemorySegment metadata, MemorySegment set_tensor_data, MemorySegment set_tensor_data_ud, MemorySegment params) {
         var mh$ = llama_model_init_from_user.HANDLE;
         try {
@@ -3582,7 +4154,14 @@ public final class llama_h {
 
     public static MemorySegment llama_model_load_from_file$address() { return llama_model_load_from_file.ADDR; }
 
-    /** Calls {@code llama_model_load_from_file}. */
+    /**
+     * Calls {@code llama_model_load_from_file}.
+     * <pre>
+     * Load a model from a file
+     * If the file is split into multiple parts, the file name must follow this pattern: &lt;name&gt;-%05d-of-%05d.gguf
+     * If the split file name does not follow this pattern, use llama_model_load_from_splits
+     * </pre>
+     */
     public static MemorySegment llama_model_load_from_file(MemorySegment path_model, MemorySegment params) {
         var mh$ = llama_model_load_from_file.HANDLE;
         try {
@@ -3607,7 +4186,14 @@ public final class llama_h {
 
     public static MemorySegment llama_model_load_from_file_ptr$address() { return llama_model_load_from_file_ptr.ADDR; }
 
-    /** Calls {@code llama_model_load_from_file_ptr}. */
+    /**
+     * Calls {@code llama_model_load_from_file_ptr}.
+     * <pre>
+     * Load a model from an open FILE pointer
+     * The GGUF is read from the current position, so it can be embedded in a larger file
+     * mmap needs the GGUF data section at a file offset to be aligned to the CPU tensor alignment (32 bytes)
+     * </pre>
+     */
     public static MemorySegment llama_model_load_from_file_ptr(MemorySegment file, MemorySegment params) {
         var mh$ = llama_model_load_from_file_ptr.HANDLE;
         try {
@@ -3632,7 +4218,13 @@ public final class llama_h {
 
     public static MemorySegment llama_model_load_from_splits$address() { return llama_model_load_from_splits.ADDR; }
 
-    /** Calls {@code llama_model_load_from_splits}. */
+    /**
+     * Calls {@code llama_model_load_from_splits}.
+     * <pre>
+     * Load a model from multiple splits (support custom naming scheme)
+     * The paths must be in the correct order
+     * </pre>
+     */
     public static MemorySegment llama_model_load_from_splits(MemorySegment paths, long n_paths, MemorySegment params) {
         var mh$ = llama_model_load_from_splits.HANDLE;
         try {
@@ -3732,7 +4324,11 @@ public final class llama_h {
 
     public static MemorySegment llama_free$address() { return llama_free.ADDR; }
 
-    /** Calls {@code llama_free}. */
+    /**
+     * Calls {@code llama_free}.
+     * <p>
+     * Frees all allocated memory
+     */
     public static void llama_free(MemorySegment ctx) {
         var mh$ = llama_free.HANDLE;
         try {
@@ -3957,7 +4553,14 @@ public final class llama_h {
 
     public static MemorySegment llama_n_ctx$address() { return llama_n_ctx.ADDR; }
 
-    /** Calls {@code llama_n_ctx}. */
+    /**
+     * Calls {@code llama_n_ctx}.
+     * <pre>
+     * NOTE: After creating a llama_context, it is recommended to query the actual values using these functions
+     *       In some cases the requested values via llama_context_params may differ from the actual values used by the context
+     *       ref: https://github.com/ggml-org/llama.cpp/pull/17046#discussion_r2503085732
+     * </pre>
+     */
     public static int llama_n_ctx(MemorySegment ctx) {
         var mh$ = llama_n_ctx.HANDLE;
         try {
@@ -4157,7 +4760,11 @@ public final class llama_h {
 
     public static MemorySegment llama_pooling_type$address() { return llama_pooling_type.ADDR; }
 
-    /** Calls {@code llama_pooling_type}. */
+    /**
+     * Calls {@code llama_pooling_type}.
+     * <p>
+     * TODO: rename to llama_get_pooling_type
+     */
     public static int llama_pooling_type(MemorySegment ctx) {
         var mh$ = llama_pooling_type.HANDLE;
         try {
@@ -4457,7 +5064,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_rope_freq_scale_train$address() { return llama_model_rope_freq_scale_train.ADDR; }
 
-    /** Calls {@code llama_model_rope_freq_scale_train}. */
+    /**
+     * Calls {@code llama_model_rope_freq_scale_train}.
+     * <p>
+     * Get the model's RoPE frequency scaling factor
+     */
     public static float llama_model_rope_freq_scale_train(MemorySegment model) {
         var mh$ = llama_model_rope_freq_scale_train.HANDLE;
         try {
@@ -4482,7 +5093,13 @@ public final class llama_h {
 
     public static MemorySegment llama_model_n_cls_out$address() { return llama_model_n_cls_out.ADDR; }
 
-    /** Calls {@code llama_model_n_cls_out}. */
+    /**
+     * Calls {@code llama_model_n_cls_out}.
+     * <pre>
+     * Returns the number of classifier outputs (only valid for classifier models)
+     * Undefined behavior for non-classifier models
+     * </pre>
+     */
     public static int llama_model_n_cls_out(MemorySegment model) {
         var mh$ = llama_model_n_cls_out.HANDLE;
         try {
@@ -4507,7 +5124,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_cls_label$address() { return llama_model_cls_label.ADDR; }
 
-    /** Calls {@code llama_model_cls_label}. */
+    /**
+     * Calls {@code llama_model_cls_label}.
+     * <p>
+     * Returns label of classifier output by index (&lt;n_cls_out). Returns nullptr if no label provided
+     */
     public static MemorySegment llama_model_cls_label(MemorySegment model, int i) {
         var mh$ = llama_model_cls_label.HANDLE;
         try {
@@ -4582,7 +5203,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_meta_val_str$address() { return llama_model_meta_val_str.ADDR; }
 
-    /** Calls {@code llama_model_meta_val_str}. */
+    /**
+     * Calls {@code llama_model_meta_val_str}.
+     * <p>
+     * Get metadata value as a string by key name
+     */
     public static int llama_model_meta_val_str(MemorySegment model, MemorySegment key, MemorySegment buf, long buf_size) {
         var mh$ = llama_model_meta_val_str.HANDLE;
         try {
@@ -4607,7 +5232,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_meta_count$address() { return llama_model_meta_count.ADDR; }
 
-    /** Calls {@code llama_model_meta_count}. */
+    /**
+     * Calls {@code llama_model_meta_count}.
+     * <p>
+     * Get the number of metadata key/value pairs
+     */
     public static int llama_model_meta_count(MemorySegment model) {
         var mh$ = llama_model_meta_count.HANDLE;
         try {
@@ -4632,7 +5261,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_meta_key_str$address() { return llama_model_meta_key_str.ADDR; }
 
-    /** Calls {@code llama_model_meta_key_str}. */
+    /**
+     * Calls {@code llama_model_meta_key_str}.
+     * <p>
+     * Get sampling metadata key name. Returns nullptr if the key is invalid
+     */
     public static MemorySegment llama_model_meta_key_str(int key) {
         var mh$ = llama_model_meta_key_str.HANDLE;
         try {
@@ -4657,7 +5290,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_meta_key_by_index$address() { return llama_model_meta_key_by_index.ADDR; }
 
-    /** Calls {@code llama_model_meta_key_by_index}. */
+    /**
+     * Calls {@code llama_model_meta_key_by_index}.
+     * <p>
+     * Get metadata key name by index
+     */
     public static int llama_model_meta_key_by_index(MemorySegment model, int i, MemorySegment buf, long buf_size) {
         var mh$ = llama_model_meta_key_by_index.HANDLE;
         try {
@@ -4682,7 +5319,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_meta_val_str_by_index$address() { return llama_model_meta_val_str_by_index.ADDR; }
 
-    /** Calls {@code llama_model_meta_val_str_by_index}. */
+    /**
+     * Calls {@code llama_model_meta_val_str_by_index}.
+     * <p>
+     * Get metadata value as a string by index
+     */
     public static int llama_model_meta_val_str_by_index(MemorySegment model, int i, MemorySegment buf, long buf_size) {
         var mh$ = llama_model_meta_val_str_by_index.HANDLE;
         try {
@@ -4707,7 +5348,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_desc$address() { return llama_model_desc.ADDR; }
 
-    /** Calls {@code llama_model_desc}. */
+    /**
+     * Calls {@code llama_model_desc}.
+     * <p>
+     * Get a string describing the model type
+     */
     public static int llama_model_desc(MemorySegment model, MemorySegment buf, long buf_size) {
         var mh$ = llama_model_desc.HANDLE;
         try {
@@ -4732,7 +5377,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_ftype$address() { return llama_model_ftype.ADDR; }
 
-    /** Calls {@code llama_model_ftype}. */
+    /**
+     * Calls {@code llama_model_ftype}.
+     * <p>
+     * Get the model file type (quantization), e.g. LLAMA_FTYPE_MOSTLY_Q8_0
+     */
     public static int llama_model_ftype(MemorySegment model) {
         var mh$ = llama_model_ftype.HANDLE;
         try {
@@ -4757,7 +5406,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_size$address() { return llama_model_size.ADDR; }
 
-    /** Calls {@code llama_model_size}. */
+    /**
+     * Calls {@code llama_model_size}.
+     * <p>
+     * Returns the total size of all the tensors in the model in bytes
+     */
     public static long llama_model_size(MemorySegment model) {
         var mh$ = llama_model_size.HANDLE;
         try {
@@ -4782,7 +5435,13 @@ public final class llama_h {
 
     public static MemorySegment llama_model_chat_template$address() { return llama_model_chat_template.ADDR; }
 
-    /** Calls {@code llama_model_chat_template}. */
+    /**
+     * Calls {@code llama_model_chat_template}.
+     * <pre>
+     * Get the default chat template. Returns nullptr if not available
+     * If name is NULL, returns the default chat template
+     * </pre>
+     */
     public static MemorySegment llama_model_chat_template(MemorySegment model, MemorySegment name) {
         var mh$ = llama_model_chat_template.HANDLE;
         try {
@@ -4807,7 +5466,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_n_params$address() { return llama_model_n_params.ADDR; }
 
-    /** Calls {@code llama_model_n_params}. */
+    /**
+     * Calls {@code llama_model_n_params}.
+     * <p>
+     * Returns the total number of parameters in the model
+     */
     public static long llama_model_n_params(MemorySegment model) {
         var mh$ = llama_model_n_params.HANDLE;
         try {
@@ -4832,7 +5495,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_has_encoder$address() { return llama_model_has_encoder.ADDR; }
 
-    /** Calls {@code llama_model_has_encoder}. */
+    /**
+     * Calls {@code llama_model_has_encoder}.
+     * <p>
+     * Returns true if the model contains an encoder that requires llama_encode() call
+     */
     public static boolean llama_model_has_encoder(MemorySegment model) {
         var mh$ = llama_model_has_encoder.HANDLE;
         try {
@@ -4857,7 +5524,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_has_decoder$address() { return llama_model_has_decoder.ADDR; }
 
-    /** Calls {@code llama_model_has_decoder}. */
+    /**
+     * Calls {@code llama_model_has_decoder}.
+     * <p>
+     * Returns true if the model contains a decoder that requires llama_decode() call
+     */
     public static boolean llama_model_has_decoder(MemorySegment model) {
         var mh$ = llama_model_has_decoder.HANDLE;
         try {
@@ -4882,7 +5553,13 @@ public final class llama_h {
 
     public static MemorySegment llama_model_decoder_start_token$address() { return llama_model_decoder_start_token.ADDR; }
 
-    /** Calls {@code llama_model_decoder_start_token}. */
+    /**
+     * Calls {@code llama_model_decoder_start_token}.
+     * <pre>
+     * For encoder-decoder models, this function returns id of the token that must be provided
+     * to the decoder to start generating output sequence. For other models, it returns -1.
+     * </pre>
+     */
     public static int llama_model_decoder_start_token(MemorySegment model) {
         var mh$ = llama_model_decoder_start_token.HANDLE;
         try {
@@ -4907,7 +5584,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_is_recurrent$address() { return llama_model_is_recurrent.ADDR; }
 
-    /** Calls {@code llama_model_is_recurrent}. */
+    /**
+     * Calls {@code llama_model_is_recurrent}.
+     * <p>
+     * Returns true if the model is recurrent (like Mamba, RWKV, etc.)
+     */
     public static boolean llama_model_is_recurrent(MemorySegment model) {
         var mh$ = llama_model_is_recurrent.HANDLE;
         try {
@@ -4932,7 +5613,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_is_hybrid$address() { return llama_model_is_hybrid.ADDR; }
 
-    /** Calls {@code llama_model_is_hybrid}. */
+    /**
+     * Calls {@code llama_model_is_hybrid}.
+     * <p>
+     * Returns true if the model is hybrid (like Jamba, Granite, etc.)
+     */
     public static boolean llama_model_is_hybrid(MemorySegment model) {
         var mh$ = llama_model_is_hybrid.HANDLE;
         try {
@@ -4957,7 +5642,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_is_diffusion$address() { return llama_model_is_diffusion.ADDR; }
 
-    /** Calls {@code llama_model_is_diffusion}. */
+    /**
+     * Calls {@code llama_model_is_diffusion}.
+     * <p>
+     * Returns true if the model is diffusion-based (like LLaDA, Dream, etc.)
+     */
     public static boolean llama_model_is_diffusion(MemorySegment model) {
         var mh$ = llama_model_is_diffusion.HANDLE;
         try {
@@ -4982,7 +5671,11 @@ public final class llama_h {
 
     public static MemorySegment llama_model_quantize$address() { return llama_model_quantize.ADDR; }
 
-    /** Calls {@code llama_model_quantize}. */
+    /**
+     * Calls {@code llama_model_quantize}.
+     * <p>
+     * Returns 0 on success
+     */
     public static int llama_model_quantize(MemorySegment fname_inp, MemorySegment fname_out, MemorySegment params) {
         var mh$ = llama_model_quantize.HANDLE;
         try {
@@ -5007,7 +5700,13 @@ public final class llama_h {
 
     public static MemorySegment llama_adapter_lora_init$address() { return llama_adapter_lora_init.ADDR; }
 
-    /** Calls {@code llama_adapter_lora_init}. */
+    /**
+     * Calls {@code llama_adapter_lora_init}.
+     * <pre>
+     * Load a LoRA adapter from file
+     * The adapter is valid as long as the associated model is not freed
+     * </pre>
+     */
     public static MemorySegment llama_adapter_lora_init(MemorySegment model, MemorySegment path_lora) {
         var mh$ = llama_adapter_lora_init.HANDLE;
         try {
@@ -5032,7 +5731,11 @@ public final class llama_h {
 
     public static MemorySegment llama_adapter_lora_init_from_file_ptr$address() { return llama_adapter_lora_init_from_file_ptr.ADDR; }
 
-    /** Calls {@code llama_adapter_lora_init_from_file_ptr}. */
+    /**
+     * Calls {@code llama_adapter_lora_init_from_file_ptr}.
+     * <p>
+     * Load a LoRA adapter from an open FILE pointer, reading from its current position
+     */
     public static MemorySegment llama_adapter_lora_init_from_file_ptr(MemorySegment model, MemorySegment file) {
         var mh$ = llama_adapter_lora_init_from_file_ptr.HANDLE;
         try {
@@ -5057,7 +5760,11 @@ public final class llama_h {
 
     public static MemorySegment llama_adapter_meta_val_str$address() { return llama_adapter_meta_val_str.ADDR; }
 
-    /** Calls {@code llama_adapter_meta_val_str}. */
+    /**
+     * Calls {@code llama_adapter_meta_val_str}.
+     * <p>
+     * Get metadata value as a string by key name
+     */
     public static int llama_adapter_meta_val_str(MemorySegment adapter, MemorySegment key, MemorySegment buf, long buf_size) {
         var mh$ = llama_adapter_meta_val_str.HANDLE;
         try {
@@ -5082,7 +5789,11 @@ public final class llama_h {
 
     public static MemorySegment llama_adapter_meta_count$address() { return llama_adapter_meta_count.ADDR; }
 
-    /** Calls {@code llama_adapter_meta_count}. */
+    /**
+     * Calls {@code llama_adapter_meta_count}.
+     * <p>
+     * Get the number of metadata key/value pairs
+     */
     public static int llama_adapter_meta_count(MemorySegment adapter) {
         var mh$ = llama_adapter_meta_count.HANDLE;
         try {
@@ -5107,7 +5818,11 @@ public final class llama_h {
 
     public static MemorySegment llama_adapter_meta_key_by_index$address() { return llama_adapter_meta_key_by_index.ADDR; }
 
-    /** Calls {@code llama_adapter_meta_key_by_index}. */
+    /**
+     * Calls {@code llama_adapter_meta_key_by_index}.
+     * <p>
+     * Get metadata key name by index
+     */
     public static int llama_adapter_meta_key_by_index(MemorySegment adapter, int i, MemorySegment buf, long buf_size) {
         var mh$ = llama_adapter_meta_key_by_index.HANDLE;
         try {
@@ -5132,7 +5847,11 @@ public final class llama_h {
 
     public static MemorySegment llama_adapter_meta_val_str_by_index$address() { return llama_adapter_meta_val_str_by_index.ADDR; }
 
-    /** Calls {@code llama_adapter_meta_val_str_by_index}. */
+    /**
+     * Calls {@code llama_adapter_meta_val_str_by_index}.
+     * <p>
+     * Get metadata value as a string by index
+     */
     public static int llama_adapter_meta_val_str_by_index(MemorySegment adapter, int i, MemorySegment buf, long buf_size) {
         var mh$ = llama_adapter_meta_val_str_by_index.HANDLE;
         try {
@@ -5157,7 +5876,13 @@ public final class llama_h {
 
     public static MemorySegment llama_adapter_lora_free$address() { return llama_adapter_lora_free.ADDR; }
 
-    /** Calls {@code llama_adapter_lora_free}. */
+    /**
+     * Calls {@code llama_adapter_lora_free}.
+     * <pre>
+     * Manually free a LoRA adapter
+     * NOTE: loaded adapters that are not manually freed will be freed when the associated model is deleted
+     * </pre>
+     */
     public static void llama_adapter_lora_free(MemorySegment adapter) {
         var mh$ = llama_adapter_lora_free.HANDLE;
         try {
@@ -5182,7 +5907,11 @@ public final class llama_h {
 
     public static MemorySegment llama_adapter_get_alora_n_invocation_tokens$address() { return llama_adapter_get_alora_n_invocation_tokens.ADDR; }
 
-    /** Calls {@code llama_adapter_get_alora_n_invocation_tokens}. */
+    /**
+     * Calls {@code llama_adapter_get_alora_n_invocation_tokens}.
+     * <p>
+     * Get the invocation tokens if the current lora is an alora
+     */
     public static long llama_adapter_get_alora_n_invocation_tokens(MemorySegment adapter) {
         var mh$ = llama_adapter_get_alora_n_invocation_tokens.HANDLE;
         try {
@@ -5232,7 +5961,11 @@ public final class llama_h {
 
     public static MemorySegment llama_set_adapters_lora$address() { return llama_set_adapters_lora.ADDR; }
 
-    /** Calls {@code llama_set_adapters_lora}. */
+    /**
+     * Calls {@code llama_set_adapters_lora}.
+     * <p>
+     * Set LoRa adapters on the context. Will only modify if the adapters currently in context are different.
+     */
     public static int llama_set_adapters_lora(MemorySegment ctx, MemorySegment adapters, long n_adapters, MemorySegment scales) {
         var mh$ = llama_set_adapters_lora.HANDLE;
         try {
@@ -5257,7 +5990,17 @@ public final class llama_h {
 
     public static MemorySegment llama_set_adapter_cvec$address() { return llama_set_adapter_cvec.ADDR; }
 
-    /** Calls {@code llama_set_adapter_cvec}. */
+    /**
+     * Calls {@code llama_set_adapter_cvec}.
+     * <pre>
+     * Apply a loaded control vector to a llama_context, or if data is NULL, clear
+     * the currently loaded vector.
+     * n_embd should be the size of a single layer's control, and data should point
+     * to an n_embd x n_layers buffer starting from layer 1.
+     * il_start and il_end are the layer range the vector should apply to (both inclusive)
+     * See llama_control_vector_load in common to load a control vector.
+     * </pre>
+     */
     public static int llama_set_adapter_cvec(MemorySegment ctx, MemorySegment data, long len, int n_embd, int il_start, int il_end) {
         var mh$ = llama_set_adapter_cvec.HANDLE;
         try {
@@ -5282,7 +6025,13 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_clear$address() { return llama_memory_clear.ADDR; }
 
-    /** Calls {@code llama_memory_clear}. */
+    /**
+     * Calls {@code llama_memory_clear}.
+     * <pre>
+     * Clear the memory contents
+     * If data == true, the data buffers will also be cleared together with the metadata
+     * </pre>
+     */
     public static void llama_memory_clear(MemorySegment mem, boolean data) {
         var mh$ = llama_memory_clear.HANDLE;
         try {
@@ -5307,7 +6056,16 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_seq_rm$address() { return llama_memory_seq_rm.ADDR; }
 
-    /** Calls {@code llama_memory_seq_rm}. */
+    /**
+     * Calls {@code llama_memory_seq_rm}.
+     * <pre>
+     * Removes all tokens that belong to the specified sequence and have positions in [p0, p1)
+     * Returns false if a partial sequence cannot be removed. Removing a whole sequence never fails
+     * seq_id &lt; 0 : match any sequence [TAG_LLAMA_SEQ_ID_NEG]
+     * p0 &lt; 0     : [0,  p1]
+     * p1 &lt; 0     : [p0, inf)
+     * </pre>
+     */
     public static boolean llama_memory_seq_rm(MemorySegment mem, int seq_id, int p0, int p1) {
         var mh$ = llama_memory_seq_rm.HANDLE;
         try {
@@ -5332,7 +6090,14 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_seq_cp$address() { return llama_memory_seq_cp.ADDR; }
 
-    /** Calls {@code llama_memory_seq_cp}. */
+    /**
+     * Calls {@code llama_memory_seq_cp}.
+     * <pre>
+     * Copy all tokens that belong to the specified sequence to another sequence
+     * p0 &lt; 0 : [0,  p1]
+     * p1 &lt; 0 : [p0, inf)
+     * </pre>
+     */
     public static void llama_memory_seq_cp(MemorySegment mem, int seq_id_src, int seq_id_dst, int p0, int p1) {
         var mh$ = llama_memory_seq_cp.HANDLE;
         try {
@@ -5357,7 +6122,11 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_seq_keep$address() { return llama_memory_seq_keep.ADDR; }
 
-    /** Calls {@code llama_memory_seq_keep}. */
+    /**
+     * Calls {@code llama_memory_seq_keep}.
+     * <p>
+     * Removes all tokens that do not belong to the specified sequence
+     */
     public static void llama_memory_seq_keep(MemorySegment mem, int seq_id) {
         var mh$ = llama_memory_seq_keep.HANDLE;
         try {
@@ -5382,7 +6151,14 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_seq_add$address() { return llama_memory_seq_add.ADDR; }
 
-    /** Calls {@code llama_memory_seq_add}. */
+    /**
+     * Calls {@code llama_memory_seq_add}.
+     * <pre>
+     * Adds relative position "delta" to all tokens that belong to the specified sequence and have positions in [p0, p1)
+     * p0 &lt; 0 : [0,  p1]
+     * p1 &lt; 0 : [p0, inf)
+     * </pre>
+     */
     public static void llama_memory_seq_add(MemorySegment mem, int seq_id, int p0, int p1, int delta) {
         var mh$ = llama_memory_seq_add.HANDLE;
         try {
@@ -5407,7 +6183,14 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_seq_div$address() { return llama_memory_seq_div.ADDR; }
 
-    /** Calls {@code llama_memory_seq_div}. */
+    /**
+     * Calls {@code llama_memory_seq_div}.
+     * <pre>
+     * Integer division of the positions by factor of `d &gt; 1`
+     * p0 &lt; 0 : [0,  p1]
+     * p1 &lt; 0 : [p0, inf)
+     * </pre>
+     */
     public static void llama_memory_seq_div(MemorySegment mem, int seq_id, int p0, int p1, int d) {
         var mh$ = llama_memory_seq_div.HANDLE;
         try {
@@ -5432,7 +6215,15 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_seq_pos_min$address() { return llama_memory_seq_pos_min.ADDR; }
 
-    /** Calls {@code llama_memory_seq_pos_min}. */
+    /**
+     * Calls {@code llama_memory_seq_pos_min}.
+     * <pre>
+     * Returns the smallest position present in the memory for the specified sequence
+     * This is typically non-zero only for SWA caches
+     * Note that all positions in the range [pos_min, pos_max] are guaranteed to be present in the memory
+     * Return -1 if the sequence is empty
+     * </pre>
+     */
     public static int llama_memory_seq_pos_min(MemorySegment mem, int seq_id) {
         var mh$ = llama_memory_seq_pos_min.HANDLE;
         try {
@@ -5457,7 +6248,14 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_seq_pos_max$address() { return llama_memory_seq_pos_max.ADDR; }
 
-    /** Calls {@code llama_memory_seq_pos_max}. */
+    /**
+     * Calls {@code llama_memory_seq_pos_max}.
+     * <pre>
+     * Returns the largest position present in the memory for the specified sequence
+     * Note that all positions in the range [pos_min, pos_max] are guaranteed to be present in the memory
+     * Return -1 if the sequence is empty
+     * </pre>
+     */
     public static int llama_memory_seq_pos_max(MemorySegment mem, int seq_id) {
         var mh$ = llama_memory_seq_pos_max.HANDLE;
         try {
@@ -5482,7 +6280,11 @@ public final class llama_h {
 
     public static MemorySegment llama_memory_can_shift$address() { return llama_memory_can_shift.ADDR; }
 
-    /** Calls {@code llama_memory_can_shift}. */
+    /**
+     * Calls {@code llama_memory_can_shift}.
+     * <p>
+     * Check if the memory supports shifting
+     */
     public static boolean llama_memory_can_shift(MemorySegment mem) {
         var mh$ = llama_memory_can_shift.HANDLE;
         try {
@@ -5507,7 +6309,14 @@ public final class llama_h {
 
     public static MemorySegment llama_state_get_size$address() { return llama_state_get_size.ADDR; }
 
-    /** Calls {@code llama_state_get_size}. */
+    /**
+     * Calls {@code llama_state_get_size}.
+     * <pre>
+     * Returns the *actual* size in bytes of the state
+     * (logits, embedding and memory)
+     * Only use when saving the state, not when restoring it, otherwise the size may be too small.
+     * </pre>
+     */
     public static long llama_state_get_size(MemorySegment ctx) {
         var mh$ = llama_state_get_size.HANDLE;
         try {
@@ -5532,7 +6341,14 @@ public final class llama_h {
 
     public static MemorySegment llama_state_get_data$address() { return llama_state_get_data.ADDR; }
 
-    /** Calls {@code llama_state_get_data}. */
+    /**
+     * Calls {@code llama_state_get_data}.
+     * <pre>
+     * Copies the state to the specified destination address.
+     * Destination needs to have allocated enough memory.
+     * Returns the number of bytes copied
+     * </pre>
+     */
     public static long llama_state_get_data(MemorySegment ctx, MemorySegment dst, long size) {
         var mh$ = llama_state_get_data.HANDLE;
         try {
@@ -5557,7 +6373,13 @@ public final class llama_h {
 
     public static MemorySegment llama_state_set_data$address() { return llama_state_set_data.ADDR; }
 
-    /** Calls {@code llama_state_set_data}. */
+    /**
+     * Calls {@code llama_state_set_data}.
+     * <pre>
+     * Set the state reading from the specified address
+     * Returns the number of bytes read
+     * </pre>
+     */
     public static long llama_state_set_data(MemorySegment ctx, MemorySegment src, long size) {
         var mh$ = llama_state_set_data.HANDLE;
         try {
@@ -5582,7 +6404,11 @@ public final class llama_h {
 
     public static MemorySegment llama_state_load_file$address() { return llama_state_load_file.ADDR; }
 
-    /** Calls {@code llama_state_load_file}. */
+    /**
+     * Calls {@code llama_state_load_file}.
+     * <p>
+     * Save/load session file
+     */
     public static boolean llama_state_load_file(MemorySegment ctx, MemorySegment path_session, MemorySegment tokens_out, long n_token_capacity, MemorySegment n_token_count_out) {
         var mh$ = llama_state_load_file.HANDLE;
         try {
@@ -5632,7 +6458,11 @@ public final class llama_h {
 
     public static MemorySegment llama_state_seq_get_size$address() { return llama_state_seq_get_size.ADDR; }
 
-    /** Calls {@code llama_state_seq_get_size}. */
+    /**
+     * Calls {@code llama_state_seq_get_size}.
+     * <p>
+     * Get the exact size needed to copy the state of a single sequence
+     */
     public static long llama_state_seq_get_size(MemorySegment ctx, int seq_id) {
         var mh$ = llama_state_seq_get_size.HANDLE;
         try {
@@ -5657,7 +6487,11 @@ public final class llama_h {
 
     public static MemorySegment llama_state_seq_get_data$address() { return llama_state_seq_get_data.ADDR; }
 
-    /** Calls {@code llama_state_seq_get_data}. */
+    /**
+     * Calls {@code llama_state_seq_get_data}.
+     * <p>
+     * Copy the state of a single sequence into the specified buffer
+     */
     public static long llama_state_seq_get_data(MemorySegment ctx, MemorySegment dst, long size, int seq_id) {
         var mh$ = llama_state_seq_get_data.HANDLE;
         try {
@@ -5682,7 +6516,15 @@ public final class llama_h {
 
     public static MemorySegment llama_state_seq_set_data$address() { return llama_state_seq_set_data.ADDR; }
 
-    /** Calls {@code llama_state_seq_set_data}. */
+    /**
+     * Calls {@code llama_state_seq_set_data}.
+     * <pre>
+     * Copy the sequence data (originally copied with `llama_state_seq_get_data`) into the specified sequence
+     * Returns:
+     *  - Positive: Ok
+     *  - Zero: Failed to load
+     * </pre>
+     */
     public static long llama_state_seq_set_data(MemorySegment ctx, MemorySegment src, long size, int dest_seq_id) {
         var mh$ = llama_state_seq_set_data.HANDLE;
         try {
@@ -5732,7 +6574,11 @@ public final class llama_h {
 
     public static MemorySegment llama_state_seq_load_file$address() { return llama_state_seq_load_file.ADDR; }
 
-    /** Calls {@code llama_state_seq_load_file}. */
+    /**
+     * Calls {@code llama_state_seq_load_file}.
+     * <p>
+     * If tokens_out is NULL, only the token count is reported through n_token_count_out and no state is loaded
+     */
     public static long llama_state_seq_load_file(MemorySegment ctx, MemorySegment filepath, int dest_seq_id, MemorySegment tokens_out, long n_token_capacity, MemorySegment n_token_count_out) {
         var mh$ = llama_state_seq_load_file.HANDLE;
         try {
@@ -5832,7 +6678,16 @@ public final class llama_h {
 
     public static MemorySegment llama_batch_get_one$address() { return llama_batch_get_one.ADDR; }
 
-    /** Calls {@code llama_batch_get_one}. */
+    /**
+     * Calls {@code llama_batch_get_one}.
+     * <pre>
+     * Return batch for single sequence of tokens
+     * The sequence ID will be fixed to 0
+     * The position of the tokens will be tracked automatically by llama_decode
+     *
+     * NOTE: this is a helper function to facilitate transition to the new batch API - avoid using it
+     * </pre>
+     */
     public static MemorySegment llama_batch_get_one(SegmentAllocator allocator, MemorySegment tokens, int n_tokens) {
         var mh$ = llama_batch_get_one.HANDLE;
         try {
@@ -5857,7 +6712,18 @@ public final class llama_h {
 
     public static MemorySegment llama_batch_init$address() { return llama_batch_init.ADDR; }
 
-    /** Calls {@code llama_batch_init}. */
+    /**
+     * Calls {@code llama_batch_init}.
+     * <pre>
+     * Allocates a batch of tokens on the heap that can hold a maximum of n_tokens
+     * Each token can be assigned up to n_seq_max sequence ids
+     * The batch has to be freed with llama_batch_free()
+     * If embd != 0, llama_batch.embd will be allocated with size of n_tokens * embd * sizeof(float)
+     * Otherwise, llama_batch.token will be allocated to store n_tokens llama_token
+     * The rest of the llama_batch members are allocated with size n_tokens
+     * All members are left uninitialized
+     * </pre>
+     */
     public static MemorySegment llama_batch_init(SegmentAllocator allocator, int n_tokens, int embd, int n_seq_max) {
         var mh$ = llama_batch_init.HANDLE;
         try {
@@ -5882,7 +6748,11 @@ public final class llama_h {
 
     public static MemorySegment llama_batch_free$address() { return llama_batch_free.ADDR; }
 
-    /** Calls {@code llama_batch_free}. */
+    /**
+     * Calls {@code llama_batch_free}.
+     * <p>
+     * Frees a batch of tokens allocated with llama_batch_init()
+     */
     public static void llama_batch_free(MemorySegment batch) {
         var mh$ = llama_batch_free.HANDLE;
         try {
@@ -5907,7 +6777,17 @@ public final class llama_h {
 
     public static MemorySegment llama_encode$address() { return llama_encode.ADDR; }
 
-    /** Calls {@code llama_encode}. */
+    /**
+     * Calls {@code llama_encode}.
+     * <pre>
+     * Process a batch of tokens.
+     * In contrast to llama_decode() - this call does not use KV cache.
+     * For encode-decoder contexts, processes the batch using the encoder.
+     * Can store the encoder output internally for later use by the decoder's cross-attention layers.
+     *   0 - success
+     * &lt; 0 - error. the memory state is restored to the state before this call
+     * </pre>
+     */
     public static int llama_encode(MemorySegment ctx, MemorySegment batch) {
         var mh$ = llama_encode.HANDLE;
         try {
@@ -5932,7 +6812,23 @@ public final class llama_h {
 
     public static MemorySegment llama_decode$address() { return llama_decode.ADDR; }
 
-    /** Calls {@code llama_decode}. */
+    /**
+     * Calls {@code llama_decode}.
+     * <pre>
+     * Process a batch of tokens.
+     * Requires the context to have a memory.
+     * For encode-decoder contexts, processes the batch using the decoder.
+     * Positive return values does not mean a fatal error, but rather a warning.
+     * Upon fatal-error or abort, the ubatches that managed to be been processed will remain in the memory state of the context
+     *   To handle this correctly, query the memory state using llama_memory_seq_pos_min() and llama_memory_seq_pos_max()
+     * Upon other return values, the memory state is restored to the state before this call
+     *    0 - success
+     *    1 - could not find a KV slot for the batch (try reducing the size of the batch or increase the context)
+     *    2 - aborted     (processed ubatches will remain in the context's memory)
+     *   -1 - invalid input batch
+     * &lt; -1 - fatal error (processed ubatches will remain in the context's memory)
+     * </pre>
+     */
     public static int llama_decode(MemorySegment ctx, MemorySegment batch) {
         var mh$ = llama_decode.HANDLE;
         try {
@@ -5957,7 +6853,14 @@ public final class llama_h {
 
     public static MemorySegment llama_set_n_threads$address() { return llama_set_n_threads.ADDR; }
 
-    /** Calls {@code llama_set_n_threads}. */
+    /**
+     * Calls {@code llama_set_n_threads}.
+     * <pre>
+     * Set the number of threads used for decoding
+     * n_threads is the number of threads used for generation (single token)
+     * n_threads_batch is the number of threads used for prompt and batch processing (multiple tokens)
+     * </pre>
+     */
     public static void llama_set_n_threads(MemorySegment ctx, int n_threads, int n_threads_batch) {
         var mh$ = llama_set_n_threads.HANDLE;
         try {
@@ -5982,7 +6885,11 @@ public final class llama_h {
 
     public static MemorySegment llama_n_threads$address() { return llama_n_threads.ADDR; }
 
-    /** Calls {@code llama_n_threads}. */
+    /**
+     * Calls {@code llama_n_threads}.
+     * <p>
+     * Get the number of threads used for generation of a single token.
+     */
     public static int llama_n_threads(MemorySegment ctx) {
         var mh$ = llama_n_threads.HANDLE;
         try {
@@ -6007,7 +6914,11 @@ public final class llama_h {
 
     public static MemorySegment llama_n_threads_batch$address() { return llama_n_threads_batch.ADDR; }
 
-    /** Calls {@code llama_n_threads_batch}. */
+    /**
+     * Calls {@code llama_n_threads_batch}.
+     * <p>
+     * Get the number of threads used for prompt and batch processing (multiple token).
+     */
     public static int llama_n_threads_batch(MemorySegment ctx) {
         var mh$ = llama_n_threads_batch.HANDLE;
         try {
@@ -6032,7 +6943,13 @@ public final class llama_h {
 
     public static MemorySegment llama_set_embeddings$address() { return llama_set_embeddings.ADDR; }
 
-    /** Calls {@code llama_set_embeddings}. */
+    /**
+     * Calls {@code llama_set_embeddings}.
+     * <pre>
+     * Set whether the context outputs embeddings or not
+     * TODO: rename to avoid confusion with llama_get_embeddings()
+     * </pre>
+     */
     public static void llama_set_embeddings(MemorySegment ctx, boolean embeddings) {
         var mh$ = llama_set_embeddings.HANDLE;
         try {
@@ -6057,7 +6974,13 @@ public final class llama_h {
 
     public static MemorySegment llama_set_causal_attn$address() { return llama_set_causal_attn.ADDR; }
 
-    /** Calls {@code llama_set_causal_attn}. */
+    /**
+     * Calls {@code llama_set_causal_attn}.
+     * <pre>
+     * Set whether to use causal attention or not
+     * If set to true, the model will only attend to the past tokens
+     * </pre>
+     */
     public static void llama_set_causal_attn(MemorySegment ctx, boolean causal_attn) {
         var mh$ = llama_set_causal_attn.HANDLE;
         try {
@@ -6082,7 +7005,11 @@ public final class llama_h {
 
     public static MemorySegment llama_set_abort_callback$address() { return llama_set_abort_callback.ADDR; }
 
-    /** Calls {@code llama_set_abort_callback}. */
+    /**
+     * Calls {@code llama_set_abort_callback}.
+     * <p>
+     * Set abort callback
+     */
     public static void llama_set_abort_callback(MemorySegment ctx, MemorySegment abort_callback, MemorySegment abort_callback_data) {
         var mh$ = llama_set_abort_callback.HANDLE;
         try {
@@ -6107,7 +7034,14 @@ public final class llama_h {
 
     public static MemorySegment llama_synchronize$address() { return llama_synchronize.ADDR; }
 
-    /** Calls {@code llama_synchronize}. */
+    /**
+     * Calls {@code llama_synchronize}.
+     * <pre>
+     * Wait until all computations are finished
+     * This is automatically done when using one of the functions below to obtain the computation results
+     * and is not necessary to call it explicitly in most cases
+     * </pre>
+     */
     public static void llama_synchronize(MemorySegment ctx) {
         var mh$ = llama_synchronize.HANDLE;
         try {
@@ -6132,7 +7066,17 @@ public final class llama_h {
 
     public static MemorySegment llama_get_logits$address() { return llama_get_logits.ADDR; }
 
-    /** Calls {@code llama_get_logits}. */
+    /**
+     * Calls {@code llama_get_logits}.
+     * <pre>
+     * Token logits obtained from the last call to llama_decode()
+     * The logits for which llama_batch.logits[i] != 0 are stored contiguously
+     * in the order they have appeared in the batch.
+     * Rows: number of tokens for which llama_batch.logits[i] != 0
+     * Cols: n_vocab
+     * TODO: deprecate in favor of llama_get_logits_ith() (ref: https://github.com/ggml-org/llama.cpp/pull/14853#issuecomment-3113143522)
+     * </pre>
+     */
     public static MemorySegment llama_get_logits(MemorySegment ctx) {
         var mh$ = llama_get_logits.HANDLE;
         try {
@@ -6157,7 +7101,15 @@ public final class llama_h {
 
     public static MemorySegment llama_get_logits_ith$address() { return llama_get_logits_ith.ADDR; }
 
-    /** Calls {@code llama_get_logits_ith}. */
+    /**
+     * Calls {@code llama_get_logits_ith}.
+     * <pre>
+     * Logits for the ith token. For positive indices, Equivalent to:
+     * llama_get_logits(ctx) + ctx-&gt;output_ids[i]*n_vocab
+     * Negative indices can be used to access logits in reverse order, -1 is the last logit.
+     * returns NULL for invalid ids.
+     * </pre>
+     */
     public static MemorySegment llama_get_logits_ith(MemorySegment ctx, int i) {
         var mh$ = llama_get_logits_ith.HANDLE;
         try {
@@ -6182,7 +7134,18 @@ public final class llama_h {
 
     public static MemorySegment llama_get_embeddings$address() { return llama_get_embeddings.ADDR; }
 
-    /** Calls {@code llama_get_embeddings}. */
+    /**
+     * Calls {@code llama_get_embeddings}.
+     * <pre>
+     * Get all output token embeddings.
+     * when pooling_type == LLAMA_POOLING_TYPE_NONE or when using a generative model,
+     * the embeddings for which llama_batch.logits[i] != 0 are stored contiguously
+     * in the order they have appeared in the batch.
+     * shape: [n_outputs*n_embd]
+     * Otherwise, returns NULL.
+     * TODO: deprecate in favor of llama_get_embeddings_ith() (ref: https://github.com/ggml-org/llama.cpp/pull/14853#issuecomment-3113143522)
+     * </pre>
+     */
     public static MemorySegment llama_get_embeddings(MemorySegment ctx) {
         var mh$ = llama_get_embeddings.HANDLE;
         try {
@@ -6207,7 +7170,16 @@ public final class llama_h {
 
     public static MemorySegment llama_get_embeddings_ith$address() { return llama_get_embeddings_ith.ADDR; }
 
-    /** Calls {@code llama_get_embeddings_ith}. */
+    /**
+     * Calls {@code llama_get_embeddings_ith}.
+     * <pre>
+     * Get the embeddings for the ith token. For positive indices, Equivalent to:
+     * llama_get_embeddings(ctx) + ctx-&gt;output_ids[i]*n_embd
+     * Negative indices can be used to access embeddings in reverse order, -1 is the last embedding.
+     * shape: [n_embd] (1-dimensional)
+     * returns NULL for invalid ids.
+     * </pre>
+     */
     public static MemorySegment llama_get_embeddings_ith(MemorySegment ctx, int i) {
         var mh$ = llama_get_embeddings_ith.HANDLE;
         try {
@@ -6232,7 +7204,15 @@ public final class llama_h {
 
     public static MemorySegment llama_get_embeddings_seq$address() { return llama_get_embeddings_seq.ADDR; }
 
-    /** Calls {@code llama_get_embeddings_seq}. */
+    /**
+     * Calls {@code llama_get_embeddings_seq}.
+     * <pre>
+     * Get the embeddings for a sequence id
+     * Returns NULL if pooling_type is LLAMA_POOLING_TYPE_NONE
+     * when pooling_type == LLAMA_POOLING_TYPE_RANK, returns float[n_cls_out] with the rank(s) of the sequence
+     * otherwise: float[n_embd] (1-dimensional)
+     * </pre>
+     */
     public static MemorySegment llama_get_embeddings_seq(MemorySegment ctx, int seq_id) {
         var mh$ = llama_get_embeddings_seq.HANDLE;
         try {
@@ -6257,7 +7237,16 @@ public final class llama_h {
 
     public static MemorySegment llama_get_sampled_token_ith$address() { return llama_get_sampled_token_ith.ADDR; }
 
-    /** Calls {@code llama_get_sampled_token_ith}. */
+    /**
+     * Calls {@code llama_get_sampled_token_ith}.
+     * <pre>
+     * Get the backend sampled token for the ith token.
+     * With multiple outputs, sampler state advances when the token is accepted,
+     * not when it is read through this function.
+     * When accepting multiple outputs, accept a contiguous prefix in output order.
+     * Returns LLAMA_TOKEN_NULL if no token was sampled.
+     * </pre>
+     */
     public static int llama_get_sampled_token_ith(MemorySegment ctx, int i) {
         var mh$ = llama_get_sampled_token_ith.HANDLE;
         try {
@@ -6282,7 +7271,14 @@ public final class llama_h {
 
     public static MemorySegment llama_get_sampled_probs_ith$address() { return llama_get_sampled_probs_ith.ADDR; }
 
-    /** Calls {@code llama_get_sampled_probs_ith}. */
+    /**
+     * Calls {@code llama_get_sampled_probs_ith}.
+     * <pre>
+     * Get the backend sampled probabilities for the ith token
+     * The index matches llama_get_sampled_token_ith().
+     * Returns NULL if no probabilities were generated.
+     * </pre>
+     */
     public static MemorySegment llama_get_sampled_probs_ith(MemorySegment ctx, int i) {
         var mh$ = llama_get_sampled_probs_ith.HANDLE;
         try {
@@ -6332,7 +7328,13 @@ public final class llama_h {
 
     public static MemorySegment llama_get_sampled_logits_ith$address() { return llama_get_sampled_logits_ith.ADDR; }
 
-    /** Calls {@code llama_get_sampled_logits_ith}. */
+    /**
+     * Calls {@code llama_get_sampled_logits_ith}.
+     * <pre>
+     * Get the backend sampled logits for the ith token
+     * Returns NULL if no logits were sampled.
+     * </pre>
+     */
     public static MemorySegment llama_get_sampled_logits_ith(MemorySegment ctx, int i) {
         var mh$ = llama_get_sampled_logits_ith.HANDLE;
         try {
@@ -6382,7 +7384,14 @@ public final class llama_h {
 
     public static MemorySegment llama_get_sampled_candidates_ith$address() { return llama_get_sampled_candidates_ith.ADDR; }
 
-    /** Calls {@code llama_get_sampled_candidates_ith}. */
+    /**
+     * Calls {@code llama_get_sampled_candidates_ith}.
+     * <pre>
+     * Get the backend sampled candidates (token ids) for the ith token
+     * These are needed to map probability/logit indices to vocab token ids.
+     * Returns NULL if no candidates were sampled.
+     * </pre>
+     */
     public static MemorySegment llama_get_sampled_candidates_ith(MemorySegment ctx, int i) {
         var mh$ = llama_get_sampled_candidates_ith.HANDLE;
         try {
@@ -6507,7 +7516,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_is_eog$address() { return llama_vocab_is_eog.ADDR; }
 
-    /** Calls {@code llama_vocab_is_eog}. */
+    /**
+     * Calls {@code llama_vocab_is_eog}.
+     * <p>
+     * Check if the token is supposed to end generation (end-of-generation, eg. EOS, EOT, etc.)
+     */
     public static boolean llama_vocab_is_eog(MemorySegment vocab, int token) {
         var mh$ = llama_vocab_is_eog.HANDLE;
         try {
@@ -6532,7 +7545,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_is_control$address() { return llama_vocab_is_control.ADDR; }
 
-    /** Calls {@code llama_vocab_is_control}. */
+    /**
+     * Calls {@code llama_vocab_is_control}.
+     * <p>
+     * Identify if Token Id is a control token or a render-able token
+     */
     public static boolean llama_vocab_is_control(MemorySegment vocab, int token) {
         var mh$ = llama_vocab_is_control.HANDLE;
         try {
@@ -6557,7 +7574,14 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_bos$address() { return llama_vocab_bos.ADDR; }
 
-    /** Calls {@code llama_vocab_bos}. */
+    /**
+     * Calls {@code llama_vocab_bos}.
+     * <pre>
+     * Special tokens
+     *
+     * beginning-of-sentence
+     * </pre>
+     */
     public static int llama_vocab_bos(MemorySegment vocab) {
         var mh$ = llama_vocab_bos.HANDLE;
         try {
@@ -6582,7 +7606,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_eos$address() { return llama_vocab_eos.ADDR; }
 
-    /** Calls {@code llama_vocab_eos}. */
+    /**
+     * Calls {@code llama_vocab_eos}.
+     * <p>
+     * end-of-sentence
+     */
     public static int llama_vocab_eos(MemorySegment vocab) {
         var mh$ = llama_vocab_eos.HANDLE;
         try {
@@ -6607,7 +7635,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_eot$address() { return llama_vocab_eot.ADDR; }
 
-    /** Calls {@code llama_vocab_eot}. */
+    /**
+     * Calls {@code llama_vocab_eot}.
+     * <p>
+     * end-of-turn
+     */
     public static int llama_vocab_eot(MemorySegment vocab) {
         var mh$ = llama_vocab_eot.HANDLE;
         try {
@@ -6632,7 +7664,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_sep$address() { return llama_vocab_sep.ADDR; }
 
-    /** Calls {@code llama_vocab_sep}. */
+    /**
+     * Calls {@code llama_vocab_sep}.
+     * <p>
+     * sentence separator
+     */
     public static int llama_vocab_sep(MemorySegment vocab) {
         var mh$ = llama_vocab_sep.HANDLE;
         try {
@@ -6657,7 +7693,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_nl$address() { return llama_vocab_nl.ADDR; }
 
-    /** Calls {@code llama_vocab_nl}. */
+    /**
+     * Calls {@code llama_vocab_nl}.
+     * <p>
+     * next-line
+     */
     public static int llama_vocab_nl(MemorySegment vocab) {
         var mh$ = llama_vocab_nl.HANDLE;
         try {
@@ -6682,7 +7722,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_pad$address() { return llama_vocab_pad.ADDR; }
 
-    /** Calls {@code llama_vocab_pad}. */
+    /**
+     * Calls {@code llama_vocab_pad}.
+     * <p>
+     * padding
+     */
     public static int llama_vocab_pad(MemorySegment vocab) {
         var mh$ = llama_vocab_pad.HANDLE;
         try {
@@ -6707,7 +7751,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_mask$address() { return llama_vocab_mask.ADDR; }
 
-    /** Calls {@code llama_vocab_mask}. */
+    /**
+     * Calls {@code llama_vocab_mask}.
+     * <p>
+     * mask
+     */
     public static int llama_vocab_mask(MemorySegment vocab) {
         var mh$ = llama_vocab_mask.HANDLE;
         try {
@@ -6807,7 +7855,11 @@ public final class llama_h {
 
     public static MemorySegment llama_vocab_get_suppress_tokens$address() { return llama_vocab_get_suppress_tokens.ADDR; }
 
-    /** Calls {@code llama_vocab_get_suppress_tokens}. */
+    /**
+     * Calls {@code llama_vocab_get_suppress_tokens}.
+     * <p>
+     * model-specific suppress tokens (gguf key: tokenizer.ggml.suppress_tokens)
+     */
     public static MemorySegment llama_vocab_get_suppress_tokens(MemorySegment vocab, MemorySegment n_suppress_tokens) {
         var mh$ = llama_vocab_get_suppress_tokens.HANDLE;
         try {
@@ -6982,7 +8034,19 @@ public final class llama_h {
 
     public static MemorySegment llama_tokenize$address() { return llama_tokenize.ADDR; }
 
-    /** Calls {@code llama_tokenize}. */
+    /**
+     * Calls {@code llama_tokenize}.
+     * <pre>
+     * &#64;details Convert the provided text into tokens.
+     * &#64;param tokens The tokens pointer must be large enough to hold the resulting tokens.
+     * &#64;return Returns the number of tokens on success, no more than n_tokens_max
+     * &#64;return Returns a negative number on failure - the number of tokens that would have been returned
+     * &#64;return Returns INT32_MIN on overflow (e.g., tokenization result size exceeds int32_t limit)
+     * &#64;param add_special Allow to add BOS and EOS tokens if model is configured to do so.
+     * &#64;param parse_special Allow tokenizing special and/or control tokens which otherwise are not exposed and treated
+     *                      as plaintext. Does not insert a leading space.
+     * </pre>
+     */
     public static int llama_tokenize(MemorySegment vocab, MemorySegment text, int text_len, MemorySegment tokens, int n_tokens_max, boolean add_special, boolean parse_special) {
         var mh$ = llama_tokenize.HANDLE;
         try {
@@ -7007,7 +8071,16 @@ public final class llama_h {
 
     public static MemorySegment llama_token_to_piece$address() { return llama_token_to_piece.ADDR; }
 
-    /** Calls {@code llama_token_to_piece}. */
+    /**
+     * Calls {@code llama_token_to_piece}.
+     * <pre>
+     * Token Id -&gt; Piece.
+     * Uses the vocabulary in the provided context.
+     * Does not write null terminator to the buffer.
+     * User can skip up to 'lstrip' leading spaces before copying (useful when encoding/decoding multiple tokens with 'add_space_prefix')
+     * &#64;param special If true, special tokens are rendered in the output.
+     * </pre>
+     */
     public static int llama_token_to_piece(MemorySegment vocab, int token, MemorySegment buf, int length, int lstrip, boolean special) {
         var mh$ = llama_token_to_piece.HANDLE;
         try {
@@ -7032,7 +8105,17 @@ public final class llama_h {
 
     public static MemorySegment llama_detokenize$address() { return llama_detokenize.ADDR; }
 
-    /** Calls {@code llama_detokenize}. */
+    /**
+     * Calls {@code llama_detokenize}.
+     * <pre>
+     * &#64;details Convert the provided tokens into text (inverse of llama_tokenize()).
+     * &#64;param text The char pointer must be large enough to hold the resulting text.
+     * &#64;return Returns the number of chars/bytes on success, no more than text_len_max.
+     * &#64;return Returns a negative number on failure - the number of chars/bytes that would have been returned.
+     * &#64;param remove_special Allow to remove BOS and EOS tokens if model is configured to do so.
+     * &#64;param unparse_special If true, special tokens are rendered in the output.
+     * </pre>
+     */
     public static int llama_detokenize(MemorySegment vocab, MemorySegment tokens, int n_tokens, MemorySegment text, int text_len_max, boolean remove_special, boolean unparse_special) {
         var mh$ = llama_detokenize.HANDLE;
         try {
@@ -7057,7 +8140,21 @@ public final class llama_h {
 
     public static MemorySegment llama_chat_apply_template$address() { return llama_chat_apply_template.ADDR; }
 
-    /** Calls {@code llama_chat_apply_template}. */
+    /**
+     * Calls {@code llama_chat_apply_template}.
+     * <pre>
+     * Apply chat template. Inspired by hf apply_chat_template() on python.
+     *
+     * NOTE: This function does not use a jinja parser. It only support a pre-defined list of template. See more: https://github.com/ggml-org/llama.cpp/wiki/Templates-supported-by-llama_chat_apply_template
+     * &#64;param tmpl A Jinja template to use for this chat.
+     * &#64;param chat Pointer to a list of multiple llama_chat_message
+     * &#64;param n_msg Number of llama_chat_message in this chat
+     * &#64;param add_ass Whether to end the prompt with the token(s) that indicate the start of an assistant message.
+     * &#64;param buf A buffer to hold the output formatted prompt. The recommended alloc size is 2 * (total number of characters of all messages)
+     * &#64;param length The size of the allocated buffer
+     * &#64;return The total number of bytes of the formatted prompt. If is it larger than the size of buffer, you may need to re-alloc it and then re-apply the template.
+     * </pre>
+     */
     public static int llama_chat_apply_template(MemorySegment tmpl, MemorySegment chat, long n_msg, boolean add_ass, MemorySegment buf, int length) {
         var mh$ = llama_chat_apply_template.HANDLE;
         try {
@@ -7082,7 +8179,11 @@ public final class llama_h {
 
     public static MemorySegment llama_chat_builtin_templates$address() { return llama_chat_builtin_templates.ADDR; }
 
-    /** Calls {@code llama_chat_builtin_templates}. */
+    /**
+     * Calls {@code llama_chat_builtin_templates}.
+     * <p>
+     * Get list of built-in chat templates
+     */
     public static int llama_chat_builtin_templates(MemorySegment output, long len) {
         var mh$ = llama_chat_builtin_templates.HANDLE;
         try {
@@ -7107,7 +8208,14 @@ public final class llama_h {
 
     public static MemorySegment llama_set_sampler$address() { return llama_set_sampler.ADDR; }
 
-    /** Calls {@code llama_set_sampler}. */
+    /**
+     * Calls {@code llama_set_sampler}.
+     * <pre>
+     * [EXPERIMENTAL]
+     * attach a sampler to the context
+     * note: prefer initializing the context with llama_context_params.samplers when possible
+     * </pre>
+     */
     public static boolean llama_set_sampler(MemorySegment ctx, int seq_id, MemorySegment smpl) {
         var mh$ = llama_set_sampler.HANDLE;
         try {
@@ -7132,7 +8240,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init$address() { return llama_sampler_init.ADDR; }
 
-    /** Calls {@code llama_sampler_init}. */
+    /**
+     * Calls {@code llama_sampler_init}.
+     * <p>
+     * mirror of llama_sampler_i:
+     */
     public static MemorySegment llama_sampler_init(MemorySegment iface, MemorySegment ctx) {
         var mh$ = llama_sampler_init.HANDLE;
         try {
@@ -7307,7 +8419,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_free$address() { return llama_sampler_free.ADDR; }
 
-    /** Calls {@code llama_sampler_free}. */
+    /**
+     * Calls {@code llama_sampler_free}.
+     * <p>
+     * important: do not free if the sampler has been added to a llama_sampler_chain (via llama_sampler_chain_add)
+     */
     public static void llama_sampler_free(MemorySegment smpl) {
         var mh$ = llama_sampler_free.HANDLE;
         try {
@@ -7357,7 +8473,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_chain_add$address() { return llama_sampler_chain_add.ADDR; }
 
-    /** Calls {@code llama_sampler_chain_add}. */
+    /**
+     * Calls {@code llama_sampler_chain_add}.
+     * <p>
+     * important: takes ownership of the sampler object and will free it when llama_sampler_free is called
+     */
     public static void llama_sampler_chain_add(MemorySegment chain, MemorySegment smpl) {
         var mh$ = llama_sampler_chain_add.HANDLE;
         try {
@@ -7382,7 +8502,16 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_chain_get$address() { return llama_sampler_chain_get.ADDR; }
 
-    /** Calls {@code llama_sampler_chain_get}. */
+    /**
+     * Calls {@code llama_sampler_chain_get}.
+     * <pre>
+     * return NULL if:
+     *   - the sampler is NULL
+     *   - the sampler is not a llama_sampler_chain
+     *   - the index is out of bounds, unless i == -1
+     *   - if i == -1, returns the chain itself (can be used to check if the sampler is a chain)
+     * </pre>
+     */
     public static MemorySegment llama_sampler_chain_get(MemorySegment chain, int i) {
         var mh$ = llama_sampler_chain_get.HANDLE;
         try {
@@ -7407,7 +8536,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_chain_n$address() { return llama_sampler_chain_n.ADDR; }
 
-    /** Calls {@code llama_sampler_chain_n}. */
+    /**
+     * Calls {@code llama_sampler_chain_n}.
+     * <p>
+     * the total number of samplers in the chain
+     */
     public static int llama_sampler_chain_n(MemorySegment chain) {
         var mh$ = llama_sampler_chain_n.HANDLE;
         try {
@@ -7432,7 +8565,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_chain_remove$address() { return llama_sampler_chain_remove.ADDR; }
 
-    /** Calls {@code llama_sampler_chain_remove}. */
+    /**
+     * Calls {@code llama_sampler_chain_remove}.
+     * <p>
+     * after removing a sampler, the chain will no longer own it, and it will not be freed when the chain is freed
+     */
     public static MemorySegment llama_sampler_chain_remove(MemorySegment chain, int i) {
         var mh$ = llama_sampler_chain_remove.HANDLE;
         try {
@@ -7482,7 +8619,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_dist$address() { return llama_sampler_init_dist.ADDR; }
 
-    /** Calls {@code llama_sampler_init_dist}. */
+    /**
+     * Calls {@code llama_sampler_init_dist}.
+     * <p>
+     * seed == LLAMA_DEFAULT_SEED to use a random seed.
+     */
     public static MemorySegment llama_sampler_init_dist(int seed) {
         var mh$ = llama_sampler_init_dist.HANDLE;
         try {
@@ -7507,7 +8648,13 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_top_k$address() { return llama_sampler_init_top_k.ADDR; }
 
-    /** Calls {@code llama_sampler_init_top_k}. */
+    /**
+     * Calls {@code llama_sampler_init_top_k}.
+     * <pre>
+     * &#64;details Top-K sampling described in academic paper "The Curious Case of Neural Text Degeneration" https://arxiv.org/abs/1904.09751
+     * Setting k &lt;= 0 makes this a noop
+     * </pre>
+     */
     public static MemorySegment llama_sampler_init_top_k(int k) {
         var mh$ = llama_sampler_init_top_k.HANDLE;
         try {
@@ -7532,7 +8679,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_top_p$address() { return llama_sampler_init_top_p.ADDR; }
 
-    /** Calls {@code llama_sampler_init_top_p}. */
+    /**
+     * Calls {@code llama_sampler_init_top_p}.
+     * <p>
+     * &#64;details Nucleus sampling described in academic paper "The Curious Case of Neural Text Degeneration" https://arxiv.org/abs/1904.09751
+     */
     public static MemorySegment llama_sampler_init_top_p(float p, long min_keep) {
         var mh$ = llama_sampler_init_top_p.HANDLE;
         try {
@@ -7557,7 +8708,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_min_p$address() { return llama_sampler_init_min_p.ADDR; }
 
-    /** Calls {@code llama_sampler_init_min_p}. */
+    /**
+     * Calls {@code llama_sampler_init_min_p}.
+     * <p>
+     * &#64;details Minimum P sampling as described in https://github.com/ggml-org/llama.cpp/pull/3841
+     */
     public static MemorySegment llama_sampler_init_min_p(float p, long min_keep) {
         var mh$ = llama_sampler_init_min_p.HANDLE;
         try {
@@ -7582,7 +8737,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_typical$address() { return llama_sampler_init_typical.ADDR; }
 
-    /** Calls {@code llama_sampler_init_typical}. */
+    /**
+     * Calls {@code llama_sampler_init_typical}.
+     * <p>
+     * &#64;details Locally Typical Sampling implementation described in the paper https://arxiv.org/abs/2202.00666.
+     */
     public static MemorySegment llama_sampler_init_typical(float p, long min_keep) {
         var mh$ = llama_sampler_init_typical.HANDLE;
         try {
@@ -7607,7 +8766,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_temp$address() { return llama_sampler_init_temp.ADDR; }
 
-    /** Calls {@code llama_sampler_init_temp}. */
+    /**
+     * Calls {@code llama_sampler_init_temp}.
+     * <p>
+     * #details Updates the logits l_i` = l_i/t. When t &lt;= 0.0f, the maximum logit is kept at it's original value, the rest are set to -inf
+     */
     public static MemorySegment llama_sampler_init_temp(float t) {
         var mh$ = llama_sampler_init_temp.HANDLE;
         try {
@@ -7632,7 +8795,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_temp_ext$address() { return llama_sampler_init_temp_ext.ADDR; }
 
-    /** Calls {@code llama_sampler_init_temp_ext}. */
+    /**
+     * Calls {@code llama_sampler_init_temp_ext}.
+     * <p>
+     * &#64;details Dynamic temperature implementation (a.k.a. entropy) described in the paper https://arxiv.org/abs/2309.02772.
+     */
     public static MemorySegment llama_sampler_init_temp_ext(float t, float delta, float exponent) {
         var mh$ = llama_sampler_init_temp_ext.HANDLE;
         try {
@@ -7657,7 +8824,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_xtc$address() { return llama_sampler_init_xtc.ADDR; }
 
-    /** Calls {@code llama_sampler_init_xtc}. */
+    /**
+     * Calls {@code llama_sampler_init_xtc}.
+     * <p>
+     * &#64;details XTC sampler as described in https://github.com/oobabooga/text-generation-webui/pull/6335
+     */
     public static MemorySegment llama_sampler_init_xtc(float p, float t, long min_keep, int seed) {
         var mh$ = llama_sampler_init_xtc.HANDLE;
         try {
@@ -7682,7 +8853,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_top_n_sigma$address() { return llama_sampler_init_top_n_sigma.ADDR; }
 
-    /** Calls {@code llama_sampler_init_top_n_sigma}. */
+    /**
+     * Calls {@code llama_sampler_init_top_n_sigma}.
+     * <p>
+     * &#64;details Top n sigma sampling as described in academic paper "Top-nσ: Not All Logits Are You Need" https://arxiv.org/pdf/2411.07641
+     */
     public static MemorySegment llama_sampler_init_top_n_sigma(float n) {
         var mh$ = llama_sampler_init_top_n_sigma.HANDLE;
         try {
@@ -7707,7 +8882,17 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_mirostat$address() { return llama_sampler_init_mirostat.ADDR; }
 
-    /** Calls {@code llama_sampler_init_mirostat}. */
+    /**
+     * Calls {@code llama_sampler_init_mirostat}.
+     * <pre>
+     * &#64;details Mirostat 1.0 algorithm described in the paper https://arxiv.org/abs/2007.14966. Uses tokens instead of words.
+     * &#64;param candidates A vector of `llama_token_data` containing the candidate tokens, their probabilities (p), and log-odds (logit) for the current position in the generated text.
+     * &#64;param tau  The target cross-entropy (or surprise) value you want to achieve for the generated text. A higher value corresponds to more surprising or less predictable text, while a lower value corresponds to less surprising or more predictable text.
+     * &#64;param eta The learning rate used to update `mu` based on the error between the target and observed surprisal of the sampled word. A larger learning rate will cause `mu` to be updated more quickly, while a smaller learning rate will result in slower updates.
+     * &#64;param m The number of tokens considered in the estimation of `s_hat`. This is an arbitrary value that is used to calculate `s_hat`, which in turn helps to calculate the value of `k`. In the paper, they use `m = 100`, but you can experiment with different values to see how it affects the performance of the algorithm.
+     * &#64;param mu Maximum cross-entropy. This value is initialized to be twice the target cross-entropy (`2 * tau`) and is updated in the algorithm based on the error between the target and observed surprisal.
+     * </pre>
+     */
     public static MemorySegment llama_sampler_init_mirostat(int n_vocab, int seed, float tau, float eta, int m) {
         var mh$ = llama_sampler_init_mirostat.HANDLE;
         try {
@@ -7732,7 +8917,16 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_mirostat_v2$address() { return llama_sampler_init_mirostat_v2.ADDR; }
 
-    /** Calls {@code llama_sampler_init_mirostat_v2}. */
+    /**
+     * Calls {@code llama_sampler_init_mirostat_v2}.
+     * <pre>
+     * &#64;details Mirostat 2.0 algorithm described in the paper https://arxiv.org/abs/2007.14966. Uses tokens instead of words.
+     * &#64;param candidates A vector of `llama_token_data` containing the candidate tokens, their probabilities (p), and log-odds (logit) for the current position in the generated text.
+     * &#64;param tau  The target cross-entropy (or surprise) value you want to achieve for the generated text. A higher value corresponds to more surprising or less predictable text, while a lower value corresponds to less surprising or more predictable text.
+     * &#64;param eta The learning rate used to update `mu` based on the error between the target and observed surprisal of the sampled word. A larger learning rate will cause `mu` to be updated more quickly, while a smaller learning rate will result in slower updates.
+     * &#64;param mu Maximum cross-entropy. This value is initialized to be twice the target cross-entropy (`2 * tau`) and is updated in the algorithm based on the error between the target and observed surprisal.
+     * </pre>
+     */
     public static MemorySegment llama_sampler_init_mirostat_v2(int seed, float tau, float eta) {
         var mh$ = llama_sampler_init_mirostat_v2.HANDLE;
         try {
@@ -7757,7 +8951,15 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_grammar$address() { return llama_sampler_init_grammar.ADDR; }
 
-    /** Calls {@code llama_sampler_init_grammar}. */
+    /**
+     * Calls {@code llama_sampler_init_grammar}.
+     * <pre>
+     * &#64;details Initializes a GBNF grammar, see grammars/README.md for details.
+     * &#64;param vocab The vocabulary that this grammar will be used with.
+     * &#64;param grammar_str The production rules for the grammar, encoded as a string. Returns an empty grammar if empty. Returns NULL if parsing of grammar_str fails.
+     * &#64;param grammar_root The name of the start symbol for the grammar.
+     * </pre>
+     */
     public static MemorySegment llama_sampler_init_grammar(MemorySegment vocab, MemorySegment grammar_str, MemorySegment grammar_root) {
         var mh$ = llama_sampler_init_grammar.HANDLE;
         try {
@@ -7782,7 +8984,14 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_grammar_lazy_patterns$address() { return llama_sampler_init_grammar_lazy_patterns.ADDR; }
 
-    /** Calls {@code llama_sampler_init_grammar_lazy_patterns}. */
+    /**
+     * Calls {@code llama_sampler_init_grammar_lazy_patterns}.
+     * <pre>
+     * &#64;details Lazy grammar sampler, introduced in https://github.com/ggml-org/llama.cpp/pull/9639
+     * &#64;param trigger_patterns A list of patterns that will trigger the grammar sampler. Pattern will be matched from the start of the generation output, and grammar sampler will be fed content starting from its first match group.
+     * &#64;param trigger_tokens A list of tokens that will trigger the grammar sampler. Grammar sampler will be fed content starting from the trigger token included.
+     * </pre>
+     */
     public static MemorySegment llama_sampler_init_grammar_lazy_patterns(MemorySegment vocab, MemorySegment grammar_str, MemorySegment grammar_root, MemorySegment trigger_patterns, long num_trigger_patterns, MemorySegment trigger_tokens, long num_trigger_tokens) {
         var mh$ = llama_sampler_init_grammar_lazy_patterns.HANDLE;
         try {
@@ -7807,7 +9016,14 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_penalties$address() { return llama_sampler_init_penalties.ADDR; }
 
-    /** Calls {@code llama_sampler_init_penalties}. */
+    /**
+     * Calls {@code llama_sampler_init_penalties}.
+     * <pre>
+     * NOTE: Avoid using on the full vocabulary as searching for repeated tokens can become slow. For example, apply top-k or top-p sampling first.
+     *
+     * must be finite, 0.0 = disabled
+     * </pre>
+     */
     public static MemorySegment llama_sampler_init_penalties(int n_vocab, int penalty_last_n, float penalty_repeat, float penalty_freq, float penalty_present) {
         var mh$ = llama_sampler_init_penalties.HANDLE;
         try {
@@ -7832,7 +9048,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_dry$address() { return llama_sampler_init_dry.ADDR; }
 
-    /** Calls {@code llama_sampler_init_dry}. */
+    /**
+     * Calls {@code llama_sampler_init_dry}.
+     * <p>
+     * &#64;details DRY sampler, designed by p-e-w, as described in: https://github.com/oobabooga/text-generation-webui/pull/5677, porting Koboldcpp implementation authored by pi6am: https://github.com/LostRuins/koboldcpp/pull/982
+     */
     public static MemorySegment llama_sampler_init_dry(MemorySegment vocab, float dry_multiplier, float dry_base, int dry_allowed_length, int dry_penalty_last_n, MemorySegment seq_breakers, long num_breakers) {
         var mh$ = llama_sampler_init_dry.HANDLE;
         try {
@@ -7857,7 +9077,32 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_adaptive_p$address() { return llama_sampler_init_adaptive_p.ADDR; }
 
-    /** Calls {@code llama_sampler_init_adaptive_p}. */
+    /**
+     * Calls {@code llama_sampler_init_adaptive_p}.
+     * <pre>
+     * adaptive-p: select tokens near a configurable target probability over time.
+     *
+     * the adaptive-p sampler transforms the token probability distribution to favor tokens
+     * that fall near a user-configurable probability target.
+     *
+     * internally, the sampler maintains an exponential moving average of the *ORIGINAL*
+     * probabilities of selected tokens at each sampling step. it uses this EMA to compute an
+     * adapted target probability at each sampling step, thus maintaining the desired target
+     * probability over time.
+     *
+     * adaptive-p selects a token ID rather than just mutating candidates, so it must be last
+     * in the sampler chain (like mirostat, dist, greedy).
+     *
+     * only mild truncation before this sampler is recommended. we suggest applying min-p
+     * before adaptive-p as the only other active sampler in the chain.
+     *
+     * &#64;param target select tokens near this probability (valid range 0.0 to 1.0; negative = disabled)
+     * &#64;param decay  EMA decay for adaptation; history ≈ 1/(1-decay) tokens (valid range 0.0 - 0.99)
+     * &#64;param seed   RNG seed
+     *
+     * ref: https://github.com/ggml-org/llama.cpp/pull/17927
+     * </pre>
+     */
     public static MemorySegment llama_sampler_init_adaptive_p(float target, float decay, int seed) {
         var mh$ = llama_sampler_init_adaptive_p.HANDLE;
         try {
@@ -7907,7 +9152,31 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_init_infill$address() { return llama_sampler_init_infill.ADDR; }
 
-    /** Calls {@code llama_sampler_init_infill}. */
+    /**
+     * Calls {@code llama_sampler_init_infill}.
+     * <pre>
+     * this sampler is meant to be used for fill-in-the-middle infilling
+     * it's supposed to be used after top_k + top_p sampling
+     *
+     * 1. if the sum of the EOG probs times the number of candidates is higher than the sum of the other probs -&gt; pick EOG
+     * 2. combine probs of tokens that have the same prefix
+     *
+     * example:
+     *
+     * - before:
+     *   "hel":   0.5
+     *   "hell":  0.2
+     *   "hello": 0.1
+     *   "dummy": 0.1
+     *
+     * - after:
+     *   "hel":   0.8
+     *   "dummy": 0.1
+     *
+     * 3. discard non-EOG tokens with low prob
+     * 4. if no tokens are left -&gt; pick EOT
+     * </pre>
+     */
     public static MemorySegment llama_sampler_init_infill(MemorySegment vocab) {
         var mh$ = llama_sampler_init_infill.HANDLE;
         try {
@@ -7932,7 +9201,11 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_get_seed$address() { return llama_sampler_get_seed.ADDR; }
 
-    /** Calls {@code llama_sampler_get_seed}. */
+    /**
+     * Calls {@code llama_sampler_get_seed}.
+     * <p>
+     * Returns the seed used by the sampler if applicable, LLAMA_DEFAULT_SEED otherwise
+     */
     public static int llama_sampler_get_seed(MemorySegment smpl) {
         var mh$ = llama_sampler_get_seed.HANDLE;
         try {
@@ -7957,7 +9230,22 @@ public final class llama_h {
 
     public static MemorySegment llama_sampler_sample$address() { return llama_sampler_sample.ADDR; }
 
-    /** Calls {@code llama_sampler_sample}. */
+    /**
+     * Calls {@code llama_sampler_sample}.
+     * <pre>
+     * &#64;details Sample and accept a token from the idx-th output of the last evaluation
+     * For multiple outputs from one sampler, call this function in output order without gaps.
+     *
+     * Shorthand for:
+     *    const auto * logits = llama_get_logits_ith(ctx, idx);
+     *    llama_token_data_array cur_p = { ... init from logits ... };
+     *    llama_sampler_apply(smpl, &amp;cur_p);
+     *    auto token = cur_p.data[cur_p.selected].id;
+     *    llama_sampler_accept(smpl, token);
+     *    return token;
+     * Returns the sampled token
+     * </pre>
+     */
     public static int llama_sampler_sample(MemorySegment smpl, MemorySegment ctx, int idx) {
         var mh$ = llama_sampler_sample.HANDLE;
         try {
@@ -7982,7 +9270,14 @@ public final class llama_h {
 
     public static MemorySegment llama_split_path$address() { return llama_split_path.ADDR; }
 
-    /** Calls {@code llama_split_path}. */
+    /**
+     * Calls {@code llama_split_path}.
+     * <pre>
+     * &#64;details Build a split GGUF final path for this chunk.
+     *          llama_split_path(split_path, sizeof(split_path), "/models/ggml-model-q4_0", 2, 4) =&gt; split_path = "/models/ggml-model-q4_0-00002-of-00004.gguf"
+     *  Returns the split_path length.
+     * </pre>
+     */
     public static int llama_split_path(MemorySegment split_path, long maxlen, MemorySegment path_prefix, int split_no, int split_count) {
         var mh$ = llama_split_path.HANDLE;
         try {
@@ -8007,7 +9302,14 @@ public final class llama_h {
 
     public static MemorySegment llama_split_prefix$address() { return llama_split_prefix.ADDR; }
 
-    /** Calls {@code llama_split_prefix}. */
+    /**
+     * Calls {@code llama_split_prefix}.
+     * <pre>
+     * &#64;details Extract the path prefix from the split_path if and only if the split_no and split_count match.
+     *          llama_split_prefix(split_prefix, 64, "/models/ggml-model-q4_0-00002-of-00004.gguf", 2, 4) =&gt; split_prefix = "/models/ggml-model-q4_0"
+     *  Returns the split_prefix length.
+     * </pre>
+     */
     public static int llama_split_prefix(MemorySegment split_prefix, long maxlen, MemorySegment split_path, int split_no, int split_count) {
         var mh$ = llama_split_prefix.HANDLE;
         try {
@@ -8032,7 +9334,11 @@ public final class llama_h {
 
     public static MemorySegment llama_print_system_info$address() { return llama_print_system_info.ADDR; }
 
-    /** Calls {@code llama_print_system_info}. */
+    /**
+     * Calls {@code llama_print_system_info}.
+     * <p>
+     * Print system information
+     */
     public static MemorySegment llama_print_system_info() {
         var mh$ = llama_print_system_info.HANDLE;
         try {
@@ -8057,7 +9363,14 @@ public final class llama_h {
 
     public static MemorySegment llama_log_get$address() { return llama_log_get.ADDR; }
 
-    /** Calls {@code llama_log_get}. */
+    /**
+     * Calls {@code llama_log_get}.
+     * <pre>
+     * Set callback for all future logging events.
+     * If this is not called, or NULL is supplied, everything is output on stderr.
+     * The logger state is global so these functions are NOT thread safe.
+     * </pre>
+     */
     public static void llama_log_get(MemorySegment log_callback, MemorySegment user_data) {
         var mh$ = llama_log_get.HANDLE;
         try {
@@ -8182,7 +9495,11 @@ public final class llama_h {
 
     public static MemorySegment llama_perf_sampler$address() { return llama_perf_sampler.ADDR; }
 
-    /** Calls {@code llama_perf_sampler}. */
+    /**
+     * Calls {@code llama_perf_sampler}.
+     * <p>
+     * NOTE: the following work only with samplers constructed via llama_sampler_chain_init
+     */
     public static MemorySegment llama_perf_sampler(SegmentAllocator allocator, MemorySegment chain) {
         var mh$ = llama_perf_sampler.HANDLE;
         try {
@@ -8257,7 +9574,11 @@ public final class llama_h {
 
     public static MemorySegment llama_opt_param_filter_all$address() { return llama_opt_param_filter_all.ADDR; }
 
-    /** Calls {@code llama_opt_param_filter_all}. */
+    /**
+     * Calls {@code llama_opt_param_filter_all}.
+     * <p>
+     * always returns true
+     */
     public static boolean llama_opt_param_filter_all(MemorySegment tensor, MemorySegment userdata) {
         var mh$ = llama_opt_param_filter_all.HANDLE;
         try {
@@ -8332,7 +9653,14 @@ public final class llama_h {
 
     public static MemorySegment llamajava_abort_flag_callback$address() { return llamajava_abort_flag_callback.ADDR; }
 
-    /** Calls {@code llamajava_abort_flag_callback}. */
+    /**
+     * Calls {@code llamajava_abort_flag_callback}.
+     * <pre>
+     * An abort callback for llama_set_abort_callback / llama_model_params.progress-free paths:
+     * returns true once the int the data pointer points to is non-zero. Java sets the flag;
+     * no upcall runs on the hot path.
+     * </pre>
+     */
     public static boolean llamajava_abort_flag_callback(MemorySegment data) {
         var mh$ = llamajava_abort_flag_callback.HANDLE;
         try {
@@ -8357,7 +9685,13 @@ public final class llama_h {
 
     public static MemorySegment llamajava_argmax$address() { return llamajava_argmax.ADDR; }
 
-    /** Calls {@code llamajava_argmax}. */
+    /**
+     * Calls {@code llamajava_argmax}.
+     * <pre>
+     * Index of the largest of n floats (the first one on ties), as llama.cpp's greedy sampler picks it;
+     * lets a pure greedy generation skip building the 128K-entry candidate array each token.
+     * </pre>
+     */
     public static int llamajava_argmax(MemorySegment values, int n) {
         var mh$ = llamajava_argmax.HANDLE;
         try {
@@ -8382,7 +9716,11 @@ public final class llama_h {
 
     public static MemorySegment llamajava_shim_version$address() { return llamajava_shim_version.ADDR; }
 
-    /** Calls {@code llamajava_shim_version}. */
+    /**
+     * Calls {@code llamajava_shim_version}.
+     * <p>
+     * The shim's ABI version, checked by the Java loader.
+     */
     public static int llamajava_shim_version() {
         var mh$ = llamajava_shim_version.HANDLE;
         try {

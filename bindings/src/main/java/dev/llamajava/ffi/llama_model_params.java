@@ -68,12 +68,20 @@ public final class llama_model_params {
 
     private static final AddressLayout devices$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("devices"));
 
-    /** Reads {@code devices}. */
+    /**
+     * Reads {@code devices}.
+     * <p>
+     * NULL-terminated list of devices to use for offloading (if NULL, all available devices are used)
+     */
     public static MemorySegment devices(MemorySegment struct) {
         return struct.get(devices$LAYOUT, devices$OFFSET);
     }
 
-    /** Writes {@code devices}. */
+    /**
+     * Writes {@code devices}.
+     * <p>
+     * NULL-terminated list of devices to use for offloading (if NULL, all available devices are used)
+     */
     public static void devices(MemorySegment struct, MemorySegment value) {
         struct.set(devices$LAYOUT, devices$OFFSET, value);
     }
@@ -85,12 +93,20 @@ public final class llama_model_params {
 
     private static final AddressLayout tensor_buft_overrides$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("tensor_buft_overrides"));
 
-    /** Reads {@code tensor_buft_overrides}. */
+    /**
+     * Reads {@code tensor_buft_overrides}.
+     * <p>
+     * NULL-terminated list of buffer types to use for tensors that match a pattern
+     */
     public static MemorySegment tensor_buft_overrides(MemorySegment struct) {
         return struct.get(tensor_buft_overrides$LAYOUT, tensor_buft_overrides$OFFSET);
     }
 
-    /** Writes {@code tensor_buft_overrides}. */
+    /**
+     * Writes {@code tensor_buft_overrides}.
+     * <p>
+     * NULL-terminated list of buffer types to use for tensors that match a pattern
+     */
     public static void tensor_buft_overrides(MemorySegment struct, MemorySegment value) {
         struct.set(tensor_buft_overrides$LAYOUT, tensor_buft_overrides$OFFSET, value);
     }
@@ -102,12 +118,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfInt n_gpu_layers$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_gpu_layers"));
 
-    /** Reads {@code n_gpu_layers}. */
+    /**
+     * Reads {@code n_gpu_layers}.
+     * <p>
+     * number of layers to store in VRAM, a negative value means all layers
+     */
     public static int n_gpu_layers(MemorySegment struct) {
         return struct.get(n_gpu_layers$LAYOUT, n_gpu_layers$OFFSET);
     }
 
-    /** Writes {@code n_gpu_layers}. */
+    /**
+     * Writes {@code n_gpu_layers}.
+     * <p>
+     * number of layers to store in VRAM, a negative value means all layers
+     */
     public static void n_gpu_layers(MemorySegment struct, int value) {
         struct.set(n_gpu_layers$LAYOUT, n_gpu_layers$OFFSET, value);
     }
@@ -119,12 +143,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfInt split_mode$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("split_mode"));
 
-    /** Reads {@code split_mode}. */
+    /**
+     * Reads {@code split_mode}.
+     * <p>
+     * how to split the model across multiple GPUs
+     */
     public static int split_mode(MemorySegment struct) {
         return struct.get(split_mode$LAYOUT, split_mode$OFFSET);
     }
 
-    /** Writes {@code split_mode}. */
+    /**
+     * Writes {@code split_mode}.
+     * <p>
+     * how to split the model across multiple GPUs
+     */
     public static void split_mode(MemorySegment struct, int value) {
         struct.set(split_mode$LAYOUT, split_mode$OFFSET, value);
     }
@@ -136,12 +168,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfInt load_mode$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("load_mode"));
 
-    /** Reads {@code load_mode}. */
+    /**
+     * Reads {@code load_mode}.
+     * <p>
+     * how to load the model
+     */
     public static int load_mode(MemorySegment struct) {
         return struct.get(load_mode$LAYOUT, load_mode$OFFSET);
     }
 
-    /** Writes {@code load_mode}. */
+    /**
+     * Writes {@code load_mode}.
+     * <p>
+     * how to load the model
+     */
     public static void load_mode(MemorySegment struct, int value) {
         struct.set(load_mode$LAYOUT, load_mode$OFFSET, value);
     }
@@ -153,12 +193,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfInt lazy_mode$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("lazy_mode"));
 
-    /** Reads {@code lazy_mode}. */
+    /**
+     * Reads {@code lazy_mode}.
+     * <p>
+     * on-demand reading of tensors marked by the arch
+     */
     public static int lazy_mode(MemorySegment struct) {
         return struct.get(lazy_mode$LAYOUT, lazy_mode$OFFSET);
     }
 
-    /** Writes {@code lazy_mode}. */
+    /**
+     * Writes {@code lazy_mode}.
+     * <p>
+     * on-demand reading of tensors marked by the arch
+     */
     public static void lazy_mode(MemorySegment struct, int value) {
         struct.set(lazy_mode$LAYOUT, lazy_mode$OFFSET, value);
     }
@@ -170,12 +218,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfInt main_gpu$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("main_gpu"));
 
-    /** Reads {@code main_gpu}. */
+    /**
+     * Reads {@code main_gpu}.
+     * <p>
+     * the GPU that is used for the entire model when split_mode is LLAMA_SPLIT_MODE_NONE
+     */
     public static int main_gpu(MemorySegment struct) {
         return struct.get(main_gpu$LAYOUT, main_gpu$OFFSET);
     }
 
-    /** Writes {@code main_gpu}. */
+    /**
+     * Writes {@code main_gpu}.
+     * <p>
+     * the GPU that is used for the entire model when split_mode is LLAMA_SPLIT_MODE_NONE
+     */
     public static void main_gpu(MemorySegment struct, int value) {
         struct.set(main_gpu$LAYOUT, main_gpu$OFFSET, value);
     }
@@ -187,12 +243,20 @@ public final class llama_model_params {
 
     private static final AddressLayout tensor_split$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("tensor_split"));
 
-    /** Reads {@code tensor_split}. */
+    /**
+     * Reads {@code tensor_split}.
+     * <p>
+     * proportion of the model (layers or rows) to offload to each GPU, size: llama_max_devices()
+     */
     public static MemorySegment tensor_split(MemorySegment struct) {
         return struct.get(tensor_split$LAYOUT, tensor_split$OFFSET);
     }
 
-    /** Writes {@code tensor_split}. */
+    /**
+     * Writes {@code tensor_split}.
+     * <p>
+     * proportion of the model (layers or rows) to offload to each GPU, size: llama_max_devices()
+     */
     public static void tensor_split(MemorySegment struct, MemorySegment value) {
         struct.set(tensor_split$LAYOUT, tensor_split$OFFSET, value);
     }
@@ -204,12 +268,26 @@ public final class llama_model_params {
 
     private static final AddressLayout progress_callback$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("progress_callback"));
 
-    /** Reads {@code progress_callback}. */
+    /**
+     * Reads {@code progress_callback}.
+     * <pre>
+     * Called with a progress value between 0.0 and 1.0. Pass NULL to disable.
+     * If the provided progress_callback returns true, model loading continues.
+     * If it returns false, model loading is immediately aborted.
+     * </pre>
+     */
     public static MemorySegment progress_callback(MemorySegment struct) {
         return struct.get(progress_callback$LAYOUT, progress_callback$OFFSET);
     }
 
-    /** Writes {@code progress_callback}. */
+    /**
+     * Writes {@code progress_callback}.
+     * <pre>
+     * Called with a progress value between 0.0 and 1.0. Pass NULL to disable.
+     * If the provided progress_callback returns true, model loading continues.
+     * If it returns false, model loading is immediately aborted.
+     * </pre>
+     */
     public static void progress_callback(MemorySegment struct, MemorySegment value) {
         struct.set(progress_callback$LAYOUT, progress_callback$OFFSET, value);
     }
@@ -221,12 +299,20 @@ public final class llama_model_params {
 
     private static final AddressLayout progress_callback_user_data$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("progress_callback_user_data"));
 
-    /** Reads {@code progress_callback_user_data}. */
+    /**
+     * Reads {@code progress_callback_user_data}.
+     * <p>
+     * context pointer passed to the progress callback
+     */
     public static MemorySegment progress_callback_user_data(MemorySegment struct) {
         return struct.get(progress_callback_user_data$LAYOUT, progress_callback_user_data$OFFSET);
     }
 
-    /** Writes {@code progress_callback_user_data}. */
+    /**
+     * Writes {@code progress_callback_user_data}.
+     * <p>
+     * context pointer passed to the progress callback
+     */
     public static void progress_callback_user_data(MemorySegment struct, MemorySegment value) {
         struct.set(progress_callback_user_data$LAYOUT, progress_callback_user_data$OFFSET, value);
     }
@@ -238,12 +324,20 @@ public final class llama_model_params {
 
     private static final AddressLayout kv_overrides$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("kv_overrides"));
 
-    /** Reads {@code kv_overrides}. */
+    /**
+     * Reads {@code kv_overrides}.
+     * <p>
+     * override key-value pairs of the model meta data
+     */
     public static MemorySegment kv_overrides(MemorySegment struct) {
         return struct.get(kv_overrides$LAYOUT, kv_overrides$OFFSET);
     }
 
-    /** Writes {@code kv_overrides}. */
+    /**
+     * Writes {@code kv_overrides}.
+     * <p>
+     * override key-value pairs of the model meta data
+     */
     public static void kv_overrides(MemorySegment struct, MemorySegment value) {
         struct.set(kv_overrides$LAYOUT, kv_overrides$OFFSET, value);
     }
@@ -255,12 +349,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfBoolean vocab_only$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("vocab_only"));
 
-    /** Reads {@code vocab_only}. */
+    /**
+     * Reads {@code vocab_only}.
+     * <p>
+     * only load the vocabulary, no weights
+     */
     public static boolean vocab_only(MemorySegment struct) {
         return struct.get(vocab_only$LAYOUT, vocab_only$OFFSET);
     }
 
-    /** Writes {@code vocab_only}. */
+    /**
+     * Writes {@code vocab_only}.
+     * <p>
+     * only load the vocabulary, no weights
+     */
     public static void vocab_only(MemorySegment struct, boolean value) {
         struct.set(vocab_only$LAYOUT, vocab_only$OFFSET, value);
     }
@@ -272,12 +374,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfBoolean check_tensors$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("check_tensors"));
 
-    /** Reads {@code check_tensors}. */
+    /**
+     * Reads {@code check_tensors}.
+     * <p>
+     * validate model tensor data
+     */
     public static boolean check_tensors(MemorySegment struct) {
         return struct.get(check_tensors$LAYOUT, check_tensors$OFFSET);
     }
 
-    /** Writes {@code check_tensors}. */
+    /**
+     * Writes {@code check_tensors}.
+     * <p>
+     * validate model tensor data
+     */
     public static void check_tensors(MemorySegment struct, boolean value) {
         struct.set(check_tensors$LAYOUT, check_tensors$OFFSET, value);
     }
@@ -289,12 +399,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfBoolean use_extra_bufts$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("use_extra_bufts"));
 
-    /** Reads {@code use_extra_bufts}. */
+    /**
+     * Reads {@code use_extra_bufts}.
+     * <p>
+     * use extra buffer types (used for weight repacking)
+     */
     public static boolean use_extra_bufts(MemorySegment struct) {
         return struct.get(use_extra_bufts$LAYOUT, use_extra_bufts$OFFSET);
     }
 
-    /** Writes {@code use_extra_bufts}. */
+    /**
+     * Writes {@code use_extra_bufts}.
+     * <p>
+     * use extra buffer types (used for weight repacking)
+     */
     public static void use_extra_bufts(MemorySegment struct, boolean value) {
         struct.set(use_extra_bufts$LAYOUT, use_extra_bufts$OFFSET, value);
     }
@@ -306,12 +424,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfBoolean no_host$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("no_host"));
 
-    /** Reads {@code no_host}. */
+    /**
+     * Reads {@code no_host}.
+     * <p>
+     * bypass host buffer allowing extra buffers to be used
+     */
     public static boolean no_host(MemorySegment struct) {
         return struct.get(no_host$LAYOUT, no_host$OFFSET);
     }
 
-    /** Writes {@code no_host}. */
+    /**
+     * Writes {@code no_host}.
+     * <p>
+     * bypass host buffer allowing extra buffers to be used
+     */
     public static void no_host(MemorySegment struct, boolean value) {
         struct.set(no_host$LAYOUT, no_host$OFFSET, value);
     }
@@ -323,12 +449,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfBoolean no_alloc$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("no_alloc"));
 
-    /** Reads {@code no_alloc}. */
+    /**
+     * Reads {@code no_alloc}.
+     * <p>
+     * only load metadata and simulate memory allocations
+     */
     public static boolean no_alloc(MemorySegment struct) {
         return struct.get(no_alloc$LAYOUT, no_alloc$OFFSET);
     }
 
-    /** Writes {@code no_alloc}. */
+    /**
+     * Writes {@code no_alloc}.
+     * <p>
+     * only load metadata and simulate memory allocations
+     */
     public static void no_alloc(MemorySegment struct, boolean value) {
         struct.set(no_alloc$LAYOUT, no_alloc$OFFSET, value);
     }
@@ -340,12 +474,20 @@ public final class llama_model_params {
 
     private static final ValueLayout.OfBoolean load_mtp$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("load_mtp"));
 
-    /** Reads {@code load_mtp}. */
+    /**
+     * Reads {@code load_mtp}.
+     * <p>
+     * whether to load MTP layers
+     */
     public static boolean load_mtp(MemorySegment struct) {
         return struct.get(load_mtp$LAYOUT, load_mtp$OFFSET);
     }
 
-    /** Writes {@code load_mtp}. */
+    /**
+     * Writes {@code load_mtp}.
+     * <p>
+     * whether to load MTP layers
+     */
     public static void load_mtp(MemorySegment struct, boolean value) {
         struct.set(load_mtp$LAYOUT, load_mtp$OFFSET, value);
     }

@@ -12,6 +12,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct llama_model_quantize_params} ( llama.h:434 ): 64 bytes, aligned to 8.
+ * <p>
+ * model quantization parameters
  */
 public final class llama_model_quantize_params {
 
@@ -65,12 +67,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfInt nthread$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("nthread"));
 
-    /** Reads {@code nthread}. */
+    /**
+     * Reads {@code nthread}.
+     * <p>
+     * number of threads to use for quantizing, if &lt;=0 will use std::thread::hardware_concurrency()
+     */
     public static int nthread(MemorySegment struct) {
         return struct.get(nthread$LAYOUT, nthread$OFFSET);
     }
 
-    /** Writes {@code nthread}. */
+    /**
+     * Writes {@code nthread}.
+     * <p>
+     * number of threads to use for quantizing, if &lt;=0 will use std::thread::hardware_concurrency()
+     */
     public static void nthread(MemorySegment struct, int value) {
         struct.set(nthread$LAYOUT, nthread$OFFSET, value);
     }
@@ -82,12 +92,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfInt ftype$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("ftype"));
 
-    /** Reads {@code ftype}. */
+    /**
+     * Reads {@code ftype}.
+     * <p>
+     * quantize to this llama_ftype
+     */
     public static int ftype(MemorySegment struct) {
         return struct.get(ftype$LAYOUT, ftype$OFFSET);
     }
 
-    /** Writes {@code ftype}. */
+    /**
+     * Writes {@code ftype}.
+     * <p>
+     * quantize to this llama_ftype
+     */
     public static void ftype(MemorySegment struct, int value) {
         struct.set(ftype$LAYOUT, ftype$OFFSET, value);
     }
@@ -99,12 +117,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfInt output_tensor_type$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("output_tensor_type"));
 
-    /** Reads {@code output_tensor_type}. */
+    /**
+     * Reads {@code output_tensor_type}.
+     * <p>
+     * output tensor type
+     */
     public static int output_tensor_type(MemorySegment struct) {
         return struct.get(output_tensor_type$LAYOUT, output_tensor_type$OFFSET);
     }
 
-    /** Writes {@code output_tensor_type}. */
+    /**
+     * Writes {@code output_tensor_type}.
+     * <p>
+     * output tensor type
+     */
     public static void output_tensor_type(MemorySegment struct, int value) {
         struct.set(output_tensor_type$LAYOUT, output_tensor_type$OFFSET, value);
     }
@@ -116,12 +142,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfInt token_embedding_type$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("token_embedding_type"));
 
-    /** Reads {@code token_embedding_type}. */
+    /**
+     * Reads {@code token_embedding_type}.
+     * <p>
+     * token embeddings tensor type
+     */
     public static int token_embedding_type(MemorySegment struct) {
         return struct.get(token_embedding_type$LAYOUT, token_embedding_type$OFFSET);
     }
 
-    /** Writes {@code token_embedding_type}. */
+    /**
+     * Writes {@code token_embedding_type}.
+     * <p>
+     * token embeddings tensor type
+     */
     public static void token_embedding_type(MemorySegment struct, int value) {
         struct.set(token_embedding_type$LAYOUT, token_embedding_type$OFFSET, value);
     }
@@ -133,12 +167,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfBoolean allow_requantize$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("allow_requantize"));
 
-    /** Reads {@code allow_requantize}. */
+    /**
+     * Reads {@code allow_requantize}.
+     * <p>
+     * allow quantizing non-f32/f16 tensors
+     */
     public static boolean allow_requantize(MemorySegment struct) {
         return struct.get(allow_requantize$LAYOUT, allow_requantize$OFFSET);
     }
 
-    /** Writes {@code allow_requantize}. */
+    /**
+     * Writes {@code allow_requantize}.
+     * <p>
+     * allow quantizing non-f32/f16 tensors
+     */
     public static void allow_requantize(MemorySegment struct, boolean value) {
         struct.set(allow_requantize$LAYOUT, allow_requantize$OFFSET, value);
     }
@@ -150,12 +192,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfBoolean quantize_output_tensor$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("quantize_output_tensor"));
 
-    /** Reads {@code quantize_output_tensor}. */
+    /**
+     * Reads {@code quantize_output_tensor}.
+     * <p>
+     * quantize output.weight
+     */
     public static boolean quantize_output_tensor(MemorySegment struct) {
         return struct.get(quantize_output_tensor$LAYOUT, quantize_output_tensor$OFFSET);
     }
 
-    /** Writes {@code quantize_output_tensor}. */
+    /**
+     * Writes {@code quantize_output_tensor}.
+     * <p>
+     * quantize output.weight
+     */
     public static void quantize_output_tensor(MemorySegment struct, boolean value) {
         struct.set(quantize_output_tensor$LAYOUT, quantize_output_tensor$OFFSET, value);
     }
@@ -167,12 +217,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfBoolean only_copy$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("only_copy"));
 
-    /** Reads {@code only_copy}. */
+    /**
+     * Reads {@code only_copy}.
+     * <p>
+     * only copy tensors - ftype, allow_requantize and quantize_output_tensor are ignored
+     */
     public static boolean only_copy(MemorySegment struct) {
         return struct.get(only_copy$LAYOUT, only_copy$OFFSET);
     }
 
-    /** Writes {@code only_copy}. */
+    /**
+     * Writes {@code only_copy}.
+     * <p>
+     * only copy tensors - ftype, allow_requantize and quantize_output_tensor are ignored
+     */
     public static void only_copy(MemorySegment struct, boolean value) {
         struct.set(only_copy$LAYOUT, only_copy$OFFSET, value);
     }
@@ -184,12 +242,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfBoolean pure$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("pure"));
 
-    /** Reads {@code pure}. */
+    /**
+     * Reads {@code pure}.
+     * <p>
+     * quantize all tensors to the default type
+     */
     public static boolean pure(MemorySegment struct) {
         return struct.get(pure$LAYOUT, pure$OFFSET);
     }
 
-    /** Writes {@code pure}. */
+    /**
+     * Writes {@code pure}.
+     * <p>
+     * quantize all tensors to the default type
+     */
     public static void pure(MemorySegment struct, boolean value) {
         struct.set(pure$LAYOUT, pure$OFFSET, value);
     }
@@ -201,12 +267,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfBoolean keep_split$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("keep_split"));
 
-    /** Reads {@code keep_split}. */
+    /**
+     * Reads {@code keep_split}.
+     * <p>
+     * quantize to the same number of shards
+     */
     public static boolean keep_split(MemorySegment struct) {
         return struct.get(keep_split$LAYOUT, keep_split$OFFSET);
     }
 
-    /** Writes {@code keep_split}. */
+    /**
+     * Writes {@code keep_split}.
+     * <p>
+     * quantize to the same number of shards
+     */
     public static void keep_split(MemorySegment struct, boolean value) {
         struct.set(keep_split$LAYOUT, keep_split$OFFSET, value);
     }
@@ -218,12 +292,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfBoolean dry_run$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("dry_run"));
 
-    /** Reads {@code dry_run}. */
+    /**
+     * Reads {@code dry_run}.
+     * <p>
+     * calculate and show the final quantization size without performing quantization
+     */
     public static boolean dry_run(MemorySegment struct) {
         return struct.get(dry_run$LAYOUT, dry_run$OFFSET);
     }
 
-    /** Writes {@code dry_run}. */
+    /**
+     * Writes {@code dry_run}.
+     * <p>
+     * calculate and show the final quantization size without performing quantization
+     */
     public static void dry_run(MemorySegment struct, boolean value) {
         struct.set(dry_run$LAYOUT, dry_run$OFFSET, value);
     }
@@ -235,12 +317,20 @@ public final class llama_model_quantize_params {
 
     private static final AddressLayout imatrix$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("imatrix"));
 
-    /** Reads {@code imatrix}. */
+    /**
+     * Reads {@code imatrix}.
+     * <p>
+     * pointer to importance matrix data
+     */
     public static MemorySegment imatrix(MemorySegment struct) {
         return struct.get(imatrix$LAYOUT, imatrix$OFFSET);
     }
 
-    /** Writes {@code imatrix}. */
+    /**
+     * Writes {@code imatrix}.
+     * <p>
+     * pointer to importance matrix data
+     */
     public static void imatrix(MemorySegment struct, MemorySegment value) {
         struct.set(imatrix$LAYOUT, imatrix$OFFSET, value);
     }
@@ -252,12 +342,20 @@ public final class llama_model_quantize_params {
 
     private static final AddressLayout kv_overrides$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("kv_overrides"));
 
-    /** Reads {@code kv_overrides}. */
+    /**
+     * Reads {@code kv_overrides}.
+     * <p>
+     * pointer to kv overrides
+     */
     public static MemorySegment kv_overrides(MemorySegment struct) {
         return struct.get(kv_overrides$LAYOUT, kv_overrides$OFFSET);
     }
 
-    /** Writes {@code kv_overrides}. */
+    /**
+     * Writes {@code kv_overrides}.
+     * <p>
+     * pointer to kv overrides
+     */
     public static void kv_overrides(MemorySegment struct, MemorySegment value) {
         struct.set(kv_overrides$LAYOUT, kv_overrides$OFFSET, value);
     }
@@ -269,12 +367,20 @@ public final class llama_model_quantize_params {
 
     private static final AddressLayout tt_overrides$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("tt_overrides"));
 
-    /** Reads {@code tt_overrides}. */
+    /**
+     * Reads {@code tt_overrides}.
+     * <p>
+     * pointer to tensor overrides
+     */
     public static MemorySegment tt_overrides(MemorySegment struct) {
         return struct.get(tt_overrides$LAYOUT, tt_overrides$OFFSET);
     }
 
-    /** Writes {@code tt_overrides}. */
+    /**
+     * Writes {@code tt_overrides}.
+     * <p>
+     * pointer to tensor overrides
+     */
     public static void tt_overrides(MemorySegment struct, MemorySegment value) {
         struct.set(tt_overrides$LAYOUT, tt_overrides$OFFSET, value);
     }
@@ -286,12 +392,20 @@ public final class llama_model_quantize_params {
 
     private static final AddressLayout prune_layers$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("prune_layers"));
 
-    /** Reads {@code prune_layers}. */
+    /**
+     * Reads {@code prune_layers}.
+     * <p>
+     * pointer to layer indices to prune
+     */
     public static MemorySegment prune_layers(MemorySegment struct) {
         return struct.get(prune_layers$LAYOUT, prune_layers$OFFSET);
     }
 
-    /** Writes {@code prune_layers}. */
+    /**
+     * Writes {@code prune_layers}.
+     * <p>
+     * pointer to layer indices to prune
+     */
     public static void prune_layers(MemorySegment struct, MemorySegment value) {
         struct.set(prune_layers$LAYOUT, prune_layers$OFFSET, value);
     }
@@ -303,12 +417,20 @@ public final class llama_model_quantize_params {
 
     private static final ValueLayout.OfLong max_buf_size$LAYOUT = (ValueLayout.OfLong) $LAYOUT.select(groupElement("max_buf_size"));
 
-    /** Reads {@code max_buf_size}. */
+    /**
+     * Reads {@code max_buf_size}.
+     * <p>
+     * max bytes of tensor rows kept in memory at once, 0 = default (8 GiB)
+     */
     public static long max_buf_size(MemorySegment struct) {
         return struct.get(max_buf_size$LAYOUT, max_buf_size$OFFSET);
     }
 
-    /** Writes {@code max_buf_size}. */
+    /**
+     * Writes {@code max_buf_size}.
+     * <p>
+     * max bytes of tensor rows kept in memory at once, 0 = default (8 GiB)
+     */
     public static void max_buf_size(MemorySegment struct, long value) {
         struct.set(max_buf_size$LAYOUT, max_buf_size$OFFSET, value);
     }

@@ -13,6 +13,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 /**
  * Function pointer type {@code llama_opt_param_filter} ( llama.h:1614 ).
  * An upcall must not let an exception escape: the JVM would exit.
+ * <p>
+ * function that returns whether or not a given tensor contains trainable parameters
  */
 public final class llama_opt_param_filter {
 

@@ -57,12 +57,20 @@ public final class llama_opt_params {
 
     private static final ValueLayout.OfInt n_ctx_train$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_ctx_train"));
 
-    /** Reads {@code n_ctx_train}. */
+    /**
+     * Reads {@code n_ctx_train}.
+     * <p>
+     * assumed context size post training, use context size specified in llama_context if 0
+     */
     public static int n_ctx_train(MemorySegment struct) {
         return struct.get(n_ctx_train$LAYOUT, n_ctx_train$OFFSET);
     }
 
-    /** Writes {@code n_ctx_train}. */
+    /**
+     * Writes {@code n_ctx_train}.
+     * <p>
+     * assumed context size post training, use context size specified in llama_context if 0
+     */
     public static void n_ctx_train(MemorySegment struct, int value) {
         struct.set(n_ctx_train$LAYOUT, n_ctx_train$OFFSET, value);
     }
@@ -74,12 +82,20 @@ public final class llama_opt_params {
 
     private static final AddressLayout param_filter$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("param_filter"));
 
-    /** Reads {@code param_filter}. */
+    /**
+     * Reads {@code param_filter}.
+     * <p>
+     * callback for determining which tensors contain trainable parameters
+     */
     public static MemorySegment param_filter(MemorySegment struct) {
         return struct.get(param_filter$LAYOUT, param_filter$OFFSET);
     }
 
-    /** Writes {@code param_filter}. */
+    /**
+     * Writes {@code param_filter}.
+     * <p>
+     * callback for determining which tensors contain trainable parameters
+     */
     public static void param_filter(MemorySegment struct, MemorySegment value) {
         struct.set(param_filter$LAYOUT, param_filter$OFFSET, value);
     }
@@ -91,12 +107,20 @@ public final class llama_opt_params {
 
     private static final AddressLayout param_filter_ud$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("param_filter_ud"));
 
-    /** Reads {@code param_filter_ud}. */
+    /**
+     * Reads {@code param_filter_ud}.
+     * <p>
+     * userdata for determining which tensors contain trainable parameters
+     */
     public static MemorySegment param_filter_ud(MemorySegment struct) {
         return struct.get(param_filter_ud$LAYOUT, param_filter_ud$OFFSET);
     }
 
-    /** Writes {@code param_filter_ud}. */
+    /**
+     * Writes {@code param_filter_ud}.
+     * <p>
+     * userdata for determining which tensors contain trainable parameters
+     */
     public static void param_filter_ud(MemorySegment struct, MemorySegment value) {
         struct.set(param_filter_ud$LAYOUT, param_filter_ud$OFFSET, value);
     }
@@ -108,12 +132,20 @@ public final class llama_opt_params {
 
     private static final AddressLayout get_opt_pars$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("get_opt_pars"));
 
-    /** Reads {@code get_opt_pars}. */
+    /**
+     * Reads {@code get_opt_pars}.
+     * <p>
+     * callback for calculating optimizer parameters
+     */
     public static MemorySegment get_opt_pars(MemorySegment struct) {
         return struct.get(get_opt_pars$LAYOUT, get_opt_pars$OFFSET);
     }
 
-    /** Writes {@code get_opt_pars}. */
+    /**
+     * Writes {@code get_opt_pars}.
+     * <p>
+     * callback for calculating optimizer parameters
+     */
     public static void get_opt_pars(MemorySegment struct, MemorySegment value) {
         struct.set(get_opt_pars$LAYOUT, get_opt_pars$OFFSET, value);
     }
@@ -125,12 +157,20 @@ public final class llama_opt_params {
 
     private static final AddressLayout get_opt_pars_ud$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("get_opt_pars_ud"));
 
-    /** Reads {@code get_opt_pars_ud}. */
+    /**
+     * Reads {@code get_opt_pars_ud}.
+     * <p>
+     * userdata for calculating optimizer parameters
+     */
     public static MemorySegment get_opt_pars_ud(MemorySegment struct) {
         return struct.get(get_opt_pars_ud$LAYOUT, get_opt_pars_ud$OFFSET);
     }
 
-    /** Writes {@code get_opt_pars_ud}. */
+    /**
+     * Writes {@code get_opt_pars_ud}.
+     * <p>
+     * userdata for calculating optimizer parameters
+     */
     public static void get_opt_pars_ud(MemorySegment struct, MemorySegment value) {
         struct.set(get_opt_pars_ud$LAYOUT, get_opt_pars_ud$OFFSET, value);
     }

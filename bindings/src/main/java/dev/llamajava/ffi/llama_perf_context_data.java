@@ -57,12 +57,20 @@ public final class llama_perf_context_data {
 
     private static final ValueLayout.OfDouble t_start_ms$LAYOUT = (ValueLayout.OfDouble) $LAYOUT.select(groupElement("t_start_ms"));
 
-    /** Reads {@code t_start_ms}. */
+    /**
+     * Reads {@code t_start_ms}.
+     * <p>
+     * absolute start time
+     */
     public static double t_start_ms(MemorySegment struct) {
         return struct.get(t_start_ms$LAYOUT, t_start_ms$OFFSET);
     }
 
-    /** Writes {@code t_start_ms}. */
+    /**
+     * Writes {@code t_start_ms}.
+     * <p>
+     * absolute start time
+     */
     public static void t_start_ms(MemorySegment struct, double value) {
         struct.set(t_start_ms$LAYOUT, t_start_ms$OFFSET, value);
     }
@@ -74,12 +82,20 @@ public final class llama_perf_context_data {
 
     private static final ValueLayout.OfDouble t_load_ms$LAYOUT = (ValueLayout.OfDouble) $LAYOUT.select(groupElement("t_load_ms"));
 
-    /** Reads {@code t_load_ms}. */
+    /**
+     * Reads {@code t_load_ms}.
+     * <p>
+     * time needed for loading the model
+     */
     public static double t_load_ms(MemorySegment struct) {
         return struct.get(t_load_ms$LAYOUT, t_load_ms$OFFSET);
     }
 
-    /** Writes {@code t_load_ms}. */
+    /**
+     * Writes {@code t_load_ms}.
+     * <p>
+     * time needed for loading the model
+     */
     public static void t_load_ms(MemorySegment struct, double value) {
         struct.set(t_load_ms$LAYOUT, t_load_ms$OFFSET, value);
     }
@@ -91,12 +107,20 @@ public final class llama_perf_context_data {
 
     private static final ValueLayout.OfDouble t_p_eval_ms$LAYOUT = (ValueLayout.OfDouble) $LAYOUT.select(groupElement("t_p_eval_ms"));
 
-    /** Reads {@code t_p_eval_ms}. */
+    /**
+     * Reads {@code t_p_eval_ms}.
+     * <p>
+     * time needed for processing the prompt
+     */
     public static double t_p_eval_ms(MemorySegment struct) {
         return struct.get(t_p_eval_ms$LAYOUT, t_p_eval_ms$OFFSET);
     }
 
-    /** Writes {@code t_p_eval_ms}. */
+    /**
+     * Writes {@code t_p_eval_ms}.
+     * <p>
+     * time needed for processing the prompt
+     */
     public static void t_p_eval_ms(MemorySegment struct, double value) {
         struct.set(t_p_eval_ms$LAYOUT, t_p_eval_ms$OFFSET, value);
     }
@@ -108,12 +132,20 @@ public final class llama_perf_context_data {
 
     private static final ValueLayout.OfDouble t_eval_ms$LAYOUT = (ValueLayout.OfDouble) $LAYOUT.select(groupElement("t_eval_ms"));
 
-    /** Reads {@code t_eval_ms}. */
+    /**
+     * Reads {@code t_eval_ms}.
+     * <p>
+     * time needed for generating tokens
+     */
     public static double t_eval_ms(MemorySegment struct) {
         return struct.get(t_eval_ms$LAYOUT, t_eval_ms$OFFSET);
     }
 
-    /** Writes {@code t_eval_ms}. */
+    /**
+     * Writes {@code t_eval_ms}.
+     * <p>
+     * time needed for generating tokens
+     */
     public static void t_eval_ms(MemorySegment struct, double value) {
         struct.set(t_eval_ms$LAYOUT, t_eval_ms$OFFSET, value);
     }
@@ -125,12 +157,20 @@ public final class llama_perf_context_data {
 
     private static final ValueLayout.OfInt n_p_eval$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_p_eval"));
 
-    /** Reads {@code n_p_eval}. */
+    /**
+     * Reads {@code n_p_eval}.
+     * <p>
+     * number of prompt tokens
+     */
     public static int n_p_eval(MemorySegment struct) {
         return struct.get(n_p_eval$LAYOUT, n_p_eval$OFFSET);
     }
 
-    /** Writes {@code n_p_eval}. */
+    /**
+     * Writes {@code n_p_eval}.
+     * <p>
+     * number of prompt tokens
+     */
     public static void n_p_eval(MemorySegment struct, int value) {
         struct.set(n_p_eval$LAYOUT, n_p_eval$OFFSET, value);
     }
@@ -142,12 +182,20 @@ public final class llama_perf_context_data {
 
     private static final ValueLayout.OfInt n_eval$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_eval"));
 
-    /** Reads {@code n_eval}. */
+    /**
+     * Reads {@code n_eval}.
+     * <p>
+     * number of generated tokens
+     */
     public static int n_eval(MemorySegment struct) {
         return struct.get(n_eval$LAYOUT, n_eval$OFFSET);
     }
 
-    /** Writes {@code n_eval}. */
+    /**
+     * Writes {@code n_eval}.
+     * <p>
+     * number of generated tokens
+     */
     public static void n_eval(MemorySegment struct, int value) {
         struct.set(n_eval$LAYOUT, n_eval$OFFSET, value);
     }
@@ -159,12 +207,20 @@ public final class llama_perf_context_data {
 
     private static final ValueLayout.OfInt n_reused$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_reused"));
 
-    /** Reads {@code n_reused}. */
+    /**
+     * Reads {@code n_reused}.
+     * <p>
+     * number of times a ggml compute graph had been reused
+     */
     public static int n_reused(MemorySegment struct) {
         return struct.get(n_reused$LAYOUT, n_reused$OFFSET);
     }
 
-    /** Writes {@code n_reused}. */
+    /**
+     * Writes {@code n_reused}.
+     * <p>
+     * number of times a ggml compute graph had been reused
+     */
     public static void n_reused(MemorySegment struct, int value) {
         struct.set(n_reused$LAYOUT, n_reused$OFFSET, value);
     }

@@ -52,12 +52,20 @@ public final class llama_perf_sampler_data {
 
     private static final ValueLayout.OfDouble t_sample_ms$LAYOUT = (ValueLayout.OfDouble) $LAYOUT.select(groupElement("t_sample_ms"));
 
-    /** Reads {@code t_sample_ms}. */
+    /**
+     * Reads {@code t_sample_ms}.
+     * <p>
+     * time needed for sampling in ms
+     */
     public static double t_sample_ms(MemorySegment struct) {
         return struct.get(t_sample_ms$LAYOUT, t_sample_ms$OFFSET);
     }
 
-    /** Writes {@code t_sample_ms}. */
+    /**
+     * Writes {@code t_sample_ms}.
+     * <p>
+     * time needed for sampling in ms
+     */
     public static void t_sample_ms(MemorySegment struct, double value) {
         struct.set(t_sample_ms$LAYOUT, t_sample_ms$OFFSET, value);
     }
@@ -69,12 +77,20 @@ public final class llama_perf_sampler_data {
 
     private static final ValueLayout.OfInt n_sample$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("n_sample"));
 
-    /** Reads {@code n_sample}. */
+    /**
+     * Reads {@code n_sample}.
+     * <p>
+     * number of sampled tokens
+     */
     public static int n_sample(MemorySegment struct) {
         return struct.get(n_sample$LAYOUT, n_sample$OFFSET);
     }
 
-    /** Writes {@code n_sample}. */
+    /**
+     * Writes {@code n_sample}.
+     * <p>
+     * number of sampled tokens
+     */
     public static void n_sample(MemorySegment struct, int value) {
         struct.set(n_sample$LAYOUT, n_sample$OFFSET, value);
     }

@@ -50,12 +50,20 @@ public final class llama_sampler_chain_params {
 
     private static final ValueLayout.OfBoolean no_perf$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("no_perf"));
 
-    /** Reads {@code no_perf}. */
+    /**
+     * Reads {@code no_perf}.
+     * <p>
+     * whether to measure performance timings
+     */
     public static boolean no_perf(MemorySegment struct) {
         return struct.get(no_perf$LAYOUT, no_perf$OFFSET);
     }
 
-    /** Writes {@code no_perf}. */
+    /**
+     * Writes {@code no_perf}.
+     * <p>
+     * whether to measure performance timings
+     */
     public static void no_perf(MemorySegment struct, boolean value) {
         struct.set(no_perf$LAYOUT, no_perf$OFFSET, value);
     }

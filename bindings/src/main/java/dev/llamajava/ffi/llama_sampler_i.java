@@ -12,6 +12,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct llama_sampler_i} ( llama.h:1287 ): 96 bytes, aligned to 8.
+ * <p>
+ * user code can implement the interface below in order to create custom llama_sampler
  */
 public final class llama_sampler_i {
 
@@ -61,12 +63,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout name$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("name"));
 
-    /** Reads {@code name}. */
+    /**
+     * Reads {@code name}.
+     * <p>
+     * can be NULL
+     */
     public static MemorySegment name(MemorySegment struct) {
         return struct.get(name$LAYOUT, name$OFFSET);
     }
 
-    /** Writes {@code name}. */
+    /**
+     * Writes {@code name}.
+     * <p>
+     * can be NULL
+     */
     public static void name(MemorySegment struct, MemorySegment value) {
         struct.set(name$LAYOUT, name$OFFSET, value);
     }
@@ -78,12 +88,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout accept$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("accept"));
 
-    /** Reads {@code accept}. */
+    /**
+     * Reads {@code accept}.
+     * <p>
+     * can be NULL
+     */
     public static MemorySegment accept(MemorySegment struct) {
         return struct.get(accept$LAYOUT, accept$OFFSET);
     }
 
-    /** Writes {@code accept}. */
+    /**
+     * Writes {@code accept}.
+     * <p>
+     * can be NULL
+     */
     public static void accept(MemorySegment struct, MemorySegment value) {
         struct.set(accept$LAYOUT, accept$OFFSET, value);
     }
@@ -95,12 +113,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout apply$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("apply"));
 
-    /** Reads {@code apply}. */
+    /**
+     * Reads {@code apply}.
+     * <p>
+     * required
+     */
     public static MemorySegment apply(MemorySegment struct) {
         return struct.get(apply$LAYOUT, apply$OFFSET);
     }
 
-    /** Writes {@code apply}. */
+    /**
+     * Writes {@code apply}.
+     * <p>
+     * required
+     */
     public static void apply(MemorySegment struct, MemorySegment value) {
         struct.set(apply$LAYOUT, apply$OFFSET, value);
     }
@@ -112,12 +138,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout reset$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("reset"));
 
-    /** Reads {@code reset}. */
+    /**
+     * Reads {@code reset}.
+     * <p>
+     * can be NULL
+     */
     public static MemorySegment reset(MemorySegment struct) {
         return struct.get(reset$LAYOUT, reset$OFFSET);
     }
 
-    /** Writes {@code reset}. */
+    /**
+     * Writes {@code reset}.
+     * <p>
+     * can be NULL
+     */
     public static void reset(MemorySegment struct, MemorySegment value) {
         struct.set(reset$LAYOUT, reset$OFFSET, value);
     }
@@ -129,12 +163,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout clone$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("clone"));
 
-    /** Reads {@code clone}. */
+    /**
+     * Reads {@code clone}.
+     * <p>
+     * can be NULL if ctx is NULL
+     */
     public static MemorySegment clone(MemorySegment struct) {
         return struct.get(clone$LAYOUT, clone$OFFSET);
     }
 
-    /** Writes {@code clone}. */
+    /**
+     * Writes {@code clone}.
+     * <p>
+     * can be NULL if ctx is NULL
+     */
     public static void clone(MemorySegment struct, MemorySegment value) {
         struct.set(clone$LAYOUT, clone$OFFSET, value);
     }
@@ -146,12 +188,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout free$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("free"));
 
-    /** Reads {@code free}. */
+    /**
+     * Reads {@code free}.
+     * <p>
+     * can be NULL if ctx is NULL
+     */
     public static MemorySegment free(MemorySegment struct) {
         return struct.get(free$LAYOUT, free$OFFSET);
     }
 
-    /** Writes {@code free}. */
+    /**
+     * Writes {@code free}.
+     * <p>
+     * can be NULL if ctx is NULL
+     */
     public static void free(MemorySegment struct, MemorySegment value) {
         struct.set(free$LAYOUT, free$OFFSET, value);
     }
@@ -163,12 +213,24 @@ public final class llama_sampler_i {
 
     private static final AddressLayout backend_init$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("backend_init"));
 
-    /** Reads {@code backend_init}. */
+    /**
+     * Reads {@code backend_init}.
+     * <pre>
+     * return true if the backend supports all ops needed by the sampler and can handle up to n_outputs_max_per_seq outputs per sequence
+     * note: call once per sampler
+     * </pre>
+     */
     public static MemorySegment backend_init(MemorySegment struct) {
         return struct.get(backend_init$LAYOUT, backend_init$OFFSET);
     }
 
-    /** Writes {@code backend_init}. */
+    /**
+     * Writes {@code backend_init}.
+     * <pre>
+     * return true if the backend supports all ops needed by the sampler and can handle up to n_outputs_max_per_seq outputs per sequence
+     * note: call once per sampler
+     * </pre>
+     */
     public static void backend_init(MemorySegment struct, MemorySegment value) {
         struct.set(backend_init$LAYOUT, backend_init$OFFSET, value);
     }
@@ -180,12 +242,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout backend_accept$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("backend_accept"));
 
-    /** Reads {@code backend_accept}. */
+    /**
+     * Reads {@code backend_accept}.
+     * <p>
+     * call after .backend_apply()
+     */
     public static MemorySegment backend_accept(MemorySegment struct) {
         return struct.get(backend_accept$LAYOUT, backend_accept$OFFSET);
     }
 
-    /** Writes {@code backend_accept}. */
+    /**
+     * Writes {@code backend_accept}.
+     * <p>
+     * call after .backend_apply()
+     */
     public static void backend_accept(MemorySegment struct, MemorySegment value) {
         struct.set(backend_accept$LAYOUT, backend_accept$OFFSET, value);
     }
@@ -197,12 +267,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout backend_apply$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("backend_apply"));
 
-    /** Reads {@code backend_apply}. */
+    /**
+     * Reads {@code backend_apply}.
+     * <p>
+     * call after .backend_init()
+     */
     public static MemorySegment backend_apply(MemorySegment struct) {
         return struct.get(backend_apply$LAYOUT, backend_apply$OFFSET);
     }
 
-    /** Writes {@code backend_apply}. */
+    /**
+     * Writes {@code backend_apply}.
+     * <p>
+     * call after .backend_init()
+     */
     public static void backend_apply(MemorySegment struct, MemorySegment value) {
         struct.set(backend_apply$LAYOUT, backend_apply$OFFSET, value);
     }
@@ -214,12 +292,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout backend_set_input$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("backend_set_input"));
 
-    /** Reads {@code backend_set_input}. */
+    /**
+     * Reads {@code backend_set_input}.
+     * <p>
+     * called before graph execution to set inputs for the current ubatch
+     */
     public static MemorySegment backend_set_input(MemorySegment struct) {
         return struct.get(backend_set_input$LAYOUT, backend_set_input$OFFSET);
     }
 
-    /** Writes {@code backend_set_input}. */
+    /**
+     * Writes {@code backend_set_input}.
+     * <p>
+     * called before graph execution to set inputs for the current ubatch
+     */
     public static void backend_set_input(MemorySegment struct, MemorySegment value) {
         struct.set(backend_set_input$LAYOUT, backend_set_input$OFFSET, value);
     }
@@ -231,12 +317,20 @@ public final class llama_sampler_i {
 
     private static final AddressLayout backend_reset$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("backend_reset"));
 
-    /** Reads {@code backend_reset}. */
+    /**
+     * Reads {@code backend_reset}.
+     * <p>
+     * called before rebuilding a sampling graph to clear any internal sampler state
+     */
     public static MemorySegment backend_reset(MemorySegment struct) {
         return struct.get(backend_reset$LAYOUT, backend_reset$OFFSET);
     }
 
-    /** Writes {@code backend_reset}. */
+    /**
+     * Writes {@code backend_reset}.
+     * <p>
+     * called before rebuilding a sampling graph to clear any internal sampler state
+     */
     public static void backend_reset(MemorySegment struct, MemorySegment value) {
         struct.set(backend_reset$LAYOUT, backend_reset$OFFSET, value);
     }
@@ -248,17 +342,33 @@ public final class llama_sampler_i {
 
     private static final AddressLayout copy_state$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("copy_state"));
 
-    /** Reads {@code copy_state}. */
+    /**
+     * Reads {@code copy_state}.
+     * <pre>
+     * copy mutable state from src into dst while keeping dst's references to the current sampling graph
+     * src and dst must have the same type and configuration
+     * </pre>
+     */
     public static MemorySegment copy_state(MemorySegment struct) {
         return struct.get(copy_state$LAYOUT, copy_state$OFFSET);
     }
 
-    /** Writes {@code copy_state}. */
+    /**
+     * Writes {@code copy_state}.
+     * <pre>
+     * copy mutable state from src into dst while keeping dst's references to the current sampling graph
+     * src and dst must have the same type and configuration
+     * </pre>
+     */
     public static void copy_state(MemorySegment struct, MemorySegment value) {
         struct.set(copy_state$LAYOUT, copy_state$OFFSET, value);
     }
 
-    /** Function pointer type of field {@code name}. */
+    /**
+     * Function pointer type of field {@code name}.
+     * <p>
+     * can be NULL
+     */
     public static final class name {
 
         private name() { }
@@ -291,7 +401,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code accept}. */
+    /**
+     * Function pointer type of field {@code accept}.
+     * <p>
+     * can be NULL
+     */
     public static final class accept {
 
         private accept() { }
@@ -324,7 +438,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code apply}. */
+    /**
+     * Function pointer type of field {@code apply}.
+     * <p>
+     * required
+     */
     public static final class apply {
 
         private apply() { }
@@ -357,7 +475,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code reset}. */
+    /**
+     * Function pointer type of field {@code reset}.
+     * <p>
+     * can be NULL
+     */
     public static final class reset {
 
         private reset() { }
@@ -390,7 +512,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code clone}. */
+    /**
+     * Function pointer type of field {@code clone}.
+     * <p>
+     * can be NULL if ctx is NULL
+     */
     public static final class clone {
 
         private clone() { }
@@ -423,7 +549,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code free}. */
+    /**
+     * Function pointer type of field {@code free}.
+     * <p>
+     * can be NULL if ctx is NULL
+     */
     public static final class free {
 
         private free() { }
@@ -456,7 +586,13 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code backend_init}. */
+    /**
+     * Function pointer type of field {@code backend_init}.
+     * <pre>
+     * return true if the backend supports all ops needed by the sampler and can handle up to n_outputs_max_per_seq outputs per sequence
+     * note: call once per sampler
+     * </pre>
+     */
     public static final class backend_init {
 
         private backend_init() { }
@@ -489,7 +625,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code backend_accept}. */
+    /**
+     * Function pointer type of field {@code backend_accept}.
+     * <p>
+     * call after .backend_apply()
+     */
     public static final class backend_accept {
 
         private backend_accept() { }
@@ -522,7 +662,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code backend_apply}. */
+    /**
+     * Function pointer type of field {@code backend_apply}.
+     * <p>
+     * call after .backend_init()
+     */
     public static final class backend_apply {
 
         private backend_apply() { }
@@ -555,7 +699,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code backend_set_input}. */
+    /**
+     * Function pointer type of field {@code backend_set_input}.
+     * <p>
+     * called before graph execution to set inputs for the current ubatch
+     */
     public static final class backend_set_input {
 
         private backend_set_input() { }
@@ -588,7 +736,11 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code backend_reset}. */
+    /**
+     * Function pointer type of field {@code backend_reset}.
+     * <p>
+     * called before rebuilding a sampling graph to clear any internal sampler state
+     */
     public static final class backend_reset {
 
         private backend_reset() { }
@@ -621,7 +773,13 @@ public final class llama_sampler_i {
         }
     }
 
-    /** Function pointer type of field {@code copy_state}. */
+    /**
+     * Function pointer type of field {@code copy_state}.
+     * <pre>
+     * copy mutable state from src into dst while keeping dst's references to the current sampling graph
+     * src and dst must have the same type and configuration
+     * </pre>
+     */
     public static final class copy_state {
 
         private copy_state() { }

@@ -12,6 +12,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 
 /**
  * {@code struct llama_token_data} ( llama.h:230 ): 12 bytes, aligned to 4.
+ * <p>
+ * TODO: simplify (https://github.com/ggml-org/llama.cpp/pull/9294#pullrequestreview-2286561979)
  */
 public final class llama_token_data {
 
@@ -52,12 +54,20 @@ public final class llama_token_data {
 
     private static final ValueLayout.OfInt id$LAYOUT = (ValueLayout.OfInt) $LAYOUT.select(groupElement("id"));
 
-    /** Reads {@code id}. */
+    /**
+     * Reads {@code id}.
+     * <p>
+     * token id
+     */
     public static int id(MemorySegment struct) {
         return struct.get(id$LAYOUT, id$OFFSET);
     }
 
-    /** Writes {@code id}. */
+    /**
+     * Writes {@code id}.
+     * <p>
+     * token id
+     */
     public static void id(MemorySegment struct, int value) {
         struct.set(id$LAYOUT, id$OFFSET, value);
     }
@@ -69,12 +79,20 @@ public final class llama_token_data {
 
     private static final ValueLayout.OfFloat logit$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("logit"));
 
-    /** Reads {@code logit}. */
+    /**
+     * Reads {@code logit}.
+     * <p>
+     * log-odds of the token
+     */
     public static float logit(MemorySegment struct) {
         return struct.get(logit$LAYOUT, logit$OFFSET);
     }
 
-    /** Writes {@code logit}. */
+    /**
+     * Writes {@code logit}.
+     * <p>
+     * log-odds of the token
+     */
     public static void logit(MemorySegment struct, float value) {
         struct.set(logit$LAYOUT, logit$OFFSET, value);
     }
@@ -86,12 +104,20 @@ public final class llama_token_data {
 
     private static final ValueLayout.OfFloat p$LAYOUT = (ValueLayout.OfFloat) $LAYOUT.select(groupElement("p"));
 
-    /** Reads {@code p}. */
+    /**
+     * Reads {@code p}.
+     * <p>
+     * probability of the token
+     */
     public static float p(MemorySegment struct) {
         return struct.get(p$LAYOUT, p$OFFSET);
     }
 
-    /** Writes {@code p}. */
+    /**
+     * Writes {@code p}.
+     * <p>
+     * probability of the token
+     */
     public static void p(MemorySegment struct, float value) {
         struct.set(p$LAYOUT, p$OFFSET, value);
     }

@@ -54,12 +54,24 @@ public final class llama_token_data_array {
 
     private static final AddressLayout data$LAYOUT = (AddressLayout) $LAYOUT.select(groupElement("data"));
 
-    /** Reads {@code data}. */
+    /**
+     * Reads {@code data}.
+     * <pre>
+     * TODO: consider SoA
+     * NOTE: this pointer can be modified by the samplers
+     * </pre>
+     */
     public static MemorySegment data(MemorySegment struct) {
         return struct.get(data$LAYOUT, data$OFFSET);
     }
 
-    /** Writes {@code data}. */
+    /**
+     * Writes {@code data}.
+     * <pre>
+     * TODO: consider SoA
+     * NOTE: this pointer can be modified by the samplers
+     * </pre>
+     */
     public static void data(MemorySegment struct, MemorySegment value) {
         struct.set(data$LAYOUT, data$OFFSET, value);
     }
@@ -88,12 +100,20 @@ public final class llama_token_data_array {
 
     private static final ValueLayout.OfLong selected$LAYOUT = (ValueLayout.OfLong) $LAYOUT.select(groupElement("selected"));
 
-    /** Reads {@code selected}. */
+    /**
+     * Reads {@code selected}.
+     * <p>
+     * this is the index in the data array (i.e. not the token id)
+     */
     public static long selected(MemorySegment struct) {
         return struct.get(selected$LAYOUT, selected$OFFSET);
     }
 
-    /** Writes {@code selected}. */
+    /**
+     * Writes {@code selected}.
+     * <p>
+     * this is the index in the data array (i.e. not the token id)
+     */
     public static void selected(MemorySegment struct, long value) {
         struct.set(selected$LAYOUT, selected$OFFSET, value);
     }
@@ -105,12 +125,20 @@ public final class llama_token_data_array {
 
     private static final ValueLayout.OfBoolean sorted$LAYOUT = (ValueLayout.OfBoolean) $LAYOUT.select(groupElement("sorted"));
 
-    /** Reads {@code sorted}. */
+    /**
+     * Reads {@code sorted}.
+     * <p>
+     * note: do not assume the data is sorted - always check this flag
+     */
     public static boolean sorted(MemorySegment struct) {
         return struct.get(sorted$LAYOUT, sorted$OFFSET);
     }
 
-    /** Writes {@code sorted}. */
+    /**
+     * Writes {@code sorted}.
+     * <p>
+     * note: do not assume the data is sorted - always check this flag
+     */
     public static void sorted(MemorySegment struct, boolean value) {
         struct.set(sorted$LAYOUT, sorted$OFFSET, value);
     }

@@ -1,12 +1,22 @@
 package dev.llamajava.bench;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.llamajava.GenerationResult;
+import dev.llamajava.StopReason;
 import dev.llamajava.TestSupport;
+import dev.llamajava.bench.Bench.Row;
+import dev.llamajava.bench.Bench.Stat;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -14,15 +24,17 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The bench's arithmetic on recorded numbers, its llama-bench parser on recorded output, and one tiny end-to-end run. */
+/** The bench's arithmetic on recorded numbers, its llama-bench parser on recorded output, its reports, and one tiny end-to-end run. */
 class BenchTest {
+
+    static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
     void medianMinMax() {
-        assertEquals(new Bench.Stat(3, 1, 9), Bench.Stat.of(new double[]{9, 1, 3}));
-        assertEquals(new Bench.Stat(2.5, 1, 4), Bench.Stat.of(new double[]{4, 1, 2, 3}));
-        assertEquals(new Bench.Stat(7, 7, 7), Bench.Stat.of(new double[]{7}));
-        assertThrows(IllegalArgumentException.class, () -> Bench.Stat.of(new double[0]));
+        assertEquals(new Stat(3, 1, 9), Stat.of(new double[]{9, 1, 3}));
+        assertEquals(new Stat(2.5, 1, 4), Stat.of(new double[]{4, 1, 2, 3}));
+        assertEquals(new Stat(7, 7, 7), Stat.of(new double[]{7}));
+        assertThrows(IllegalArgumentException.class, () -> Stat.of(new double[0]));
     }
 
     @Test
@@ -36,8 +48,8 @@ class BenchTest {
     @Test
     void ttftAndOverheadFromRecordedTimings() {
         // a generation: first token at 300 ms, 129 tokens, 5.2 s after the first, 5.1 s in decode, 0.03 s sampling
-        var r = new dev.llamajava.GenerationResult(20, 129, 300_000_000L, 290_000_000L, 5_200_000_000L,
-                dev.llamajava.StopReason.MAX_TOKENS, "", 5_100_000_000L, 30_000_000L);
+        var r = new GenerationResult(20, 129, 300_000_000L, 290_000_000L, 5_200_000_000L,
+                StopReason.MAX_TOKENS, "", 5_100_000_000L, 30_000_000L);
         assertEquals(128 / 5.2, r.generationTokensPerSecond(), 1e-9);
         assertEquals(70_000_000.0 / 128, r.overheadNanosPerToken(), 1e-6);
         assertEquals(20 / 0.29, r.promptTokensPerSecond(), 1e-9);
@@ -46,13 +58,74 @@ class BenchTest {
     @Test
     void parsesRecordedLlamaBenchJson() throws Exception {
         String json;
-        try (var in = BenchTest.class.getResourceAsStream("/llama-bench-sample.json")) {
+        try (InputStream in = BenchTest.class.getResourceAsStream("/llama-bench-sample.json")) {
             json = new String(in.readAllBytes(), StandardCharsets.UTF_8);
         }
-        Bench.Native n = Bench.parseLlamaBench(json);
+        LlamaBench.Averages n = LlamaBench.parse(json);
         // the avg_ts llama-bench wrote for its pp16 and tg4 records
         assertEquals(46.458794, n.pp(), 0);
         assertEquals(21.138731, n.tg(), 0);
+    }
+
+    @Test
+    void llamaBenchJsonWithoutATestOrNotAnArray() {
+        LlamaBench.Averages onlyPp = LlamaBench.parse("[{\"n_prompt\": 512, \"n_gen\": 0, \"avg_ts\": 1.5e2}]");
+        assertEquals(150.0, onlyPp.pp(), 0);
+        assertTrue(Double.isNaN(onlyPp.tg()));
+        assertTrue(Double.isNaN(LlamaBench.parse("[]").pp()));
+        assertThrows(IllegalArgumentException.class, () -> LlamaBench.parse("{\"n_prompt\": 512}"));
+        assertThrows(IllegalArgumentException.class, () -> LlamaBench.parse("llama-bench: error"));
+    }
+
+    static Row row(String model, Double nativePp, Double ppRatio) {
+        Stat s = new Stat(2, 1, 3);
+        return new Row(model, "Q8_0", 2_000_000_000L, 1_000_000_000L, 4, 640, s, s, s, 12.5, Double.NaN, 7.25, s, 3_000_000_000L,
+                nativePp, null, ppRatio, null);
+    }
+
+    @Test
+    void reportsWriteNullForMissingAndNonFiniteNumbers() throws Exception {
+        Instant date = Instant.parse("2026-01-02T03:04:05Z");
+        BenchReport report = new BenchReport("test \"CPU\"", "CPU", "llama.cpp test", 16, 4, date,
+                List.of(row("a \"quoted\"\nname.gguf", Double.NaN, Double.POSITIVE_INFINITY), row("b.gguf", 40.0, 1.25)));
+        JsonNode root = JSON.readTree(report.json());
+        assertEquals("test \"CPU\"", root.get("hardware").asText());
+        assertEquals("CPU", root.get("backend").asText());
+        assertEquals("2026-01-02T03:04:05Z", root.get("date").asText());
+        JsonNode a = root.get("results").get(0), b = root.get("results").get(1);
+        assertEquals("a \"quoted\"\nname.gguf", a.get("model").asText());
+        assertTrue(a.get("llama_bench_pp_tps").isNull() && a.get("pp_ratio").isNull() && a.get("tg_ratio").isNull()
+                && a.get("ttft_beyond_decode_ms").isNull(), a.toString());
+        assertEquals(2.0, a.get("pp_tps").get("median").asDouble(), 0);
+        assertEquals(3_000_000_000L, a.get("peak_rss_bytes").asLong());
+        assertEquals(40.0, b.get("llama_bench_pp_tps").asDouble(), 0);
+        assertEquals(1.25, b.get("pp_ratio").asDouble(), 0);
+        String md = report.markdown();
+        assertTrue(md.startsWith("| hardware | backend | model | quant | size | params | threads | ctx | pp16 t/s (llama-java) |"), md);
+        assertTrue(md.contains("| b.gguf | Q8_0 | 2.00 GB | 1.00 B | 4 | 640 | 2.00 (1.00-3.00) | 40.00 | 1.250 | 2.00 (1.00-3.00) | - | - |"), md);
+        assertTrue(md.endsWith("| llama.cpp test | 2026-01-02 |\n"), md);
+    }
+
+    @Test
+    void commandLineOfCiBench() {
+        Bench b = new Bench();
+        new CommandLine(b).parseArgs("--synthetic", "Q4_K_M,Q8_0", "--compare-native", "/opt/llama-bench", "--json", "out/b.json",
+                "--markdown", "out/b.md", "--gpu", "--reps", "3", "--threads", "2", "--pp", "64", "--tg", "8", "--model", "m.gguf");
+        assertEquals(List.of("Q4_K_M", "Q8_0"), b.synthetic);
+        assertEquals(List.of(Path.of("m.gguf")), b.models);
+        assertEquals(Path.of("/opt/llama-bench"), b.llamaBench);
+        BenchOptions o = b.options;
+        assertEquals(Path.of("out/b.json"), o.json);
+        assertEquals(Path.of("out/b.md"), o.markdown);
+        assertTrue(o.gpu);
+        assertEquals("CUDA", o.backend());
+        assertEquals(List.of(3, 2, 64, 8), List.of(o.reps, o.threads(), o.pp, o.tg));
+        Bench defaults = new Bench();
+        new CommandLine(defaults).parseArgs();
+        assertEquals(List.of(5, Runtime.getRuntime().availableProcessors(), 512, 128),
+                List.of(defaults.options.reps, defaults.options.threads(), defaults.options.pp, defaults.options.tg));
+        assertEquals("CPU", defaults.options.backend());
+        assertEquals(2, new CommandLine(new Bench()).execute("--frobnicate"));
     }
 
     @Test
@@ -61,15 +134,21 @@ class BenchTest {
         if (!Files.exists(model)) {
             TestSupport.writeTinyModel(model, 3);
         }
-        PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
-        Bench.Row row = Bench.benchModel(model, 2, 16, 4, 1, TestSupport.tool("llama-bench"), quiet);
+        BenchOptions o = new BenchOptions();
+        o.threads = 2;
+        o.pp = 16;
+        o.tg = 4;
+        o.reps = 1;
+        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        Row row = Bench.benchModel(model, o, TestSupport.tool("llama-bench"), quiet);
         assertTrue(row.pp().median() > 0 && row.tg().median() > 0, row.toString());
         assertNotNull(row.nativePp());
         assertNotNull(row.nativeTg());
         assertTrue(row.ppRatio() > 0 && row.tgRatio() > 0);
-        String md = Bench.markdown(List.of(row), "test CPU", 16, 4, "llama.cpp test");
-        assertTrue(md.startsWith("| hardware | backend | model | quant |"), md);
-        String json = Bench.json(List.of(row), "test CPU", "llama.cpp test");
-        assertTrue(json.contains("\"pp_ratio\": ") && json.contains("\"quant\": \"F16\""), json);
+        BenchReport report = new BenchReport("test CPU", "CPU", "llama.cpp test", 16, 4, Instant.now(), List.of(row));
+        assertTrue(report.markdown().startsWith("| hardware | backend | model | quant |"), report.markdown());
+        JsonNode r = JSON.readTree(report.json()).get("results").get(0);
+        assertTrue(r.get("pp_ratio").asDouble() > 0, r.toString());
+        assertEquals("F16", r.get("quant").asText());
     }
 }

@@ -3,7 +3,10 @@ package dev.llamajava.cli;
 import dev.llamajava.SyntheticModels;
 import dev.llamajava.TestSupport;
 import dev.llamajava.gguf.GgufFile;
-import dev.llamajava.hub.JsonAccess;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -12,9 +15,12 @@ import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
@@ -23,6 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Each subcommand's happy path and its one-line errors, in-process. */
 class CliTest {
+
+    static final ObjectMapper JSON = new ObjectMapper();
 
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
@@ -52,6 +60,11 @@ class CliTest {
         return Main.execute(args);
     }
 
+    /** Runs a command line that must succeed (its stderr is the failure message). */
+    void ok(String... args) {
+        assertEquals(0, run(args), this::err);
+    }
+
     String out() {
         return out.toString(StandardCharsets.UTF_8);
     }
@@ -66,7 +79,7 @@ class CliTest {
 
     @Test
     void info() {
-        assertEquals(0, run("info", stories()));
+        ok("info", stories());
         assertTrue(out().contains("architecture       llama\n"), out());
         assertTrue(out().contains("parameters         292,800 (0.00 B)\n"), out());
         assertTrue(out().contains("vocabulary         512 tokens (llama)\n"), out());
@@ -88,7 +101,7 @@ class CliTest {
     void runGreedyEqualsLlamaSimple() throws Exception {
         var r = TestSupport.run(List.of(TestSupport.tool("llama-simple").toString(), "-m", stories(), "-n", "24", "Once upon a time"), null, null, 120);
         assertEquals(0, r.exit());
-        assertEquals(0, run("run", "-m", stories(), "--temp", "0", "-n", "24", "-p", "Once upon a time", "--ctx", "128"));
+        ok("run", "-m", stories(), "--temp", "0", "-n", "24", "-p", "Once upon a time", "--ctx", "128");
         // llama-simple prints the prompt (with <s> rendered) then the completion; ours prints the completion
         assertTrue(r.stdout().endsWith(out()), "llama-simple: " + r.stdout() + "\nours: " + out());
         assertTrue(out().length() > 40, out());
@@ -96,27 +109,27 @@ class CliTest {
     }
 
     @Test
-    @SuppressWarnings("unchecked")
-    void runJsonParses() {
-        assertEquals(0, run("run", "-m", stories(), "--temp", "0", "-n", "8", "-p", "Once upon a time", "--ctx", "128", "--json"));
+    void runJsonParses() throws Exception {
+        ok("run", "-m", stories(), "--temp", "0", "-n", "8", "-p", "Once upon a time", "--ctx", "128", "--json");
         List<String> lines = out().lines().toList();
         assertEquals(9, lines.size(), out());
         StringBuilder text = new StringBuilder();
         for (String l : lines.subList(0, 8)) {
-            Map<String, Object> m = (Map<String, Object>) JsonAccess.parse(l);
-            assertTrue(m.get("id") instanceof Long);
-            text.append((String) m.get("text"));
+            JsonNode t = JSON.readTree(l);
+            assertTrue(t.get("id").isIntegralNumber(), l);
+            assertTrue(t.get("logprob").isNumber(), l);
+            text.append(t.get("text").asText());
         }
-        Map<String, Object> summary = (Map<String, Object>) ((Map<String, Object>) JsonAccess.parse(lines.get(8))).get("summary");
-        assertEquals(8L, summary.get("generated_tokens"));
-        assertEquals("MAX_TOKENS", summary.get("stop_reason"));
-        assertEquals(text.toString(), summary.get("text"));
+        JsonNode summary = JSON.readTree(lines.get(8)).get("summary");
+        assertEquals(8, summary.get("generated_tokens").asInt());
+        assertEquals("MAX_TOKENS", summary.get("stop_reason").asText());
+        assertEquals(text.toString(), summary.get("text").asText());
     }
 
     @Test
     void runReadsStdinAndRejectsBadArguments() {
         System.setIn(new ByteArrayInputStream("The little dog".getBytes(StandardCharsets.UTF_8)));
-        assertEquals(0, run("run", "-m", stories(), "--temp", "0", "-n", "4", "--ctx", "64"));
+        ok("run", "-m", stories(), "--temp", "0", "-n", "4", "--ctx", "64");
         assertTrue(!out().isBlank());
         assertEquals(2, run("run", "--max-tokens", "many"));
         assertTrue(err().startsWith("Invalid value for option '--max-tokens'"), err());
@@ -131,7 +144,7 @@ class CliTest {
         Path state = TestSupport.workDir("cli").resolve("chat.state");
         System.setIn(new ByteArrayInputStream(("Once upon a time\n/save " + state + "\n/reset\n/load " + state + "\nThe end\n")
                 .getBytes(StandardCharsets.UTF_8)));
-        assertEquals(0, run("chat", "-m", stories(), "--template", "chatml", "--temp", "0", "-n", "6", "--ctx", "512"));
+        ok("chat", "-m", stories(), "--template", "chatml", "--temp", "0", "-n", "6", "--ctx", "512");
         assertEquals(2, out().lines().count(), out());
         assertTrue(err().contains("[saved 2 messages]"), err());
         assertTrue(err().contains("[conversation reset]"), err());
@@ -144,11 +157,11 @@ class CliTest {
         Path f16 = dir.resolve("tiny-F16.gguf");
         TestSupport.writeTinyModel(f16, 5);
         Path q8 = dir.resolve("tiny-Q8_0.gguf");
-        assertEquals(0, run("quantize", f16.toString(), q8.toString(), "Q8_0"));
+        ok("quantize", f16.toString(), q8.toString(), "Q8_0");
         assertEquals("Q8_0", GgufFile.read(q8).fileTypeName());
         assertEquals(1, run("quantize", f16.toString(), dir.resolve("x.gguf").toString(), "Q9_X"));
         assertTrue(err().startsWith("llama-java: error: unknown quantization type 'Q9_X'; known: [F32, F16,"), err());
-        assertEquals(0, run("select", dir.toString(), "--budget", "8G", "--ctx", "2048"));
+        ok("select", dir.toString(), "--budget", "8G", "--ctx", "2048");
         assertTrue(out().contains("F16 ") && out().contains("<- chosen"), out());
         assertEquals(1, run("select", dir.toString(), "--budget", "1M"));
         assertTrue(out().contains("no variant fits the budget"), out());
@@ -160,28 +173,30 @@ class CliTest {
         Path f16 = dir.resolve("tiny-F16.gguf");
         TestSupport.writeTinyModel(f16, 9);
         Path json = dir.resolve("bench.json");
-        assertEquals(0, run("bench", "-m", f16.toString(), "--pp", "16", "--tg", "4", "--reps", "1", "--compare-native",
-                TestSupport.tool("llama-bench").toString(), "--json", json.toString()));
+        ok("bench", "-m", f16.toString(), "--pp", "16", "--tg", "4", "--reps", "1", "--compare-native",
+                TestSupport.tool("llama-bench").toString(), "--json", json.toString());
         assertTrue(out().contains("| hardware | backend | model | quant |"), out());
-        Object parsed = JsonAccess.parse(Files.readString(json));
-        assertTrue(parsed instanceof Map<?, ?> m && m.get("results") instanceof List<?> l && l.size() == 1, String.valueOf(parsed));
+        JsonNode results = JSON.readTree(json.toFile()).get("results");
+        assertTrue(results.isArray() && results.size() == 1, results.toString());
+        assertEquals("F16", results.get(0).get("quant").asText());
     }
 
     @Test
     void pullFromALocalHub() throws Exception {
         byte[] body = new byte[100_000];
         for (int i = 0; i < body.length; i++) body[i] = (byte) (i * 7);
-        String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(body));
-        var server = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(body));
+        String commit = "c0ffee".repeat(6) + "c0ff"; // 40 hexadecimal characters
+        byte[] revision = JSON.writeValueAsBytes(JSON.createObjectNode().put("sha", commit));
+        ObjectNode file = JSON.createObjectNode().put("type", "file").put("path", "M-Q8_0.gguf").put("size", body.length);
+        file.putObject("lfs").put("oid", sha).put("size", body.length);
+        byte[] tree = JSON.writeValueAsBytes(JSON.createArrayNode().add(file));
+        Map<String, byte[]> replies = Map.of("/api/models/acme/M/revision/main", revision, "/api/models/acme/M/tree/" + commit, tree,
+                "/acme/M/resolve/" + commit + "/M-Q8_0.gguf", body);
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/", ex -> {
             try (ex) {
-                String path = ex.getRequestURI().getPath();
-                byte[] reply;
-                if (path.equals("/api/models/acme/M/revision/main")) reply = "{\"sha\":\"c0ffee\"}".getBytes();
-                else if (path.equals("/api/models/acme/M/tree/c0ffee")) reply = ("[{\"type\":\"file\",\"path\":\"M-Q8_0.gguf\",\"size\":100000,"
-                        + "\"lfs\":{\"oid\":\"" + sha + "\",\"size\":100000}}]").getBytes();
-                else if (path.equals("/acme/M/resolve/c0ffee/M-Q8_0.gguf")) reply = body;
-                else reply = null;
+                byte[] reply = replies.get(ex.getRequestURI().getPath());
                 ex.sendResponseHeaders(reply == null ? 404 : 200, reply == null ? -1 : reply.length);
                 if (reply != null) ex.getResponseBody().write(reply);
             }
@@ -191,8 +206,8 @@ class CliTest {
         System.setProperty("hf.endpoint", "http://127.0.0.1:" + server.getAddress().getPort());
         System.setProperty("hf.home", home.toString());
         try {
-            assertEquals(0, run("pull", "hf:acme/M:Q8_0"));
-            Path p = home.resolve("hub/models--acme--M/snapshots/c0ffee/M-Q8_0.gguf");
+            ok("pull", "hf:acme/M:Q8_0");
+            Path p = home.resolve("hub/models--acme--M/snapshots/" + commit + "/M-Q8_0.gguf");
             assertEquals(p + "\n", out());
             assertEquals(-1L, Files.mismatch(p, Files.write(home.resolve("expected"), body)));
             assertEquals(1, run("pull", "hf:acme/Missing"));
@@ -207,7 +222,7 @@ class CliTest {
     @Test
     void defaultModelIsTheSyntheticOne() {
         System.setProperty("llama.cpp.source", TestSupport.llamaSource().toString());
-        assertEquals(0, run("run", "-p", "Hello", "-n", "3", "--ctx", "256"));
+        ok("run", "-p", "Hello", "-n", "3", "--ctx", "256");
         assertTrue(err().contains("no --model given: using the synthetic Llama-3.2-1B-shaped model (random weights, its output is meaningless): "
                 + SyntheticModels.cacheDir()), err());
     }

@@ -3,6 +3,7 @@ package dev.llamajava.hub;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.llamajava.TestSupport;
+import dev.llamajava.internal.Hashing;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -14,16 +15,17 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.HexFormat;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertThrowsExactly;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -45,8 +47,8 @@ class HuggingFaceTest {
     final List<String> ranges = new ArrayList<>();
     Path cache;
 
-    static String sha(byte[] b) throws Exception {
-        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+    static String sha(byte[] b) {
+        return Hashing.sha256(b);
     }
 
     @BeforeEach
@@ -198,7 +200,36 @@ class HuggingFaceTest {
     void badReferences() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> HuggingFace.Ref.parse("hf:nope"));
         assertEquals("not a Hugging Face reference: 'hf:nope' (expected hf:owner/repo[:QUANT])", e.getMessage());
+        e = assertThrowsExactly(IllegalArgumentException.class, () -> HuggingFace.Ref.parse("hf:acme/..:Q4_K_M"));
+        assertEquals("not a Hugging Face reference: 'hf:acme/..:Q4_K_M' (invalid repository id 'acme/..': expected owner/name"
+                + " (letters, digits, '.', '_', '-', exactly one '/', no '..'))", e.getMessage());
         assertEquals(new HuggingFace.Ref("bartowski/Llama-3.2-1B-Instruct-GGUF", "Q4_K_M"),
                 HuggingFace.Ref.parse("hf:bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M"));
+    }
+
+    @Test
+    void fromEnvironmentReadsTheHfSettings() throws Exception {
+        Path home = cache.resolve("home");
+        Map<String, String> saved = new HashMap<>();
+        for (String k : List.of("hf.endpoint", "hf.home", "hf.token")) saved.put(k, System.getProperty(k));
+        try {
+            System.setProperty("hf.endpoint", "http://127.0.0.1:" + server.getAddress().getPort() + "/");
+            System.setProperty("hf.home", home.toString());
+            System.setProperty("hf.token", "from-settings");
+            requiredToken = "from-settings";
+            Path p = HuggingFace.fromEnvironment().pull(HuggingFace.Ref.parse("hf:" + REPO + ":Q4_K_M"), Long.MAX_VALUE, null);
+            assertEquals(home.resolve("hub/models--acme--Tiny-GGUF/snapshots/" + COMMIT + "/Tiny-Q4_K_M.gguf"), p);
+            assertArrayEquals(q4, Files.readAllBytes(p));
+            System.setProperty("hf.endpoint", "ftp://127.0.0.1/");
+            HubException e = assertThrowsExactly(HubException.class, HuggingFace::fromEnvironment);
+            assertEquals("the Hugging Face endpoint 'ftp://127.0.0.1' (-Dhf.endpoint / HF_ENDPOINT) is not an http(s) URL", e.getMessage());
+            System.setProperty("hf.endpoint", "http://a b");
+            e = assertThrowsExactly(HubException.class, HuggingFace::fromEnvironment);
+            assertTrue(e.getMessage().startsWith("the Hugging Face endpoint 'http://a b' (-Dhf.endpoint / HF_ENDPOINT) is not a URL: "), e.getMessage());
+        } finally {
+            saved.forEach((k, v) -> {
+                if (v == null) System.clearProperty(k); else System.setProperty(k, v);
+            });
+        }
     }
 }

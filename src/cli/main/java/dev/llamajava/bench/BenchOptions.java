@@ -1,0 +1,33 @@
+package dev.llamajava.bench;
+
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+
+/** What the benchmark measures and where it writes its tables: options shared by {@link Bench} and {@code llama-java bench}. */
+public final class BenchOptions {
+    @Option(names = "--threads", description = "Threads (default: all cores).")
+    Integer threads;
+    @Option(names = "--pp", defaultValue = "512", description = "Prompt tokens (default: ${DEFAULT-VALUE}).")
+    int pp = 512;
+    @Option(names = "--tg", defaultValue = "128", description = "Generated tokens (default: ${DEFAULT-VALUE}).")
+    int tg = 128;
+    @Option(names = "--reps", defaultValue = "5", description = "Repetitions (default: ${DEFAULT-VALUE}).")
+    int reps = 5;
+    @Option(names = "--gpu", description = "Offload every layer to the GPU (and run llama-bench with -ngl 99).")
+    boolean gpu;
+    @Option(names = "--json", description = "Write JSON here.")
+    Path json;
+    @Option(names = "--markdown", description = "Write markdown here.")
+    Path markdown;
+
+    /** @return the threads to use: the option, else every core */
+    int threads() {
+        return threads != null ? threads : Runtime.getRuntime().availableProcessors();
+    }
+
+    /** @return the backend's name in the tables */
+    String backend() {
+        return gpu ? "CUDA" : "CPU";
+    }
+}

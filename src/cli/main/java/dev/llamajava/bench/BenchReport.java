@@ -1,0 +1,103 @@
+package dev.llamajava.bench;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.llamajava.bench.Bench.Row;
+import dev.llamajava.bench.Bench.Stat;
+import dev.llamajava.internal.Json;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The benchmark's results as a markdown table and as JSON.
+ *
+ * @param hardware the machine, e.g. its CPU and cores
+ * @param backend  CPU or CUDA
+ * @param build    the llama.cpp build
+ * @param pp       prompt tokens per measurement
+ * @param tg       generated tokens per measurement
+ * @param date     when it ran
+ * @param rows     one per model
+ */
+public record BenchReport(String hardware, String backend, String build, int pp, int tg, Instant date, List<Row> rows) {
+
+    /** @return the markdown table, one line per model */
+    public String markdown() {
+        StringBuilder sb = new StringBuilder();
+        sb.append("| hardware | backend | model | quant | size | params | threads | ctx | pp").append(pp).append(" t/s (llama-java) | pp")
+          .append(pp).append(" t/s (llama-bench) | ratio | tg").append(tg).append(" t/s (llama-java) | tg").append(tg)
+          .append(" t/s (llama-bench) | ratio | TTFT ms (20-token prompt) | TTFT beyond prompt decode | Java cost/token | load ms | peak RSS | build | date |\n");
+        sb.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        String day = date.toString().substring(0, 10);
+        for (Row r : rows) {
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f GB | %.2f B | %d | %d | %s | %s | %s | %s | %s | %s | %s | %.2f ms | %.1f µs | %.0f | %.2f GB | %s | %s |%n",
+                    hardware, backend, r.model(), r.quant(), r.sizeBytes() / 1e9, r.params() / 1e9, r.threads(), r.ctx(), fmt(r.pp()),
+                    fmt(r.nativePp(), "%.2f"), fmt(r.ppRatio(), "%.3f"), fmt(r.tg()), fmt(r.nativeTg(), "%.2f"), fmt(r.tgRatio(), "%.3f"),
+                    fmt(r.ttftMs()), r.ttftOverheadMs(), r.overheadUs(), r.loadMs().median(), r.peakRssBytes() / 1e9, build, day));
+        }
+        return sb.toString();
+    }
+
+    private static String fmt(Stat s) {
+        return String.format(Locale.ROOT, "%.2f (%.2f-%.2f)", s.median(), s.min(), s.max());
+    }
+
+    private static String fmt(Double v, String format) {
+        return v == null ? "-" : String.format(Locale.ROOT, format, v);
+    }
+
+    /** @return the results as JSON (a number that is absent or not finite is null) */
+    public String json() {
+        ObjectNode root = Json.object().put("hardware", hardware).put("backend", backend).put("build", build).put("date", date.toString());
+        ArrayNode results = root.putArray("results");
+        for (Row r : rows) {
+            ObjectNode o = results.addObject().put("model", r.model()).put("quant", r.quant()).put("size_bytes", r.sizeBytes())
+                    .put("params", r.params()).put("threads", r.threads()).put("ctx", r.ctx());
+            put(o.putObject("pp_tps"), r.pp());
+            put(o.putObject("tg_tps"), r.tg());
+            put(o.putObject("ttft_ms"), r.ttftMs());
+            put(o, "ttft_prompt_decode_ms", r.ttftPromptMs());
+            put(o, "ttft_beyond_decode_ms", r.ttftOverheadMs());
+            put(o, "java_cost_per_token_us", r.overheadUs());
+            put(o, "load_ms", r.loadMs().median());
+            o.put("peak_rss_bytes", r.peakRssBytes());
+            put(o, "llama_bench_pp_tps", r.nativePp());
+            put(o, "llama_bench_tg_tps", r.nativeTg());
+            put(o, "pp_ratio", r.ppRatio());
+            put(o, "tg_ratio", r.tgRatio());
+        }
+        return Json.pretty(root) + "\n";
+    }
+
+    private static void put(ObjectNode o, Stat s) {
+        put(o, "median", s.median());
+        put(o, "min", s.min());
+        put(o, "max", s.max());
+    }
+
+    private static void put(ObjectNode o, String field, Double v) {
+        Json.putFinite(o, field, v == null ? Double.NaN : v);
+    }
+
+    /**
+     * Writes the markdown and the JSON where the options say (each only when asked for).
+     *
+     * @param options {@code --markdown} and {@code --json}
+     * @throws IOException when a file cannot be written
+     */
+    public void write(BenchOptions options) throws IOException {
+        write(options.markdown, markdown());
+        write(options.json, json());
+    }
+
+    private static void write(Path file, String text) throws IOException {
+        if (file == null) return;
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        Files.writeString(file, text);
+    }
+}
