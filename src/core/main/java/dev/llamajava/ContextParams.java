@@ -1,6 +1,7 @@
 package dev.llamajava;
 
 import java.util.Objects;
+import dev.llamajava.gguf.GgmlType;
 
 /**
  * How a context is created. Immutable; defaults equal llama.cpp's {@code llama_context_default_params()}
@@ -38,28 +39,28 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
     /** KV cache element types. Values match {@code enum ggml_type}. */
     public enum KvCacheType {
         /** 32-bit float. */
-        F32(dev.llamajava.gguf.GgmlType.F32),
+        F32(GgmlType.F32),
         /** 16-bit float (default). */
-        F16(dev.llamajava.gguf.GgmlType.F16),
+        F16(GgmlType.F16),
         /** bfloat16. */
-        BF16(dev.llamajava.gguf.GgmlType.BF16),
+        BF16(GgmlType.BF16),
         /** 8-bit blocks. */
-        Q8_0(dev.llamajava.gguf.GgmlType.Q8_0),
+        Q8_0(GgmlType.Q8_0),
         /** 4-bit blocks. */
-        Q4_0(dev.llamajava.gguf.GgmlType.Q4_0),
+        Q4_0(GgmlType.Q4_0),
         /** 4-bit blocks with min. */
-        Q4_1(dev.llamajava.gguf.GgmlType.Q4_1),
+        Q4_1(GgmlType.Q4_1),
         /** 4-bit non-linear. */
-        IQ4_NL(dev.llamajava.gguf.GgmlType.IQ4_NL),
+        IQ4_NL(GgmlType.IQ4_NL),
         /** 5-bit blocks. */
-        Q5_0(dev.llamajava.gguf.GgmlType.Q5_0),
+        Q5_0(GgmlType.Q5_0),
         /** 5-bit blocks with min. */
-        Q5_1(dev.llamajava.gguf.GgmlType.Q5_1);
+        Q5_1(GgmlType.Q5_1);
 
         final int ggmlType;
         final double bytesPerElement;
 
-        KvCacheType(dev.llamajava.gguf.GgmlType type) {
+        KvCacheType(GgmlType type) {
             this.ggmlType = type.id();
             this.bytesPerElement = (double) type.typeSize() / type.blockSize();
         }

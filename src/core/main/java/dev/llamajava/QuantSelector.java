@@ -12,6 +12,8 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import dev.llamajava.gguf.GgmlType;
+import java.util.regex.Pattern;
 
 /**
  * Chooses among GGUF quantizations of one model by memory: for each variant it estimates weights + KV cache +
@@ -76,8 +78,8 @@ public final class QuantSelector {
                 long outEmb = g.tensors().stream().filter(t -> t.name().startsWith("token_embd") || t.name().startsWith("output."))
                         .mapToLong(GgufTensorInfo::bytes).sum();
                 long repack = g.tensors().stream().filter(t -> !t.name().startsWith("token_embd") && t.shape().length == 2
-                                && (t.type() == dev.llamajava.gguf.GgmlType.Q4_0 || t.type() == dev.llamajava.gguf.GgmlType.Q4_K
-                                || t.type() == dev.llamajava.gguf.GgmlType.IQ4_NL))
+                                && (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q4_K
+                                || t.type() == GgmlType.IQ4_NL))
                         .mapToLong(GgufTensorInfo::bytes).sum();
                 return new Variant(path.getFileName().toString(), path, g.fileTypeName(), g.fileSize(), g.tensorBytes(), g.bitsPerWeight(),
                         layers, embd, ff, heads, kv, headDim, vocab, outEmb, repack);
@@ -223,7 +225,7 @@ public final class QuantSelector {
      * @throws IllegalArgumentException when malformed
      */
     public static long parseSize(String budget) {
-        var m = java.util.regex.Pattern.compile("(?i)\\s*([0-9.]+)\\s*([kmgt]?)(i?b)?\\s*").matcher(budget);
+        var m = Pattern.compile("(?i)\\s*([0-9.]+)\\s*([kmgt]?)(i?b)?\\s*").matcher(budget);
         if (!m.matches()) throw new IllegalArgumentException("not a size: '" + budget + "' (e.g. 2G, 512M)");
         double v = Double.parseDouble(m.group(1));
         int shift = switch (m.group(2).toLowerCase(Locale.ROOT)) {

@@ -10,6 +10,11 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
+import dev.llamajava.gguf.GgmlType;
+import java.util.regex.Pattern;
+import java.util.function.DoubleConsumer;
+import java.util.List;
+import java.io.IOException;
 
 /** Quantizes GGUF models with llama.cpp's {@code llama_model_quantize}. */
 public final class Quantizer {
@@ -25,8 +30,8 @@ public final class Quantizer {
      * @param outputType      type for output.weight, or null for llama.cpp's choice (a {@code GgmlType} name)
      * @param embeddingType   type for token_embd.weight, or null
      */
-    public record Options(int threads, boolean allowRequantize, boolean pure, dev.llamajava.gguf.GgmlType outputType,
-                          dev.llamajava.gguf.GgmlType embeddingType) {
+    public record Options(int threads, boolean allowRequantize, boolean pure, GgmlType outputType,
+                          GgmlType embeddingType) {
         /** Validates. */
         public Options {
             if (threads < 0) throw new IllegalArgumentException("threads must be >= 0, was " + threads);
@@ -53,7 +58,7 @@ public final class Quantizer {
         quantize(in, out, type, options, null);
     }
 
-    private static final java.util.regex.Pattern TENSOR_PROGRESS = java.util.regex.Pattern.compile("^\\[\\s*(\\d+)/\\s*(\\d+)\\]");
+    private static final Pattern TENSOR_PROGRESS = Pattern.compile("^\\[\\s*(\\d+)/\\s*(\\d+)\\]");
 
     /**
      * Quantizes {@code in} into {@code out}, reporting progress per tensor.
@@ -67,7 +72,7 @@ public final class Quantizer {
      * @throws ModelLoadException       when {@code in} does not exist
      * @throws LlamaException           when llama.cpp fails (its reason in the message)
      */
-    public static void quantize(Path in, Path out, String type, Options options, java.util.function.DoubleConsumer progress) {
+    public static void quantize(Path in, Path out, String type, Options options, DoubleConsumer progress) {
         Objects.requireNonNull(in, "in");
         Objects.requireNonNull(out, "out");
         Objects.requireNonNull(options, "options");
@@ -96,7 +101,7 @@ public final class Quantizer {
                 });
             }
             long rc;
-            java.util.List<String> errors;
+            List<String> errors;
             try {
                 rc = Integer.toUnsignedLong(llama_h.llama_model_quantize(a.allocateFrom(in.toAbsolutePath().toString()),
                         a.allocateFrom(out.toAbsolutePath().toString()), p));
@@ -107,7 +112,7 @@ public final class Quantizer {
             if (rc != 0) {
                 try {
                     Files.deleteIfExists(out);
-                } catch (java.io.IOException ignore) {
+                } catch (IOException ignore) {
                     // best effort
                 }
                 throw new LlamaException("llama_model_quantize failed for " + in + " -> " + type + ": "

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.DoubleConsumer;
+import java.util.Random;
 
 /**
  * Writes Llama-architecture GGUF models with seeded random weights in a given shape, with the real
@@ -166,7 +167,7 @@ public final class SyntheticModel {
 
     /** 65536 F16 samples of N(0, std), indexed by 16 random bits. */
     static short[] normalF16Table(long seed, double std) {
-        java.util.Random r = new java.util.Random(seed);
+        Random r = new Random(seed);
         short[] t = new short[65536];
         for (int i = 0; i < t.length; i++) t[i] = Float.floatToFloat16((float) (r.nextGaussian() * std));
         return t;

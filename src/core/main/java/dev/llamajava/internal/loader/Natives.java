@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
+import java.util.function.Consumer;
 
 /**
  * Module-internal facade over the package-private loader (this package is not exported).
@@ -87,17 +88,17 @@ public final class Natives {
         return l == null ? List.of() : l;
     }
 
-    private static final ThreadLocal<java.util.function.Consumer<Line>> LISTENER = new ThreadLocal<>();
+    private static final ThreadLocal<Consumer<Line>> LISTENER = new ThreadLocal<>();
 
     /** @param listener receives this thread's native log lines as they come (null to stop); must not throw */
-    public static void listen(java.util.function.Consumer<Line> listener) {
+    public static void listen(Consumer<Line> listener) {
         if (listener == null) LISTENER.remove(); else LISTENER.set(listener);
     }
 
     static void captured(int level, String line) {
         List<Line> l = CAPTURE.get();
         if (l != null) l.add(new Line(level, line));
-        java.util.function.Consumer<Line> c = LISTENER.get();
+        Consumer<Line> c = LISTENER.get();
         if (c != null) c.accept(new Line(level, line));
     }
 }

@@ -1,0 +1,105 @@
+package dev.llamajava;
+
+import dev.llamajava.internal.GgufPrecheck;
+import dev.llamajava.internal.loader.Natives;
+import dev.llamajava.ffi.llama_h;
+import dev.llamajava.ffi.llama_model_params;
+import dev.llamajava.ffi.llama_progress_callback;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import dev.llamajava.internal.GgufPrecheck;
+
+/** Loads a model: checks the file in Java first, then calls llama.cpp with the parameters and a progress upcall. */
+final class ModelLoader {
+
+    private static final Logger LOG = System.getLogger("dev.llamajava");
+
+    private ModelLoader() { }
+
+    static LlamaModel load(Path path, ModelParams params) {
+        Objects.requireNonNull(path, "path");
+        Objects.requireNonNull(params, "params");
+        Path abs = path.toAbsolutePath();
+        checkGguf(abs);
+        Natives.ensureLoaded();
+        AtomicBoolean cancelled = new AtomicBoolean();
+        AtomicReference<Throwable> listenerError = new AtomicReference<>();
+        MemorySegment ptr;
+        List<String> errors;
+        Map<String, Long> buffers;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment p = llama_h.llama_model_default_params(arena);
+            llama_model_params.n_gpu_layers(p, params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? GpuFit.autoLayers(abs, params) : params.gpuLayers());
+            llama_model_params.main_gpu(p, params.mainGpu());
+            llama_model_params.split_mode(p, params.splitMode().ordinal());
+            llama_model_params.vocab_only(p, params.vocabOnly());
+            llama_model_params.check_tensors(p, params.checkTensors());
+            llama_model_params.load_mode(p, params.loadMode().value());
+            ModelParams.LoadProgressListener listener = params.progressListener();
+            if (listener != null) {
+                llama_model_params.progress_callback(p, llama_progress_callback.allocate((progress, user) -> {
+                    try {
+                        boolean go = listener.onProgress(progress);
+                        if (!go) cancelled.set(true);
+                        return go;
+                    } catch (Throwable t) {
+                        listenerError.set(t);
+                        cancelled.set(true);
+                        return false;
+                    }
+                }, arena));
+            }
+            Natives.beginCapture();
+            try {
+                ptr = llama_h.llama_model_load_from_file(arena.allocateFrom(abs.toString()), p);
+            } finally {
+                List<Natives.Line> lines = Natives.endCaptureAll();
+                errors = lines.stream().filter(Natives.Line::isProblem).map(Natives.Line::text).toList();
+                buffers = MemoryReport.buffers(lines, "model buffer size");
+            }
+        }
+        if (ptr.equals(MemorySegment.NULL)) {
+            if (listenerError.get() != null) {
+                throw new ModelLoadException(abs, "Loading " + abs + " was cancelled: the progress listener threw "
+                        + listenerError.get(), listenerError.get());
+            }
+            if (cancelled.get()) throw new ModelLoadException(abs, "Loading " + abs + " was cancelled by the progress listener");
+            String why = errors.isEmpty() ? "no reason given" : String.join("; ", errors);
+            throw new ModelLoadException(abs, "llama.cpp could not load " + abs + ": " + why);
+        }
+        LOG.log(Level.DEBUG, () -> "loaded " + abs);
+        return new LlamaModel(abs, ptr, params, buffers);
+    }
+
+    private static void checkGguf(Path p) {
+        if (!Files.exists(p)) throw new ModelLoadException(p, "Model file not found: " + p);
+        if (!Files.isRegularFile(p)) throw new ModelLoadException(p, "Model path is not a regular file: " + p);
+        if (!Files.isReadable(p)) throw new ModelLoadException(p, "Model file is not readable: " + p);
+        byte[] head = new byte[8];
+        int n;
+        try (InputStream in = Files.newInputStream(p)) {
+            n = in.readNBytes(head, 0, 8);
+        } catch (IOException e) {
+            throw new ModelLoadException(p, "Cannot read model file " + p + ": " + e.getMessage(), e);
+        }
+        if (n < 8) throw new ModelLoadException(p, "Not a GGUF file (only " + n + " bytes): " + p);
+        if (head[0] != 'G' || head[1] != 'G' || head[2] != 'U' || head[3] != 'F') {
+            throw new ModelLoadException(p, "Not a GGUF file (bad magic 0x"
+                    + HexFormat.of().formatHex(head, 0, 4) + ", expected \"GGUF\"): " + p);
+        }
+        String why = GgufPrecheck.check(p);
+        if (why != null) throw new ModelLoadException(p, "Refused " + p + " before llama.cpp saw it: " + why);
+    }
+}
