@@ -60,17 +60,15 @@ public final class LlamaBench {
     }
 
     /**
-     * Finds llama-bench: {@code $LLAMA_BENCH}, else in {@code -Dllama.tools.dir}, else in {@code build/native}.
+     * Finds llama-bench: {@code -Dllama.bench} / {@code LLAMA_BENCH}, else in {@code -Dllama.tools.dir} / {@code LLAMA_TOOLS_DIR}, else in {@code build/native}.
      *
      * @return the executable
      * @throws LlamaException when none of them is one
      */
     public static Path find() {
         List<Path> tried = new ArrayList<>();
-        String env = Settings.lookup(null, "LLAMA_BENCH");
-        if (env != null) tried.add(Path.of(env));
-        String tools = Settings.lookup("llama.tools.dir", null);
-        if (tools != null) tried.add(Path.of(tools, "llama-bench"));
+        Settings.LLAMA_BENCH.explicit().ifPresent(v -> tried.add(Path.of(v)));
+        Settings.TOOLS_DIR.explicit().ifPresent(v -> tried.add(Path.of(v, "llama-bench")));
         tried.add(Path.of("build/native/llama-bench"));
         for (Path p : tried) if (Files.isExecutable(p)) return p;
         throw new LlamaException("llama-bench not found (tried " + tried + "); build it with ci/build-native or pass --compare-native PATH");

@@ -87,6 +87,13 @@ public final class Settings {
     public static final Setting VOCAB_GGUF = new Setting("llama.vocab.gguf", "LLAMA_JAVA_VOCAB_GGUF", () -> null,
             "llama.cpp's models/ggml-vocab-llama-bpe.gguf");
 
+    /** llama.cpp's reference tools (llama-bench, llama-simple, ...), for benchmarks and tests. */
+    public static final Setting TOOLS_DIR = new Setting("llama.tools.dir", "LLAMA_TOOLS_DIR", () -> null,
+            "the folder of llama.cpp's tools (llama-bench)");
+
+    /** llama.cpp's llama-bench executable for {@code bench --compare-native}. */
+    public static final Setting LLAMA_BENCH = new Setting("llama.bench", "LLAMA_BENCH", () -> null, "the llama-bench executable");
+
     /** The Hugging Face endpoint. */
     public static final Setting HF_ENDPOINT = new Setting("hf.endpoint", "HF_ENDPOINT", () -> "https://huggingface.co",
             "the Hugging Face endpoint");
@@ -100,6 +107,6 @@ public final class Settings {
 
     /** @return every setting, for documentation and diagnostics */
     public static List<Setting> all() {
-        return List.of(CACHE_DIR, MODELS_DIR, LIBRARY_PATH, CUDA_LIBRARY_PATH, BACKEND, LLAMA_CPP_SOURCE, VOCAB_GGUF, HF_ENDPOINT, HF_TOKEN, HF_HOME);
+        return List.of(CACHE_DIR, MODELS_DIR, LIBRARY_PATH, CUDA_LIBRARY_PATH, BACKEND, LLAMA_CPP_SOURCE, VOCAB_GGUF, TOOLS_DIR, LLAMA_BENCH, HF_ENDPOINT, HF_TOKEN, HF_HOME);
     }
 }
