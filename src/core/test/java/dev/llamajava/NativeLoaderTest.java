@@ -1,10 +1,16 @@
 package dev.llamajava;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipal;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -144,5 +150,310 @@ class NativeLoaderTest {
         // this model go through System.Logger, whose default handler writes to stderr)
         assertEquals(2, r.stdout().lines().count(), r.stdout());
         assertTrue(r.stderr().contains("WARNING: load: bad special token"), r.stderr());
+    }
+
+    // ---- the backend setting with an explicit library folder ----
+
+    private static final String MARKER_ENV = "LLAMA_JAVA_TEST_MARKER";
+
+    /**
+     * A shared library named libggml-cuda.so whose constructor writes the file named by $LLAMA_JAVA_TEST_MARKER: the
+     * marker exists exactly when something dlopen()ed it.
+     */
+    private static Path markerLibrary(Path dir) throws Exception {
+        Path src = dir.resolve("marker.c");
+        Files.writeString(src, """
+                #include <stdio.h>
+                #include <stdlib.h>
+                __attribute__((constructor)) static void loaded(void) {
+                    const char *path = getenv("%s");
+                    FILE *f = path ? fopen(path, "w") : NULL;
+                    if (f) { fputs("loaded\\n", f); fclose(f); }
+                }
+                """.formatted(MARKER_ENV));
+        Path lib = dir.resolve("libggml-cuda.so");
+        var cc = TestSupport.run(List.of("cc", "-shared", "-fPIC", "-o", lib.toString(), src.toString()), null, null, 120);
+        assertEquals(0, cc.exit(), "cc failed: " + cc.stderr());
+        return lib;
+    }
+
+    /** A fresh folder holding links to the libraries this JVM loaded, plus {@code extra} (linked as its own name). */
+    private static Path libraryFolder(String name, Path... extra) throws Exception {
+        Llama.load();
+        Path real = Llama.libraryDirectory();
+        Path dir = freshDir(name);
+        try (var s = Files.list(real)) {
+            for (Path f : s.toList()) {
+                String n = f.getFileName().toString();
+                if (n.endsWith(".so") || n.equals("build.properties")) Files.createSymbolicLink(dir.resolve(n), f);
+            }
+        }
+        for (Path e : extra) Files.createSymbolicLink(dir.resolve(e.getFileName()), e.toAbsolutePath());
+        return dir;
+    }
+
+    private static Path freshDir(String name) throws Exception {
+        Path dir = TestSupport.workDir("loader-" + name);
+        deleteTree(dir);
+        Files.createDirectories(dir);
+        return dir;
+    }
+
+    private static void deleteTree(Path dir) throws Exception {
+        if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        try (var s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                if (!Files.isSymbolicLink(p)) p.toFile().setWritable(true);
+                Files.delete(p);
+            }
+        }
+    }
+
+    private static TestSupport.Proc scenario(String classPath, List<String> jvm, Map<String, String> env, String... args) throws Exception {
+        return TestSupport.run(TestSupport.javaCommand(classPath, jvm, "dev.llamajava.LoaderScenarioProbe", args), null, env, 120);
+    }
+
+    private static List<String> lines(String out, String prefix) {
+        return out.lines().filter(l -> l.startsWith(prefix)).toList();
+    }
+
+    @Test
+    void cpuBackendNeverLoadsAGpuLibraryFromTheLibraryFolder() throws Exception {
+        Path work = freshDir("marker-lib");
+        Path marker = work.resolve("marker");
+        Path fakeCuda = markerLibrary(work);
+        Path folder = libraryFolder("with-cuda", fakeCuda);
+        Map<String, String> env = Map.of(MARKER_ENV, marker.toString());
+        String cp = classPathWithoutNatives(); // no natives jar, no CUDA natives jar: the folder is all there is
+
+        // control: the marker library does announce a load. With llama.cuda.library.path naming the folder, auto
+        // tries libggml-cuda.so (it has no ggml_backend_init, so it does not register and the choice stays CPU)
+        var r = scenario(cp, List.of("-Dllama.library.path=" + folder, "-Dllama.backend=auto", "-Dllama.cuda.library.path=" + folder),
+                env, "backends");
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertTrue(Files.isRegularFile(marker), "the control run did not load the marker library: " + r.stdout() + r.stderr());
+        assertTrue(lines(r.stdout(), "CHOICE ").getFirst().startsWith("CHOICE CPU (llama.backend=auto: libggml-cuda.so did not load ("), r.stdout());
+        Files.delete(marker);
+
+        // cpu: never touched
+        r = scenario(cp, List.of("-Dllama.library.path=" + folder, "-Dllama.backend=cpu"), env, "backends");
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertEquals(List.of("LOADED " + folder), lines(r.stdout(), "LOADED "));
+        assertEquals(List.of("CHOICE CPU (llama.backend=cpu: GPU libraries not loaded)"), lines(r.stdout(), "CHOICE "));
+        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
+        assertFalse(Files.exists(marker), "llama.backend=cpu loaded libggml-cuda.so from the library folder");
+        assertFalse(r.stdout().contains("libggml-cuda"), r.stdout());
+        assertCpuOnlyMapped(r.stdout());
+        // not even when a CUDA library folder is configured
+        r = scenario(cp, List.of("-Dllama.library.path=" + folder, "-Dllama.backend=cpu", "-Dllama.cuda.library.path=" + folder), env, "backends");
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
+        assertFalse(Files.exists(marker), "llama.backend=cpu loaded libggml-cuda.so named by llama.cuda.library.path");
+        assertCpuOnlyMapped(r.stdout());
+
+        // auto, no CUDA library configured: only the best CPU variant is loaded from the folder, not the GPU library
+        r = scenario(cp, List.of("-Dllama.library.path=" + folder), env, "backends");
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertEquals(List.of("CHOICE CPU (llama.backend=auto: the CUDA natives (llama-java-<version>-natives-linux-x86_64-cuda.jar) are not on the class path)"),
+                lines(r.stdout(), "CHOICE "));
+        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
+        assertFalse(Files.exists(marker), "llama.backend=auto loaded libggml-cuda.so from the library folder without being asked to");
+        assertFalse(r.stdout().contains("libggml-cuda"), r.stdout());
+        assertCpuOnlyMapped(r.stdout());
+
+        // the real CUDA backend, where ci/build-cuda has built it: not mapped with llama.backend=cpu
+        Path realCuda = Path.of(System.getProperty("llama.natives.cuda.dir", "build/natives/cuda"))
+                .resolve("dev/llamajava/native/linux-x86_64-cuda/libggml-cuda.so").toAbsolutePath();
+        if (Files.isRegularFile(realCuda)) {
+            Path withReal = libraryFolder("with-real-cuda", realCuda);
+            r = scenario(cp, List.of("-Dllama.library.path=" + withReal, "-Dllama.backend=cpu"), Map.of(), "backends");
+            assertEquals(0, r.exit(), r.stdout() + r.stderr());
+            assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
+            assertFalse(r.stdout().contains("libggml-cuda"), r.stdout());
+            assertFalse(r.stdout().contains("libcuda"), r.stdout());
+        }
+    }
+
+    /** The mapped llama.cpp libraries are the four core ones and exactly one CPU variant. */
+    private static void assertCpuOnlyMapped(String stdout) {
+        List<String> names = lines(stdout, "MAPPED ").stream().map(l -> Path.of(l.substring(7)).getFileName().toString()).toList();
+        assertTrue(names.containsAll(List.of("libggml-base.so", "libggml.so", "libllama.so", "libllamajava.so")), names.toString());
+        List<String> variants = names.stream().filter(n -> n.startsWith("libggml-cpu")).toList();
+        assertEquals(1, variants.size(), "exactly one CPU variant stays mapped: " + names);
+        assertEquals(5, names.size(), names.toString());
+    }
+
+    // ---- the temporary-folder fallback ----
+
+    private static final String USER = System.getProperty("user.name");
+
+    /** The cache folder name the loader uses for these natives (as this JVM extracted them). */
+    private static String versionFolder() {
+        Llama.load();
+        return Llama.libraryDirectory().getParent().getFileName().toString();
+    }
+
+    private static List<String> tmpFallbackJvm(Path tmp, Path cache) {
+        return List.of("-Dllama.cache.dir=" + cache, "-Djava.io.tmpdir=" + tmp);
+    }
+
+    @Test
+    void temporaryFolderFallbackIsPrivate() throws Exception {
+        Path work = freshDir("tmp-fallback");
+        Path cacheIsAFile = Files.writeString(work.resolve("cache-is-a-file"), "not a folder");
+        Path tmp = Files.createDirectory(work.resolve("tmp"));
+        var r = TestSupport.run(TestSupport.javaCommand(CP, tmpFallbackJvm(tmp, cacheIsAFile), "dev.llamajava.LoaderProbe"), null, null, 120);
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        Path base = tmp.resolve("llama-java-" + USER);
+        Path version = base.resolve(versionFolder());
+        Path dir = version.resolve("linux-x86_64");
+        assertTrue(r.stdout().startsWith("LOADED " + dir + " variant="), r.stdout());
+        for (Path p : List.of(base, version, dir)) {
+            assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(p)), p.toString());
+            assertEquals(USER, Files.getOwner(p).getName(), p.toString());
+        }
+        for (String lib : List.of("libllama.so", "libggml.so", "libggml-base.so", "libllamajava.so")) {
+            assertTrue(Files.isRegularFile(dir.resolve(lib)), lib);
+        }
+        // the tmp folder itself was left as it was; the cache "folder" is still the file it was
+        assertEquals("not a folder", Files.readString(cacheIsAFile));
+
+        // a second JVM reuses the private folder
+        r = TestSupport.run(TestSupport.javaCommand(CP, tmpFallbackJvm(tmp, cacheIsAFile), "dev.llamajava.LoaderProbe"), null, null, 120);
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertTrue(r.stdout().startsWith("LOADED " + dir + " variant="), r.stdout());
+    }
+
+    @Test
+    void sharedWritableTemporaryFolderIsRefused() throws Exception {
+        Path work = freshDir("tmp-shared");
+        Path cacheIsAFile = Files.writeString(work.resolve("cache-is-a-file"), "not a folder");
+        Path tmp = Files.createDirectory(work.resolve("tmp"));
+        Path base = Files.createDirectory(tmp.resolve("llama-java-" + USER));
+        Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxrwxrwx"));
+        var r = TestSupport.run(TestSupport.javaCommand(CP, tmpFallbackJvm(tmp, cacheIsAFile), "dev.llamajava.LoaderProbe"), null, null, 120);
+        assertEquals(3, r.exit(), r.stdout() + r.stderr());
+        assertTrue(r.stdout().startsWith("EXCEPTION dev.llamajava.NativeLibraryException\n"), r.stdout());
+        Path dir = base.resolve(versionFolder()).resolve("linux-x86_64");
+        assertTrue(r.stdout().contains("  - extract to " + cacheIsAFile.resolve(versionFolder()).resolve("linux-x86_64") + ": "), r.stdout());
+        assertTrue(r.stdout().contains("  - extract to " + dir + ": java.io.IOException: " + base
+                + " can be written by other users (rwxrwxrwx)\n"), r.stdout());
+        // refused before anything was extracted into it
+        if (Files.isDirectory(dir)) {
+            try (var s = Files.list(dir)) {
+                assertEquals(List.of(), s.filter(f -> f.getFileName().toString().endsWith(".so")).toList());
+            }
+        }
+        // group-writable alone is refused too
+        Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxrwx---"));
+        r = TestSupport.run(TestSupport.javaCommand(CP, tmpFallbackJvm(tmp, cacheIsAFile), "dev.llamajava.LoaderProbe"), null, null, 120);
+        assertEquals(3, r.exit(), r.stdout() + r.stderr());
+        assertTrue(r.stdout().contains(base + " can be written by other users (rwxrwx---)\n"), r.stdout());
+    }
+
+    @Test
+    void temporaryFolderOfAnotherUserIsRefused() throws Exception {
+        Path work = freshDir("tmp-other-user");
+        Path cacheIsAFile = Files.writeString(work.resolve("cache-is-a-file"), "not a folder");
+        Path tmp = Files.createDirectory(work.resolve("tmp"));
+        Path base = Files.createDirectory(tmp.resolve("llama-java-" + USER),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        boolean chowned;
+        try {
+            UserPrincipal nobody = base.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("nobody");
+            Files.setOwner(base, nobody);
+            chowned = Files.getOwner(base).getName().equals("nobody");
+        } catch (java.io.IOException | UnsupportedOperationException e) {
+            chowned = false; // only root can give a folder away
+        }
+        Assumptions.assumeTrue(chowned, "cannot chown a folder to nobody here (not root)");
+        var r = TestSupport.run(TestSupport.javaCommand(CP, tmpFallbackJvm(tmp, cacheIsAFile), "dev.llamajava.LoaderProbe"), null, null, 120);
+        assertEquals(3, r.exit(), r.stdout() + r.stderr());
+        Path dir = base.resolve(versionFolder()).resolve("linux-x86_64");
+        assertTrue(r.stdout().contains("  - extract to " + dir + ": java.io.IOException: " + base + " belongs to nobody, not to " + USER + "\n"),
+                r.stdout());
+    }
+
+    // ---- failures are not remembered ----
+
+    @Test
+    void aFailedLoadIsRetried() throws Exception {
+        Llama.load();
+        Path real = Llama.libraryDirectory();
+        Path empty = freshDir("retry-empty");
+        var r = scenario(classPathWithoutNatives(), List.of(), Map.of(), "retry", empty.toString(), real.toString(),
+                TestSupport.stories260K().toString());
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        List<String> failed = lines(r.stdout(), "FAILED ");
+        assertEquals(List.of("FAILED dev.llamajava.NativeLibraryException", "FAILED dev.llamajava.NativeLibraryException"), failed);
+        assertTrue(r.stdout().contains("  - llama.library.path / LLAMA_LIBRARY_PATH = " + empty
+                + ": missing libggml-base.so, libggml.so, libllama.so, libllamajava.so\n"), r.stdout());
+        assertEquals(List.of("LOADED " + real), lines(r.stdout(), "LOADED "));
+        String info = lines(r.stdout(), "SYSTEMINFO ").getFirst();
+        assertTrue(info.contains("CPU :"), info);
+        String tokens = lines(r.stdout(), "TOKENS ").getFirst();
+        assertTrue(tokens.matches("TOKENS \\[\\d+(, \\d+)+]"), tokens);
+        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
+        assertBoundTo(real, r.stdout());
+    }
+
+    /** The generated bindings call into the libraries of {@code dir} (the BOUND lines of the probe). */
+    private static void assertBoundTo(Path dir, String stdout) {
+        List<String> bound = lines(stdout, "BOUND ");
+        assertEquals(2, bound.size(), stdout);
+        for (String b : bound) {
+            String file = b.substring(b.lastIndexOf(' ') + 1);
+            assertEquals(dir, Path.of(file).getParent(), "the bindings call into another folder than the one loaded: " + b);
+        }
+    }
+
+    @Test
+    void aFailureAfterTheCoreLibrariesLoadedIsRetriedWithTheNewFolder() throws Exception {
+        // the first folder has the four core libraries (real copies, so the dynamic linker sees other files) but no
+        // CPU backend: the loader gets as far as opening them before it fails. A retry from the real folder must
+        // then use the real folder for every call, not only report it.
+        Llama.load();
+        Path real = Llama.libraryDirectory();
+        Path partial = freshDir("retry-partial");
+        for (String lib : List.of("libggml-base.so", "libggml.so", "libllama.so", "libllamajava.so")) {
+            Files.copy(real.resolve(lib), partial.resolve(lib));
+        }
+        var r = scenario(classPathWithoutNatives(), List.of(), Map.of(), "retry", partial.toString(), real.toString(),
+                TestSupport.stories260K().toString());
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertEquals(2, lines(r.stdout(), "FAILED dev.llamajava.NativeLibraryException").size(), r.stdout());
+        assertTrue(r.stdout().contains("  - llama.library.path / LLAMA_LIBRARY_PATH = " + partial + ": no CPU backend in " + partial), r.stdout());
+        assertEquals(List.of("LOADED " + real), lines(r.stdout(), "LOADED "));
+        assertTrue(lines(r.stdout(), "TOKENS ").getFirst().matches("TOKENS \\[\\d+(, \\d+)+]"), r.stdout());
+        assertBoundTo(real, r.stdout());
+    }
+
+    @Test
+    void aFailedBackendChoiceIsRetriedWithoutLoadingTwice() throws Exception {
+        Llama.load();
+        Path real = Llama.libraryDirectory();
+        var r = scenario(classPathWithoutNatives(), List.of("-Dllama.library.path=" + real), Map.of(), "retry-backend", "gpu", "cpu");
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertEquals(List.of("FAILED dev.llamajava.BackendUnavailableException"), lines(r.stdout(), "FAILED "));
+        assertTrue(r.stdout().contains("llama-java: llama.backend / LLAMA_BACKEND must be auto, cpu or cuda, was 'gpu'"), r.stdout());
+        assertEquals(List.of("CHOICE CPU (llama.backend=cpu: GPU libraries not loaded)"), lines(r.stdout(), "CHOICE "));
+        // the second, successful load registered the CPU backend once, not once per attempt
+        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
+        assertBoundTo(real, r.stdout());
+
+        // a bad backend setting fails after the libraries were loaded: if the retry names another folder, what is
+        // reported as loaded and what the bindings call must still be the same libraries
+        Path copy = freshDir("retry-backend-copy");
+        try (var s = Files.list(real)) {
+            for (Path f : s.toList()) {
+                if (f.getFileName().toString().endsWith(".so")) Files.copy(f, copy.resolve(f.getFileName()));
+            }
+        }
+        r = scenario(classPathWithoutNatives(), List.of("-Dllama.library.path=" + copy), Map.of(), "retry-backend", "gpu", "cpu", real.toString());
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertEquals(List.of("FAILED dev.llamajava.BackendUnavailableException"), lines(r.stdout(), "FAILED "));
+        String loaded = lines(r.stdout(), "LOADED ").getFirst().substring(7);
+        assertBoundTo(Path.of(loaded), r.stdout());
+        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
     }
 }

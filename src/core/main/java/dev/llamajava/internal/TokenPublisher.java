@@ -119,7 +119,8 @@ public final class TokenPublisher<T> implements Flow.Publisher<T> {
                     try {
                         has = source.hasNext();
                     } catch (Throwable t) {
-                        if (state() != 0) signalError(t);
+                        st = state();
+                        if (st != 0) signalError(st < 0 ? error : t); // a request(n <= 0) that cancelled the source wins
                         return;
                     }
                     st = state(); // a cancel or a bad request may have ended a running hasNext()
@@ -132,7 +133,14 @@ public final class TokenPublisher<T> implements Flow.Publisher<T> {
                         subscriber.onComplete();
                         return;
                     }
-                    T item = source.next();
+                    T item;
+                    try {
+                        item = source.next();
+                    } catch (Throwable t) { // the source failed, or a cancel / request(n <= 0) emptied it after hasNext()
+                        st = state();
+                        if (st != 0) signalError(st < 0 ? error : t);
+                        return;
+                    }
                     took();
                     subscriber.onNext(item);
                 }

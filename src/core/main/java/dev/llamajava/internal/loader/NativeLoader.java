@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.SymbolLookup;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -55,26 +56,26 @@ public final class NativeLoader {
 
     /** The symbols of llama.cpp, ggml and the shim; loads everything on first use. */
     public static SymbolLookup symbolLookup() {
-        return load().lookup();
+        Loaded l = loaded; // the bindings bind while load() runs: they need the libraries, not the backend choice
+        return l != null ? l.lookup() : load().lookup();
     }
+
+    /** A failure after the bindings were bound: final for this JVM. */
+    private static volatile NativeLibraryException bound;
 
     static Loaded load() {
         Loaded l = loaded;
-        if (l != null) return l;
+        if (l != null && backendChoice != null) return l;
         synchronized (LOCK) {
-            if (loaded != null) return loaded; // a failure is not remembered: a later call tries again
+            if (bound != null) throw bound;
             try {
-                Loaded result = doLoad();
-                // the backend is chosen once the libraries are in, outside the search for a library folder:
-                // an unusable backend is not a reason to try another folder
-                try {
+                if (loaded == null) doLoad(); // fails before binding anything, so a later call may try another folder
+                if (backendChoice == null) {
+                    // the libraries stay (the bindings are bound to them for the life of the JVM): only the choice is retried
                     backendChoice = BackendSelector.select();
-                } catch (RuntimeException | Error e) {
-                    loaded = null;
-                    throw e;
+                    System.getLogger("dev.llamajava").log(System.Logger.Level.INFO, "llama-java backend: " + backendChoice);
                 }
-                System.getLogger("dev.llamajava").log(System.Logger.Level.INFO, "llama-java backend: " + backendChoice);
-                return result;
+                return loaded;
             } catch (NativeLibraryException e) {
                 throw e;
             } catch (RuntimeException | Error e) {
@@ -134,6 +135,7 @@ public final class NativeLoader {
                 NativeExtractor.extract(resDir, manifest, base, dir);
                 return finish(dir, "natives jar, extracted to " + dir);
             } catch (RuntimeException e) {
+                if (bound != null) throw bound; // bound to this folder: no other candidate can be used in this JVM
                 tried.add("extract to " + dir + ": " + e.getMessage());
                 last = e;
             }
@@ -161,6 +163,12 @@ public final class NativeLoader {
     }
 
     private static Loaded finish(Path dir, String source) {
+        // checked before anything is opened: a folder that fails here binds nothing, so a later call may use another
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "libggml-cpu*.so")) {
+            if (!ds.iterator().hasNext()) throw new NativeLibraryException("no CPU backend in " + dir + " (libggml-cpu*.so)");
+        } catch (IOException e) {
+            throw new NativeLibraryException("cannot list the CPU backends in " + dir + ": " + e, e);
+        }
         Arena arena = Arena.global();
         SymbolLookup lookup = null;
         for (String lib : CORE_LIBRARIES) {
@@ -181,8 +189,10 @@ public final class NativeLoader {
             BackendSelector.loadBestCpuVariant(dir); // only CPU backends from this folder: a GPU backend is loaded by selectBackend alone
             System.getLogger("dev.llamajava").log(System.Logger.Level.DEBUG, "llama-java natives: " + source);
         } catch (RuntimeException | Error e) {
-            loaded = null;
-            throw e;
+            // the bindings are bound to these libraries now: another folder cannot replace them in this JVM
+            bound = new NativeLibraryException("llama-java: the native libraries of " + dir + " were bound but did not "
+                    + "initialise (" + e.getMessage() + "); restart the JVM to load others", e);
+            throw bound;
         }
         return result;
     }
