@@ -4,6 +4,7 @@ import dev.llamajava.ffi.ggml_abort_callback;
 import dev.llamajava.ffi.llama_batch;
 import dev.llamajava.ffi.llama_context_params;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.NativeMemory;
 import dev.llamajava.internal.loader.Natives;
 
 import java.lang.foreign.Arena;
@@ -99,6 +100,7 @@ public final class LlamaContext extends NativeResource {
             abort.markFreed();
             llama_h.llama_free(p);
             arena.close();
+            NativeMemory.trim();
         }, true, model);
         this.model = model;
         this.params = params;

@@ -2,6 +2,7 @@ package dev.llamajava;
 
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.gguf.FileType;
+import dev.llamajava.internal.NativeMemory;
 
 import java.lang.System.Logger;
 import java.lang.foreign.Arena;
@@ -37,7 +38,10 @@ public final class LlamaModel extends NativeResource {
     final int nVocab;
 
     LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers) {
-        super("LlamaModel", ptr, llama_h::llama_model_free, false, null);
+        super("LlamaModel", ptr, p -> {
+            llama_h.llama_model_free(p);
+            NativeMemory.trim();
+        }, false, null);
         this.path = path;
         this.params = params;
         this.buffers = buffers;

@@ -63,6 +63,9 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     private long promptStartNanos;
     private long decodeNanos;
     private long sampleNanos;
+    private long logitsNanos;
+    private long pieceNanos;
+    private long stopNanos;
     private volatile StopReason stopReason;
     private GenerationResult result;
     private boolean released;
@@ -175,20 +178,29 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 finish(StopReason.CANCELLED);
                 throw new LlamaException("llama.cpp has no logits for the last token (see the dev.llamajava.native log)");
             }
+            long s1 = System.nanoTime();
             int id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
-            if (generated > 0) sampleNanos += System.nanoTime() - s0;
+            long s2 = System.nanoTime();
             if (llama_h.llama_vocab_is_eog(vocab, id)) {
                 finish(StopReason.END_OF_GENERATION);
                 return;
             }
             float lp = params.logprobs() ? logprob(logits, id) : Float.NaN;
             String piece = piece(id);
-            if (generated == 0) firstTokenNanos = System.nanoTime();
+            long s3 = System.nanoTime();
+            if (generated == 0) firstTokenNanos = s3;
             if (generated == generatedIds.length) generatedIds = Arrays.copyOf(generatedIds, generated * 2);
             generatedIds[generated] = id;
-            Token tok = new Token(id, piece, lp, generated++);
+            Token tok = new Token(id, piece, lp, generated);
             pendingDecode = id;
-            if (filter.offer(tok, ready, text)) {
+            boolean stop = filter.offer(tok, ready, text);
+            if (generated++ > 0) {
+                logitsNanos += s1 - s0;
+                sampleNanos += s2 - s1;
+                pieceNanos += s3 - s2;
+                stopNanos += System.nanoTime() - s3;
+            }
+            if (stop) {
                 finish(StopReason.STOP_STRING);
                 return;
             }
@@ -258,7 +270,8 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         if (!promptDone) promptEndNanos = promptStartNanos = end;
         result = new GenerationResult(promptDone ? promptTokens.length : 0, generated,
                 generated > 0 ? firstTokenNanos - startNanos : 0, promptEndNanos - promptStartNanos,
-                generated > 0 ? end - firstTokenNanos : 0, reason, text.toString(), decodeNanos, sampleNanos);
+                generated > 0 ? end - firstTokenNanos : 0, reason, text.toString(), decodeNanos, sampleNanos,
+                logitsNanos, pieceNanos, stopNanos);
         releaseAll();
         if (onFinish != null) onFinish.accept(this);
     }

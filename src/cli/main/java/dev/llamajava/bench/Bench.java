@@ -31,7 +31,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
@@ -85,17 +87,49 @@ public final class Bench implements Callable<Integer> {
         return tokens * 1e9 / nanos;
     }
 
+    /**
+     * The median of per-repetition ratios (ours over llama-bench, measured back to back), with a distribution-free
+     * confidence interval for it from the order statistics (the binomial interval: no assumption on the noise).
+     *
+     * @param median     the median ratio
+     * @param low        the interval's lower end
+     * @param high       the interval's upper end
+     * @param confidence the interval's exact coverage (0.95 or more when there are at least 6 repetitions)
+     */
+    public record Ratio(double median, double low, double high, double confidence) {
+        /**
+         * @param ours   our measurements, one per repetition
+         * @param theirs llama-bench's, measured back to back with ours
+         * @return the median ratio and its interval
+         */
+        public static Ratio of(double[] ours, double[] theirs) {
+            double[] r = new double[ours.length];
+            for (int i = 0; i < r.length; i++) r[i] = ours[i] / theirs[i];
+            Arrays.sort(r);
+            int n = r.length;
+            // the widest j (1-based) with P(x_(j) <= median <= x_(n+1-j)) = 1 - 2 P(Binomial(n, 1/2) <= j - 1) >= 0.95
+            int j = 1;
+            while (j + 1 <= (n + 1) / 2 && 1 - 2 * binomialCdf(n, j) >= 0.95) j++;
+            double coverage = n == 1 ? 0 : 1 - 2 * binomialCdf(n, j - 1);
+            return new Ratio(Stat.of(r).median(), r[j - 1], r[n - j], coverage);
+        }
+
+        /** @return P(Binomial(n, 1/2) <= k) */
+        static double binomialCdf(int n, int k) {
+            double sum = 0, c = 1; // C(n, 0)
+            for (int i = 0; i <= k; i++) {
+                sum += c;
+                c = c * (n - i) / (i + 1);
+            }
+            return sum / Math.pow(2, n);
+        }
+    }
+
     /** One model's results. */
     public record Row(String model, String quant, long sizeBytes, long params, int threads, int ctx, Stat pp, Stat tg,
                       Stat ttftMs, double ttftPromptMs, double ttftOverheadMs, double overheadUs, Stat loadMs, long peakRssBytes,
-                      Double nativePp, Double nativeTg, Double ppRatio, Double tgRatio) { }
-
-    /** The median of per-repetition ratios (ours over llama-bench, measured back to back): drift cancels out. */
-    static Double pairedRatio(double[] ours, double[] theirs) {
-        double[] r = new double[ours.length];
-        for (int i = 0; i < r.length; i++) r[i] = ours[i] / theirs[i];
-        return Stat.of(r).median();
-    }
+                      Double nativePp, Double nativeTg, Ratio ppRatio, Ratio tgRatio,
+                      Map<String, Double> greedyTokenUs, Map<String, Double> sampledTokenUs) { }
 
     static long peakRss() {
         try {
@@ -109,13 +143,15 @@ public final class Bench implements Callable<Integer> {
     }
 
     /**
-     * Measures one model. With llama-bench given, every repetition runs llama-bench (one repetition, after its own
-     * warm-up) and then ours, back to back, so drift in the machine's speed affects both sides alike.
+     * Measures one model. With llama-bench given, every repetition runs llama-bench ({@code -r inner}, after its own
+     * warm-up) and ours ({@code inner} runs after the same warm-up: the prompt once and one generated token), back to
+     * back, alternating who goes first, so drift in the machine's speed affects both sides alike.
      */
     static Row benchModel(Path model, BenchOptions o, Path llamaBench, PrintStream log) throws Exception {
-        int threads = o.threads(), pp = o.pp, tg = o.tg, reps = o.reps;
+        int threads = o.threads(), pp = o.pp, tg = o.tg, reps = o.reps, inner = o.inner;
         GgufFile g = GgufFile.read(model);
-        log.println("  " + model.getFileName() + ": " + reps + " repetitions" + (llamaBench != null ? ", llama-bench and llama-java back to back, alternating who goes first" : ""));
+        log.println("  " + model.getFileName() + ": " + reps + " repetitions of " + inner + " runs"
+                + (llamaBench != null ? ", llama-bench and llama-java back to back, alternating who goes first" : ""));
         double[] load = new double[Math.max(1, Math.min(reps, 3))];
         LlamaModel m = null;
         for (int i = 0; i < load.length; i++) {
@@ -135,39 +171,71 @@ public final class Bench implements Callable<Integer> {
             double[] natPp = new double[reps], natTg = new double[reps];
             double overhead = 0, ttftPrompt = 0;
             double[] ttftOver = new double[reps];
+            Map<String, Double> greedy = new LinkedHashMap<>();
             String tmpl = SyntheticModel.LLAMA3_TEMPLATE.equals(mm.chatTemplate().orElse("")) ? "llama3" : "chatml";
             int[] shortPrompt = mm.tokenize(ChatTemplates.apply(tmpl,
                     List.of(ChatMessage.user("Summarise the weather report in one line, please.")), true), true, true);
             if (shortPrompt.length > 20) shortPrompt = Arrays.copyOf(shortPrompt, 20);
+            int[] first = {prompt[0]};
             for (int r = -2; r < reps; r++) { // r < 0: our warm-up (JIT, caches)
                 // alternate who goes first, so a slow or fast spell of the machine does not favour one side
                 boolean nativeFirst = r % 2 == 0;
                 boolean runNative = r >= 0 && llamaBench != null;
-                LlamaBench.Averages n = runNative && nativeFirst ? LlamaBench.run(llamaBench, model, threads, pp, tg, 1, o.gpu) : null;
-                GenerationResult a = result(ctx, prompt, one);
-                GenerationResult b = result(ctx, new int[]{prompt[0]}, gen);
+                LlamaBench.Averages n = runNative && nativeFirst ? LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu) : null;
+                // llama-bench's warm-up before its measured runs: the prompt, then one generated token
+                result(ctx, prompt, one);
+                double ppSum = 0, tgSum = 0;
+                for (int i = 0; i < inner; i++) {
+                    GenerationResult a = result(ctx, prompt, one);
+                    ppSum += tokensPerSecond(a.promptTokens(), a.promptNanos());
+                }
+                for (int i = 0; i < inner; i++) {
+                    GenerationResult b = result(ctx, first, gen);
+                    tgSum += b.generationTokensPerSecond();
+                    overhead += b.overheadNanosPerToken() / 1e3 / reps / inner;
+                    if (r >= 0) addScaled(greedy, b.perTokenBreakdown(), 1e-3 / reps / inner);
+                }
                 GenerationResult c = result(ctx, shortPrompt, one);
-                if (r < 0) continue;
-                if (runNative && !nativeFirst) n = LlamaBench.run(llamaBench, model, threads, pp, tg, 1, o.gpu);
+                if (r < 0) {
+                    overhead = 0;
+                    continue;
+                }
+                if (runNative && !nativeFirst) n = LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu);
                 if (n != null) {
                     natPp[r] = n.pp();
                     natTg[r] = n.tg();
                 }
-                ppTs[r] = tokensPerSecond(a.promptTokens(), a.promptNanos());
-                tgTs[r] = b.generationTokensPerSecond();
-                overhead += b.overheadNanosPerToken() / 1e3 / reps;
+                ppTs[r] = ppSum / inner; // the mean of the runs' tokens/s, as llama-bench's avg_ts
+                tgTs[r] = tgSum / inner;
                 ttft[r] = c.timeToFirstTokenNanos() / 1e6;
                 ttftPrompt += c.promptNanos() / 1e6 / reps;
                 ttftOver[r] = (c.timeToFirstTokenNanos() - c.promptNanos()) / 1e6;
                 log.printf(Locale.ROOT, "    rep %d: pp %.2f / %.2f t/s, tg %.2f / %.2f t/s (llama-java / llama-bench)%n", r + 1, ppTs[r],
                         natPp[r], tgTs[r], natTg[r]);
             }
+            // the cost of a sampled token (llama.cpp's default chain over the whole vocabulary), measured once
+            Map<String, Double> sampled = new LinkedHashMap<>();
+            GenerationParams chain = GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).maxTokens(tg + 1)
+                    .addSpecial(false).build();
+            addScaled(sampled, result(ctx, first, chain).perTokenBreakdown(), 1e-3);
             boolean nat = llamaBench != null;
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), peakRss(),
                     nat ? Stat.of(natPp).median() : null, nat ? Stat.of(natTg).median() : null,
-                    nat ? pairedRatio(ppTs, natPp) : null, nat ? pairedRatio(tgTs, natTg) : null);
+                    nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled));
         }
+    }
+
+    /** Adds {@code from}'s values times {@code scale} into {@code into}. */
+    private static void addScaled(Map<String, Double> into, Map<String, Double> from, double scale) {
+        from.forEach((k, v) -> into.merge(k, v * scale, Double::sum));
+    }
+
+    /** @return the phases and their sum as {@code total} (everything per token outside llama_decode) */
+    private static Map<String, Double> withTotal(Map<String, Double> phases) {
+        Map<String, Double> m = new LinkedHashMap<>(phases);
+        m.put("total", phases.values().stream().mapToDouble(Double::doubleValue).sum());
+        return m;
     }
 
     private static GenerationResult result(LlamaContext ctx, int[] prompt, GenerationParams params) {
@@ -210,6 +278,9 @@ public final class Bench implements Callable<Integer> {
         BenchReport report = new BenchReport(hardware(options.gpu), options.backend(), build(), options.pp, options.tg, Instant.now(), rows);
         out.println();
         out.print(report.markdown());
+        out.println();
+        out.println("Per generated token outside llama_decode (µs; plumbing = the iterator, the stream's checks and the caller's loop):");
+        out.print(report.breakdownMarkdown());
         report.write(options);
     }
 

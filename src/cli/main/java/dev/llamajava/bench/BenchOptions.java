@@ -14,6 +14,9 @@ public final class BenchOptions {
     int tg = 128;
     @Option(names = "--reps", defaultValue = "5", description = "Repetitions (default: ${DEFAULT-VALUE}).")
     int reps = 5;
+    @Option(names = "--inner", defaultValue = "1", description = "Runs per repetition on each side, averaged (llama-bench -r N; default: ${DEFAULT-VALUE}). "
+            + "Fast models (a token in well under a millisecond) need several for a steady number.")
+    int inner = 1;
     @Option(names = "--gpu", description = "Offload every layer to the GPU (and run llama-bench with -ngl 99).")
     boolean gpu;
     @Option(names = "--json", description = "Write JSON here.")

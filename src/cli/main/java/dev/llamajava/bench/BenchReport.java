@@ -2,6 +2,7 @@ package dev.llamajava.bench;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.llamajava.bench.Bench.Ratio;
 import dev.llamajava.bench.Bench.Row;
 import dev.llamajava.bench.Bench.Stat;
 import dev.llamajava.internal.Json;
@@ -12,6 +13,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The benchmark's results as a markdown table and as JSON.
@@ -37,7 +39,7 @@ public record BenchReport(String hardware, String backend, String build, int pp,
         for (Row r : rows) {
             sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f GB | %.2f B | %d | %d | %s | %s | %s | %s | %s | %s | %s | %.2f ms | %.1f µs | %.0f | %.2f GB | %s | %s |%n",
                     hardware, backend, r.model(), r.quant(), r.sizeBytes() / 1e9, r.params() / 1e9, r.threads(), r.ctx(), fmt(r.pp()),
-                    fmt(r.nativePp(), "%.2f"), fmt(r.ppRatio(), "%.3f"), fmt(r.tg()), fmt(r.nativeTg(), "%.2f"), fmt(r.tgRatio(), "%.3f"),
+                    fmt(r.nativePp(), "%.2f"), fmt(r.ppRatio()), fmt(r.tg()), fmt(r.nativeTg(), "%.2f"), fmt(r.tgRatio()),
                     fmt(r.ttftMs()), r.ttftOverheadMs(), r.overheadUs(), r.loadMs().median(), r.peakRssBytes() / 1e9, build, day));
         }
         return sb.toString();
@@ -45,6 +47,30 @@ public record BenchReport(String hardware, String backend, String build, int pp,
 
     private static String fmt(Stat s) {
         return String.format(Locale.ROOT, "%.2f (%.2f-%.2f)", s.median(), s.min(), s.max());
+    }
+
+    private static String fmt(Ratio r) {
+        return r == null ? "-" : String.format(Locale.ROOT, "%.3f [%.3f-%.3f]", r.median(), r.low(), r.high());
+    }
+
+    /** @return the per-token breakdown outside llama_decode, greedy and sampled, as a markdown table */
+    public String breakdownMarkdown() {
+        StringBuilder sb = new StringBuilder("| model | sampling | logits µs | sample µs | piece µs | stop µs | plumbing µs | total µs |\n")
+                .append("|---|---|---:|---:|---:|---:|---:|---:|\n");
+        for (Row r : rows) {
+            breakdownLine(sb, r.model(), "greedy", r.greedyTokenUs());
+            breakdownLine(sb, r.model(), "default chain", r.sampledTokenUs());
+        }
+        return sb.toString();
+    }
+
+    private static void breakdownLine(StringBuilder sb, String model, String sampling, Map<String, Double> us) {
+        if (us == null || us.isEmpty()) return;
+        sb.append("| ").append(model).append(" | ").append(sampling).append(" |");
+        for (String k : List.of("logits", "sample", "piece", "stop", "plumbing", "total")) {
+            sb.append(String.format(Locale.ROOT, " %.2f |", us.getOrDefault(k, Double.NaN)));
+        }
+        sb.append('\n');
     }
 
     private static String fmt(Double v, String format) {
@@ -70,6 +96,8 @@ public record BenchReport(String hardware, String backend, String build, int pp,
             put(o, "llama_bench_tg_tps", r.nativeTg());
             put(o, "pp_ratio", r.ppRatio());
             put(o, "tg_ratio", r.tgRatio());
+            putBreakdown(o, "greedy_token_us", r.greedyTokenUs());
+            putBreakdown(o, "sampled_token_us", r.sampledTokenUs());
         }
         return Json.pretty(root) + "\n";
     }
@@ -78,6 +106,25 @@ public record BenchReport(String hardware, String backend, String build, int pp,
         put(o, "median", s.median());
         put(o, "min", s.min());
         put(o, "max", s.max());
+    }
+
+    /** The ratio's median as {@code field}, and {@code field_ci} with the interval and its coverage. */
+    private static void put(ObjectNode o, String field, Ratio r) {
+        put(o, field, r == null ? null : r.median());
+        if (r == null) {
+            o.putNull(field + "_ci");
+            return;
+        }
+        ObjectNode ci = o.putObject(field + "_ci");
+        put(ci, "low", r.low());
+        put(ci, "high", r.high());
+        put(ci, "confidence", r.confidence());
+    }
+
+    private static void putBreakdown(ObjectNode o, String field, Map<String, Double> us) {
+        if (us == null) return;
+        ObjectNode b = o.putObject(field);
+        us.forEach((k, v) -> put(b, k, v));
     }
 
     private static void put(ObjectNode o, String field, Double v) {
@@ -91,7 +138,7 @@ public record BenchReport(String hardware, String backend, String build, int pp,
      * @throws IOException when a file cannot be written
      */
     public void write(BenchOptions options) throws IOException {
-        write(options.markdown, markdown());
+        write(options.markdown, markdown() + "\n" + breakdownMarkdown());
         write(options.json, json());
     }
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llamajava.GenerationResult;
 import dev.llamajava.StopReason;
 import dev.llamajava.TestSupport;
+import dev.llamajava.bench.Bench.Ratio;
 import dev.llamajava.bench.Bench.Row;
 import dev.llamajava.bench.Bench.Stat;
 import org.junit.jupiter.api.Test;
@@ -17,7 +18,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -47,11 +50,15 @@ class BenchTest {
 
     @Test
     void ttftAndOverheadFromRecordedTimings() {
-        // a generation: first token at 300 ms, 129 tokens, 5.2 s after the first, 5.1 s in decode, 0.03 s sampling
+        // a generation: first token at 300 ms, 129 tokens, 5.2 s after the first, 5.1 s in decode, 0.03 s sampling,
+        // 0.01 s fetching logits, 0.02 s for text and 0.005 s for stop strings
         var r = new GenerationResult(20, 129, 300_000_000L, 290_000_000L, 5_200_000_000L,
-                StopReason.MAX_TOKENS, "", 5_100_000_000L, 30_000_000L);
+                StopReason.MAX_TOKENS, "", 5_100_000_000L, 30_000_000L, 10_000_000L, 20_000_000L, 5_000_000L);
         assertEquals(128 / 5.2, r.generationTokensPerSecond(), 1e-9);
-        assertEquals(70_000_000.0 / 128, r.overheadNanosPerToken(), 1e-6);
+        assertEquals(60_000_000.0 / 128, r.overheadNanosPerToken(), 1e-6);
+        assertEquals(100_000_000.0 / 128, r.outsideDecodeNanosPerToken(), 1e-6);
+        assertEquals(List.of("logits", "sample", "piece", "stop", "plumbing"), List.copyOf(r.perTokenBreakdown().keySet()));
+        assertEquals(35_000_000.0 / 128, r.perTokenBreakdown().get("plumbing"), 1e-6);
         assertEquals(20 / 0.29, r.promptTokensPerSecond(), 1e-9);
     }
 
@@ -79,8 +86,24 @@ class BenchTest {
 
     static Row row(String model, Double nativePp, Double ppRatio) {
         Stat s = new Stat(2, 1, 3);
+        Ratio ratio = ppRatio == null ? null : new Ratio(ppRatio, ppRatio - 0.5, ppRatio + 0.5, 0.96);
         return new Row(model, "Q8_0", 2_000_000_000L, 1_000_000_000L, 4, 640, s, s, s, 12.5, Double.NaN, 7.25, s, 3_000_000_000L,
-                nativePp, null, ppRatio, null);
+                nativePp, null, ratio, null, Map.of("logits", 1.0, "total", 2.5), null);
+    }
+
+    @Test
+    void ratioIntervalFromOrderStatistics() {
+        // 5 repetitions: no narrower interval than min..max, which covers the median with 1 - 2/32
+        Ratio five = Ratio.of(new double[]{1.0, 0.9, 1.1, 0.95, 1.05}, new double[]{1, 1, 1, 1, 1});
+        assertEquals(new Ratio(1.0, 0.9, 1.1, 1 - 2.0 / 32), five);
+        // 9 repetitions: the 2nd and 8th order statistics, coverage 1 - 2 * (1 + 9) / 512
+        double[] ours = {9, 1, 8, 2, 7, 3, 6, 4, 5}, ones = new double[9];
+        Arrays.fill(ones, 1);
+        assertEquals(new Ratio(5, 2, 8, 1 - 2 * 10.0 / 512), Ratio.of(ours, ones));
+        // the ratio is per repetition: ours over theirs measured back to back
+        assertEquals(0.5, Ratio.of(new double[]{1, 2, 3}, new double[]{2, 4, 6}).median(), 0);
+        assertEquals(5.0 / 16, Ratio.binomialCdf(4, 1), 1e-12);
+        assertEquals(1.0, Ratio.binomialCdf(6, 6), 1e-12);
     }
 
     @Test
@@ -100,9 +123,12 @@ class BenchTest {
         assertEquals(3_000_000_000L, a.get("peak_rss_bytes").asLong());
         assertEquals(40.0, b.get("llama_bench_pp_tps").asDouble(), 0);
         assertEquals(1.25, b.get("pp_ratio").asDouble(), 0);
+        assertEquals(0.75, b.get("pp_ratio_ci").get("low").asDouble(), 0);
+        assertEquals(2.5, b.get("greedy_token_us").get("total").asDouble(), 0);
+        assertTrue(a.get("pp_ratio_ci").get("low").isNull(), a.toString());
         String md = report.markdown();
         assertTrue(md.startsWith("| hardware | backend | model | quant | size | params | threads | ctx | pp16 t/s (llama-java) |"), md);
-        assertTrue(md.contains("| b.gguf | Q8_0 | 2.00 GB | 1.00 B | 4 | 640 | 2.00 (1.00-3.00) | 40.00 | 1.250 | 2.00 (1.00-3.00) | - | - |"), md);
+        assertTrue(md.contains("| b.gguf | Q8_0 | 2.00 GB | 1.00 B | 4 | 640 | 2.00 (1.00-3.00) | 40.00 | 1.250 [0.750-1.750] | 2.00 (1.00-3.00) | - | - |"), md);
         assertTrue(md.endsWith("| llama.cpp test | 2026-01-02 |\n"), md);
     }
 
@@ -144,7 +170,8 @@ class BenchTest {
         assertTrue(row.pp().median() > 0 && row.tg().median() > 0, row.toString());
         assertNotNull(row.nativePp());
         assertNotNull(row.nativeTg());
-        assertTrue(row.ppRatio() > 0 && row.tgRatio() > 0);
+        assertTrue(row.ppRatio().median() > 0 && row.tgRatio().median() > 0);
+        assertTrue(row.greedyTokenUs().get("total") > 0 && row.sampledTokenUs().get("sample") > 0, row.toString());
         BenchReport report = new BenchReport("test CPU", "CPU", "llama.cpp test", 16, 4, Instant.now(), List.of(row));
         assertTrue(report.markdown().startsWith("| hardware | backend | model | quant |"), report.markdown());
         JsonNode r = JSON.readTree(report.json()).get("results").get(0);
