@@ -3,6 +3,7 @@ package dev.llamajava;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.gguf.FileType;
 import dev.llamajava.internal.NativeMemory;
+import dev.llamajava.internal.TokenTexts;
 
 import java.lang.System.Logger;
 import java.lang.foreign.Arena;
@@ -36,6 +37,8 @@ public final class LlamaModel extends NativeResource {
     private final Map<String, Long> buffers;
     /** The vocabulary size (fixed for the model's life). */
     final int nVocab;
+    /** Token texts and end-of-generation flags, asked of llama.cpp once per token (the per-token path reads them). */
+    final TokenTexts texts;
 
     LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers) {
         super("LlamaModel", ptr, p -> {
@@ -47,6 +50,7 @@ public final class LlamaModel extends NativeResource {
         this.buffers = buffers;
         this.vocab = llama_h.llama_model_get_vocab(ptr);
         this.nVocab = llama_h.llama_vocab_n_tokens(vocab);
+        this.texts = new TokenTexts(vocab, nVocab);
     }
 
     /**

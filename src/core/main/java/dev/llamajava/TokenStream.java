@@ -3,9 +3,9 @@ package dev.llamajava;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.internal.StopFilter;
 import dev.llamajava.internal.TokenPublisher;
+import dev.llamajava.internal.TokenTexts;
 import dev.llamajava.internal.Utf8Accumulator;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayDeque;
@@ -35,8 +35,6 @@ import java.util.stream.StreamSupport;
  */
 public final class TokenStream implements Iterator<Token>, AutoCloseable {
 
-    private static final int PIECE_BUF = 256;
-
     private final LlamaContext context;
     private final GenerationParams params;
     private final MemorySegment ctx;
@@ -44,13 +42,12 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     private final Sampler sampler;
     private final int[] promptTokens;
     private final int nVocab;
+    private final TokenTexts texts;
     private final long startNanos = System.nanoTime();
     private final ReentrantLock lock = new ReentrantLock();
     private final ArrayDeque<Token> ready = new ArrayDeque<>();
     private final StopFilter filter;
     private final Utf8Accumulator utf8 = new Utf8Accumulator();
-    private final MemorySegment pieceBuf = Arena.ofAuto().allocate(PIECE_BUF);
-    private final byte[] pieceBytes = new byte[PIECE_BUF];
     private final StringBuilder text = new StringBuilder();
     private volatile boolean cancelled;
 
@@ -79,6 +76,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         LlamaModel model = context.model();
         this.vocab = model.vocab();   // valid while the context pins the model
         this.nVocab = model.nVocab;
+        this.texts = model.texts;
         Sampler s = null;
         boolean ok = false;
         try {
@@ -181,7 +179,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             long s1 = System.nanoTime();
             int id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
             long s2 = System.nanoTime();
-            if (llama_h.llama_vocab_is_eog(vocab, id)) {
+            if (texts.isEog(id)) {
                 finish(StopReason.END_OF_GENERATION);
                 return;
             }
@@ -236,17 +234,11 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         return true;
     }
 
-    /** The token's text: its bytes (a buffer of any size) through the UTF-8 accumulator. */
+    /** The token's text: its cached piece, through the UTF-8 accumulator only when bytes of a character are pending or split. */
     private String piece(int id) {
-        int n = llama_h.llama_token_to_piece(vocab, id, pieceBuf, PIECE_BUF, 0, false);
-        if (n < 0) {
-            MemorySegment big = Arena.ofAuto().allocate(-n);
-            n = llama_h.llama_token_to_piece(vocab, id, big, -n, 0, false);
-            if (n < 0) throw new LlamaException("llama_token_to_piece failed for token " + id + " (code " + n + ")");
-            return utf8.append(big.toArray(ValueLayout.JAVA_BYTE), n);
-        }
-        MemorySegment.copy(pieceBuf, ValueLayout.JAVA_BYTE, 0, pieceBytes, 0, n);
-        return utf8.append(pieceBytes, n);
+        TokenTexts.Piece p = texts.piece(id);
+        if (p.text() != null && !utf8.hasPending()) return p.text();
+        return utf8.append(p.bytes(), p.bytes().length);
     }
 
     private float logprob(MemorySegment logits, int id) {

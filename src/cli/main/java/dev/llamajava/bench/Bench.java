@@ -217,6 +217,7 @@ public final class Bench implements Callable<Integer> {
             Map<String, Double> sampled = new LinkedHashMap<>();
             GenerationParams chain = GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).maxTokens(tg + 1)
                     .addSpecial(false).build();
+            result(ctx, first, chain); // warm-up: the sampler's code paths are not compiled yet
             addScaled(sampled, result(ctx, first, chain).perTokenBreakdown(), 1e-3);
             boolean nat = llamaBench != null;
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
