@@ -128,7 +128,7 @@ public final class Bench implements Callable<Integer> {
     /** One model's results. */
     public record Row(String model, String quant, long sizeBytes, long params, int threads, int ctx, Stat pp, Stat tg,
                       Stat ttftMs, double ttftPromptMs, double ttftOverheadMs, double overheadUs, Stat loadMs, long peakRssBytes,
-                      Double nativePp, Double nativeTg, Ratio ppRatio, Ratio tgRatio,
+                      Stat nativePp, Stat nativeTg, Ratio ppRatio, Ratio tgRatio,
                       Map<String, Double> greedyTokenUs, Map<String, Double> sampledTokenUs) { }
 
     static long peakRss() {
@@ -222,7 +222,7 @@ public final class Bench implements Callable<Integer> {
             boolean nat = llamaBench != null;
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), peakRss(),
-                    nat ? Stat.of(natPp).median() : null, nat ? Stat.of(natTg).median() : null,
+                    nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,
                     nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled));
         }
     }

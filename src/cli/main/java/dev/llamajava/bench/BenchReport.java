@@ -39,7 +39,7 @@ public record BenchReport(String hardware, String backend, String build, int pp,
         for (Row r : rows) {
             sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f GB | %.2f B | %d | %d | %s | %s | %s | %s | %s | %s | %s | %.2f ms | %.1f µs | %.0f | %.2f GB | %s | %s |%n",
                     hardware, backend, r.model(), r.quant(), r.sizeBytes() / 1e9, r.params() / 1e9, r.threads(), r.ctx(), fmt(r.pp()),
-                    fmt(r.nativePp(), "%.2f"), fmt(r.ppRatio()), fmt(r.tg()), fmt(r.nativeTg(), "%.2f"), fmt(r.tgRatio()),
+                    fmtOrDash(r.nativePp()), fmt(r.ppRatio()), fmt(r.tg()), fmtOrDash(r.nativeTg()), fmt(r.tgRatio()),
                     fmt(r.ttftMs()), r.ttftOverheadMs(), r.overheadUs(), r.loadMs().median(), r.peakRssBytes() / 1e9, build, day));
         }
         return sb.toString();
@@ -47,6 +47,10 @@ public record BenchReport(String hardware, String backend, String build, int pp,
 
     private static String fmt(Stat s) {
         return String.format(Locale.ROOT, "%.2f (%.2f-%.2f)", s.median(), s.min(), s.max());
+    }
+
+    private static String fmtOrDash(Stat s) {
+        return s == null ? "-" : fmt(s);
     }
 
     private static String fmt(Ratio r) {
@@ -92,8 +96,10 @@ public record BenchReport(String hardware, String backend, String build, int pp,
             put(o, "java_cost_per_token_us", r.overheadUs());
             put(o, "load_ms", r.loadMs().median());
             o.put("peak_rss_bytes", r.peakRssBytes());
-            put(o, "llama_bench_pp_tps", r.nativePp());
-            put(o, "llama_bench_tg_tps", r.nativeTg());
+            put(o, "llama_bench_pp_tps", r.nativePp() == null ? null : r.nativePp().median());
+            put(o, "llama_bench_tg_tps", r.nativeTg() == null ? null : r.nativeTg().median());
+            if (r.nativePp() != null) put(o.putObject("llama_bench_pp_tps_range"), r.nativePp());
+            if (r.nativeTg() != null) put(o.putObject("llama_bench_tg_tps_range"), r.nativeTg());
             put(o, "pp_ratio", r.ppRatio());
             put(o, "tg_ratio", r.tgRatio());
             putBreakdown(o, "greedy_token_us", r.greedyTokenUs());

@@ -88,7 +88,8 @@ class BenchTest {
         Stat s = new Stat(2, 1, 3);
         Ratio ratio = ppRatio == null ? null : new Ratio(ppRatio, ppRatio - 0.5, ppRatio + 0.5, 0.96);
         return new Row(model, "Q8_0", 2_000_000_000L, 1_000_000_000L, 4, 640, s, s, s, 12.5, Double.NaN, 7.25, s, 3_000_000_000L,
-                nativePp, null, ratio, null, Map.of("logits", 1.0, "total", 2.5), null);
+                nativePp == null ? null : new Stat(nativePp, nativePp - 1, nativePp + 1), null, ratio, null,
+                Map.of("logits", 1.0, "total", 2.5), null);
     }
 
     @Test
@@ -128,7 +129,7 @@ class BenchTest {
         assertTrue(a.get("pp_ratio_ci").get("low").isNull(), a.toString());
         String md = report.markdown();
         assertTrue(md.startsWith("| hardware | backend | model | quant | size | params | threads | ctx | pp16 t/s (llama-java) |"), md);
-        assertTrue(md.contains("| b.gguf | Q8_0 | 2.00 GB | 1.00 B | 4 | 640 | 2.00 (1.00-3.00) | 40.00 | 1.250 [0.750-1.750] | 2.00 (1.00-3.00) | - | - |"), md);
+        assertTrue(md.contains("| b.gguf | Q8_0 | 2.00 GB | 1.00 B | 4 | 640 | 2.00 (1.00-3.00) | 40.00 (39.00-41.00) | 1.250 [0.750-1.750] | 2.00 (1.00-3.00) | - | - |"), md);
         assertTrue(md.endsWith("| llama.cpp test | 2026-01-02 |\n"), md);
     }
 
