@@ -1,10 +1,12 @@
 package dev.llamajava;
 
-import dev.llamajava.internal.GgufPrecheck;
-import dev.llamajava.internal.loader.Natives;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.ffi.llama_model_params;
 import dev.llamajava.ffi.llama_progress_callback;
+import dev.llamajava.internal.CpuRepack;
+import dev.llamajava.internal.GgufPrecheck;
+import dev.llamajava.internal.loader.Natives;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.System.Logger;
@@ -19,7 +21,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
-import dev.llamajava.internal.GgufPrecheck;
 
 /** Loads a model: checks the file in Java first, then calls llama.cpp with the parameters and a progress upcall. */
 final class ModelLoader {
@@ -32,7 +33,7 @@ final class ModelLoader {
         Objects.requireNonNull(path, "path");
         Objects.requireNonNull(params, "params");
         Path abs = path.toAbsolutePath();
-        checkGguf(abs);
+        GgufPrecheck.Inspection inspection = checkGguf(abs);
         Natives.ensureLoaded();
         AtomicBoolean cancelled = new AtomicBoolean();
         AtomicReference<Throwable> listenerError = new AtomicReference<>();
@@ -41,12 +42,13 @@ final class ModelLoader {
         Map<String, Long> buffers;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment p = llama_h.llama_model_default_params(arena);
-            llama_model_params.n_gpu_layers(p, params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? GpuFit.autoLayers(abs, params) : params.gpuLayers());
+            int gpuLayers = params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? GpuFit.autoLayers(abs, params) : params.gpuLayers();
+            llama_model_params.n_gpu_layers(p, gpuLayers);
             llama_model_params.main_gpu(p, params.mainGpu());
             llama_model_params.split_mode(p, params.splitMode().ordinal());
             llama_model_params.vocab_only(p, params.vocabOnly());
             llama_model_params.check_tensors(p, params.checkTensors());
-            llama_model_params.load_mode(p, params.loadMode().value());
+            llama_model_params.load_mode(p, loadMode(abs, params, gpuLayers, inspection).value());
             ModelParams.LoadProgressListener listener = params.progressListener();
             if (listener != null) {
                 llama_model_params.progress_callback(p, llama_progress_callback.allocate((progress, user) -> {
@@ -83,7 +85,21 @@ final class ModelLoader {
         return new LlamaModel(abs, ptr, params, buffers);
     }
 
-    private static void checkGguf(Path p) {
+    /**
+     * The load mode: the caller's, except that {@link ModelParams.LoadMode#AUTO} on a CPU-only load of a file whose
+     * weights llama.cpp repacks reads the file instead of mapping it (see {@link CpuRepack}: the same speed, the
+     * repacked tensors not held twice).
+     */
+    static ModelParams.LoadMode loadMode(Path file, ModelParams params, int gpuLayers, GgufPrecheck.Inspection inspection) {
+        if (params.loadMode() != ModelParams.LoadMode.AUTO || params.vocabOnly() || !CpuRepack.preferRead(inspection)) return params.loadMode();
+        boolean cpuOnly = gpuLayers == 0 || Llama.devices().stream().noneMatch(d -> d.type() == Device.Type.GPU);
+        if (!cpuOnly) return params.loadMode();
+        LOG.log(Level.DEBUG, () -> "reading " + file + " instead of mapping it: llama.cpp repacks " + (inspection.repackedBytes() >> 20)
+                + " of its " + (inspection.weightBytes() >> 20) + " MiB of weights for this CPU");
+        return ModelParams.LoadMode.NONE;
+    }
+
+    private static GgufPrecheck.Inspection checkGguf(Path p) {
         if (!Files.exists(p)) throw new ModelLoadException(p, "Model file not found: " + p);
         if (!Files.isRegularFile(p)) throw new ModelLoadException(p, "Model path is not a regular file: " + p);
         if (!Files.isReadable(p)) throw new ModelLoadException(p, "Model file is not readable: " + p);
@@ -99,7 +115,10 @@ final class ModelLoader {
             throw new ModelLoadException(p, "Not a GGUF file (bad magic 0x"
                     + HexFormat.of().formatHex(head, 0, 4) + ", expected \"GGUF\"): " + p);
         }
-        String why = GgufPrecheck.check(p);
-        if (why != null) throw new ModelLoadException(p, "Refused " + p + " before llama.cpp saw it: " + why);
+        GgufPrecheck.Inspection inspection = GgufPrecheck.inspect(p);
+        if (inspection.refusal() != null) {
+            throw new ModelLoadException(p, "Refused " + p + " before llama.cpp saw it: " + inspection.refusal());
+        }
+        return inspection;
     }
 }

@@ -79,7 +79,7 @@ public final class QuantSelector {
                         .mapToLong(GgufTensorInfo::bytes).sum();
                 long repack = g.tensors().stream().filter(t -> !t.name().startsWith("token_embd") && t.shape().length == 2
                                 && (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q4_K
-                                || t.type() == GgmlType.IQ4_NL))
+                                || t.type() == GgmlType.IQ4_NL || t.type() == GgmlType.MXFP4))
                         .mapToLong(GgufTensorInfo::bytes).sum();
                 return new Variant(path.getFileName().toString(), path, g.fileTypeName(), g.fileSize(), g.tensorBytes(), g.bitsPerWeight(),
                         layers, embd, ff, heads, kv, headDim, vocab, outEmb, repack);
@@ -157,13 +157,16 @@ public final class QuantSelector {
      * @param kvType    KV cache element type
      * @param flashAttn whether flash attention is on
      * @param budget    bytes available
-     * @param cpu       whether the weights live on the CPU (where some are repacked)
+     * @param cpu       whether the weights live on the CPU, where some are repacked: a file read into memory (the default
+     *                  when a quarter or more of its weights are repacked, see {@link ModelParams.LoadMode#AUTO}) holds
+     *                  them once, a mapped file holds the repacked ones twice
      * @return the estimate
      */
     public static Estimate estimate(Variant v, int ctx, int ubatch, ContextParams.KvCacheType kvType, boolean flashAttn, long budget, boolean cpu) {
         long kv = Math.round((double) v.layers() * ctx * v.kvHeads() * v.headDim() * 2 * kvType.bytesPerElement());
         long compute = computeBytes(v, ctx, ubatch, flashAttn);
-        long weights = v.weights() + (cpu ? v.cpuRepackBytes() : 0);
+        boolean mappedWithRepack = cpu && v.cpuRepackBytes() * 4 < v.weights();
+        long weights = v.weights() + (mappedWithRepack ? v.cpuRepackBytes() : 0);
         long total = weights + kv + compute + OVERHEAD_BYTES;
         boolean fits = total <= budget;
         int layers = v.layers();

@@ -58,23 +58,43 @@ public final class GgufPrecheck {
      * @return null when llama.cpp may load it, else why it is refused
      */
     public static String check(Path file) {
+        return inspect(file).refusal();
+    }
+
+    /**
+     * What the pre-check found in a file.
+     *
+     * @param refusal       why llama.cpp must not see it, or null
+     * @param repackedBytes bytes of the weights llama.cpp's CPU backend repacks on this CPU (see {@link CpuRepack})
+     * @param weightBytes   bytes of all tensors
+     */
+    public record Inspection(String refusal, long repackedBytes, long weightBytes) { }
+
+    /**
+     * @param file a GGUF file
+     * @return the refusal (null when llama.cpp may load it) and the weights' sizes (0 when the header is unreadable)
+     */
+    public static Inspection inspect(Path file) {
         Header h;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
             h = Header.read(ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena));
         } catch (IOException | RuntimeException | InternalError e) {
-            return null; // unreadable or malformed: llama.cpp's parser refuses it with its own reason
+            h = null; // unreadable or malformed: llama.cpp's parser refuses it with its own reason
         }
-        if (h == null) return null;
+        if (h == null) return new Inspection(null, 0, 0);
+        String why;
+        long[] weights = {0, 0};
         try {
-            String why = tensorTypes(h);
+            why = tensorTypes(h);
             if (why == null) why = tensorAlignment(h);
             if (why == null) why = duplicateTokens(h);
             if (why == null) why = tokenizer(h);
             if (why == null) why = hyperparameters(h);
-            return why;
+            if (why == null) weights = CpuRepack.weightBytes(h);
         } catch (RuntimeException e) {
-            return null; // a value of a shape llama.cpp's typed getters refuse themselves
+            why = null; // a value of a shape llama.cpp's typed getters refuse themselves
         }
+        return new Inspection(why, weights[0], weights[1]);
     }
 
     /** A tensor info: name, ggml type id, dimensions and offset in the data section. */
