@@ -48,6 +48,7 @@ final class ModelLoader {
             llama_model_params.split_mode(p, params.splitMode().ordinal());
             llama_model_params.vocab_only(p, params.vocabOnly());
             llama_model_params.check_tensors(p, params.checkTensors());
+            llama_model_params.use_extra_bufts(p, params.cpuRepack());
             llama_model_params.load_mode(p, loadMode(abs, params, gpuLayers, inspection).value());
             ModelParams.LoadProgressListener listener = params.progressListener();
             if (listener != null) {
@@ -91,7 +92,10 @@ final class ModelLoader {
      * repacked tensors not held twice).
      */
     static ModelParams.LoadMode loadMode(Path file, ModelParams params, int gpuLayers, GgufPrecheck.Inspection inspection) {
-        if (params.loadMode() != ModelParams.LoadMode.AUTO || params.vocabOnly() || !CpuRepack.preferRead(inspection)) return params.loadMode();
+        if (params.loadMode() != ModelParams.LoadMode.AUTO || params.vocabOnly() || !params.cpuRepack()
+                || !CpuRepack.preferRead(inspection)) {
+            return params.loadMode();
+        }
         boolean cpuOnly = gpuLayers == 0 || Llama.devices().stream().noneMatch(d -> d.type() == Device.Type.GPU);
         if (!cpuOnly) return params.loadMode();
         LOG.log(Level.DEBUG, () -> "reading " + file + " instead of mapping it: llama.cpp repacks " + (inspection.repackedBytes() >> 20)

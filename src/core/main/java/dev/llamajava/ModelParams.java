@@ -17,10 +17,12 @@ import java.util.Objects;
  * @param progressListener called with the load progress in [0, 1]; returning false cancels the load (may be null)
  * @param fitContext       for {@link #GPU_LAYERS_AUTO}: the context size the fit reserves KV cache for
  * @param fitKvType        for {@link #GPU_LAYERS_AUTO}: the KV cache type the fit assumes
+ * @param cpuRepack        let the CPU backend keep weights in its interleaved {@code CPU_REPACK} layout (llama.cpp's
+ *                         {@code use_extra_bufts}, on by default; off keeps them as stored)
  */
 public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMode splitMode,
                           boolean vocabOnly, boolean checkTensors, LoadProgressListener progressListener,
-                          int fitContext, ContextParams.KvCacheType fitKvType) {
+                          int fitContext, ContextParams.KvCacheType fitKvType, boolean cpuRepack) {
 
     /** Offload all layers. */
     public static final int GPU_LAYERS_ALL = -1;
@@ -107,6 +109,7 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         b.progressListener = progressListener;
         b.fitContext = fitContext;
         b.fitKvType = fitKvType;
+        b.cpuRepack = cpuRepack;
         return b;
     }
 
@@ -121,6 +124,7 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         private LoadProgressListener progressListener;
         private int fitContext = 4096;
         private ContextParams.KvCacheType fitKvType = ContextParams.KvCacheType.F16;
+        private boolean cpuRepack = true;
 
         private Builder() { }
 
@@ -150,6 +154,8 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         public Builder vocabOnly(boolean v) { this.vocabOnly = v; return this; }
         /** @param v validate tensor data @return this */
         public Builder checkTensors(boolean v) { this.checkTensors = v; return this; }
+        /** @param v let the CPU backend repack weights into its interleaved layout (default true) @return this */
+        public Builder cpuRepack(boolean v) { this.cpuRepack = v; return this; }
         /** @param v load progress listener, may be null @return this */
         public Builder progressListener(LoadProgressListener v) { this.progressListener = v; return this; }
 
@@ -158,7 +164,8 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
          * @throws IllegalArgumentException when a value is out of range (the message names the field)
          */
         public ModelParams build() {
-            return new ModelParams(gpuLayers, loadMode, mainGpu, splitMode, vocabOnly, checkTensors, progressListener, fitContext, fitKvType);
+            return new ModelParams(gpuLayers, loadMode, mainGpu, splitMode, vocabOnly, checkTensors, progressListener, fitContext, fitKvType,
+                    cpuRepack);
         }
     }
 }

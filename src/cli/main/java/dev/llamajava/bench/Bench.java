@@ -166,7 +166,6 @@ public final class Bench implements Callable<Integer> {
             int nv = mm.vocabSize();
             int[] prompt = rnd.ints(pp, 0, nv).toArray();
             GenerationParams one = GenerationParams.builder().sampler(SamplerParams.greedy()).maxTokens(1).addSpecial(false).build();
-            GenerationParams gen = GenerationParams.builder().sampler(SamplerParams.greedy()).maxTokens(tg + 1).addSpecial(false).build();
             double[] ppTs = new double[reps], tgTs = new double[reps], ttft = new double[reps];
             double[] natPp = new double[reps], natTg = new double[reps];
             double overhead = 0, ttftPrompt = 0;
@@ -182,19 +181,9 @@ public final class Bench implements Callable<Integer> {
                 boolean nativeFirst = r % 2 == 0;
                 boolean runNative = r >= 0 && llamaBench != null;
                 LlamaBench.Averages n = runNative && nativeFirst ? LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu) : null;
-                // llama-bench's warm-up before its measured runs: the prompt, then one generated token
-                result(ctx, prompt, one);
-                double ppSum = 0, tgSum = 0;
-                for (int i = 0; i < inner; i++) {
-                    GenerationResult a = result(ctx, prompt, one);
-                    ppSum += tokensPerSecond(a.promptTokens(), a.promptNanos());
-                }
-                for (int i = 0; i < inner; i++) {
-                    GenerationResult b = result(ctx, first, gen);
-                    tgSum += b.generationTokensPerSecond();
-                    overhead += b.overheadNanosPerToken() / 1e3 / reps / inner;
-                    if (r >= 0) addScaled(greedy, b.perTokenBreakdown(), 1e-3 / reps / inner);
-                }
+                Side side = ours(ctx, prompt, tg, inner);
+                overhead += side.overheadUs() / reps;
+                if (r >= 0) addScaled(greedy, side.breakdownUs(), 1.0 / reps);
                 GenerationResult c = result(ctx, shortPrompt, one);
                 if (r < 0) {
                     overhead = 0;
@@ -205,8 +194,8 @@ public final class Bench implements Callable<Integer> {
                     natPp[r] = n.pp();
                     natTg[r] = n.tg();
                 }
-                ppTs[r] = ppSum / inner; // the mean of the runs' tokens/s, as llama-bench's avg_ts
-                tgTs[r] = tgSum / inner;
+                ppTs[r] = side.pp();
+                tgTs[r] = side.tg();
                 ttft[r] = c.timeToFirstTokenNanos() / 1e6;
                 ttftPrompt += c.promptNanos() / 1e6 / reps;
                 ttftOver[r] = (c.timeToFirstTokenNanos() - c.promptNanos()) / 1e6;
@@ -225,6 +214,40 @@ public final class Bench implements Callable<Integer> {
                     nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,
                     nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled));
         }
+    }
+
+    /**
+     * Our side of one repetition.
+     *
+     * @param pp          prompt tokens/s, the mean over the runs (as llama-bench's avg_ts)
+     * @param tg          generation tokens/s, the mean over the runs
+     * @param overheadUs  Java cost per generated token (µs), the mean over the runs
+     * @param breakdownUs per generated token outside llama_decode (µs), the mean over the runs
+     */
+    record Side(double pp, double tg, double overheadUs, Map<String, Double> breakdownUs) { }
+
+    /**
+     * Measures our side as llama-bench measures its own: its warm-up (the prompt once, then one generated token), then
+     * {@code inner} runs of the prompt (an empty cache each time) and {@code inner} greedy generations of {@code tg} tokens.
+     */
+    static Side ours(LlamaContext ctx, int[] prompt, int tg, int inner) {
+        GenerationParams one = GenerationParams.builder().sampler(SamplerParams.greedy()).maxTokens(1).addSpecial(false).build();
+        GenerationParams gen = GenerationParams.builder().sampler(SamplerParams.greedy()).maxTokens(tg + 1).addSpecial(false).build();
+        int[] first = {prompt[0]};
+        result(ctx, prompt, one);
+        double pp = 0, tgs = 0, overhead = 0;
+        Map<String, Double> breakdown = new LinkedHashMap<>();
+        for (int i = 0; i < inner; i++) {
+            GenerationResult a = result(ctx, prompt, one);
+            pp += tokensPerSecond(a.promptTokens(), a.promptNanos()) / inner;
+        }
+        for (int i = 0; i < inner; i++) {
+            GenerationResult b = result(ctx, first, gen);
+            tgs += b.generationTokensPerSecond() / inner;
+            overhead += b.overheadNanosPerToken() / 1e3 / inner;
+            addScaled(breakdown, b.perTokenBreakdown(), 1e-3 / inner);
+        }
+        return new Side(pp, tgs, overhead, breakdown);
     }
 
     /** Adds {@code from}'s values times {@code scale} into {@code into}. */

@@ -3,6 +3,7 @@ package dev.llamajava.cli;
 import dev.llamajava.bench.Bench;
 import dev.llamajava.bench.BenchOptions;
 import dev.llamajava.bench.LlamaBench;
+import dev.llamajava.bench.Tune;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -23,6 +24,11 @@ final class BenchCommand implements Callable<Integer> {
     List<String> quants = new ArrayList<>();
     @Option(names = "--compare-native", description = "Run llama.cpp's llama-bench side by side (path, or found in the build).", arity = "0..1", fallbackValue = "")
     String compare;
+    @Option(names = "--tune", description = "Search threads, batch sizes, flash attention, KV type, load mode and CPU repacking "
+            + "for the (first) model, against llama-bench's defaults measured in the same run.")
+    boolean tune;
+    @Option(names = "--write-profile", description = "With --tune: write the best settings here (run and chat read them with --profile).")
+    Path profileOut;
     @Mixin
     BenchOptions options = new BenchOptions();
 
@@ -31,6 +37,11 @@ final class BenchCommand implements Callable<Integer> {
         List<Path> files = new ArrayList<>();
         for (String m : models) files.add(ModelOption.resolve(m));
         if (models.isEmpty() && quants.isEmpty()) files.add(ModelOption.resolve(null));
+        if (tune) {
+            Path model = files.isEmpty() ? ModelOption.resolve(null) : files.getFirst();
+            Tune.run(model, options, compare == null || compare.isEmpty() ? LlamaBench.find() : Path.of(compare), profileOut, out);
+            return 0;
+        }
         Path tool = compare == null ? null : compare.isEmpty() ? LlamaBench.find() : Path.of(compare);
         Bench.run(files, quants, tool, options, out);
         return 0;

@@ -38,7 +38,7 @@ final class ChatCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Path path = model.resolve();
         boolean tty = Main.terminal();
-        try (LlamaModel m = LlamaModel.load(path); LlamaContext c = LlamaContext.create(m, ctx.params())) {
+        try (LlamaModel m = LlamaModel.load(path, ctx.modelParams()); LlamaContext c = LlamaContext.create(m, ctx.params())) {
             ChatSession chat = new ChatSession(c, template, system);
             GenerationParams gp = GenerationParams.builder().maxTokens(maxTokens).sampler(sampling.params()).build();
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));

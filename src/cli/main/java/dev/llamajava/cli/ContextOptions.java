@@ -1,18 +1,42 @@
 package dev.llamajava.cli;
 
 import dev.llamajava.ContextParams;
+import dev.llamajava.ModelParams;
+import dev.llamajava.bench.TuneProfile;
 import picocli.CommandLine.Option;
 
-/** Context options (a mixin of run and chat). */
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+
+/** Context options (a mixin of run and chat), and the tuning profile that sets them. */
 final class ContextOptions {
     @Option(names = "--ctx", defaultValue = "4096", description = "Context size in tokens (default: ${DEFAULT-VALUE}).")
     int ctx;
-    @Option(names = "--threads", description = "Threads (default: all cores).")
+    @Option(names = "--threads", description = "Threads (default: all cores, or the profile's).")
     Integer threads;
+    @Option(names = "--profile", description = "Settings written by `bench --tune --write-profile` (threads, batch sizes, "
+            + "flash attention, KV type, load mode, CPU repacking).")
+    Path profile;
+
+    private TuneProfile loaded() {
+        if (profile == null) return null;
+        try {
+            return TuneProfile.read(profile);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the profile " + profile + ": " + e.getMessage(), e);
+        }
+    }
 
     ContextParams params() {
-        ContextParams.Builder b = ContextParams.builder().contextSize(ctx);
+        TuneProfile p = loaded();
+        ContextParams.Builder b = p != null ? p.contextParams(ctx).toBuilder() : ContextParams.builder().contextSize(ctx);
         if (threads != null) b.threads(threads).threadsBatch(threads);
         return b.build();
+    }
+
+    ModelParams modelParams() {
+        TuneProfile p = loaded();
+        return p != null ? p.modelParams() : ModelParams.defaults();
     }
 }

@@ -42,7 +42,7 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         String p = prompt != null ? prompt : new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
-        try (LlamaModel m = LlamaModel.load(model.resolve());
+        try (LlamaModel m = LlamaModel.load(model.resolve(), ctx.modelParams());
              LlamaContext c = LlamaContext.create(m, ctx.params());
              TokenStream ts = c.generate(p, GenerationParams.builder().maxTokens(maxTokens).stopStrings(stop)
                      .sampler(sampling.params()).logprobs(json).build())) {

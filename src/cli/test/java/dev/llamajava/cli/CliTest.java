@@ -109,6 +109,29 @@ class CliTest {
     }
 
     @Test
+    void tuneWritesAProfileThatRunLoads() throws Exception {
+        Path profile = TestSupport.workDir("cli").resolve("tune-profile.json");
+        Files.deleteIfExists(profile);
+        ok("bench", "-m", stories(), "--tune", "--pp", "16", "--tg", "4", "--inner", "1", "--threads", "2", "--write-profile", profile.toString());
+        assertTrue(out().contains("| llama-bench, its defaults |") && out().contains("best: threads "), out());
+        JsonNode p = JSON.readTree(profile.toFile());
+        assertEquals("stories260K.gguf", p.get("model").asText());
+        // llama.cpp's defaults first, then each setting's candidates: threads, threads-batch, ubatch, flash-attn, kv, load, repack
+        JsonNode trials = p.get("trials");
+        assertEquals("llama.cpp's defaults", trials.get(0).get("setting").asText());
+        assertTrue(trials.size() >= 9, trials.toString());
+        for (JsonNode t : trials) assertTrue(t.get("pp_tps").asDouble() > 0 && t.get("tg_tps").asDouble() > 0, t.toString());
+        assertTrue(p.get("measured").get("llama_bench_tg_tps").asDouble() > 0, p.toString());
+        // the profile drives run: greedy text is the same whatever the settings (llama-simple's, as in runGreedyEqualsLlamaSimple)
+        var r = TestSupport.run(List.of(TestSupport.tool("llama-simple").toString(), "-m", stories(), "-n", "24", "Once upon a time"), null, null, 120);
+        ok("run", "-m", stories(), "--profile", profile.toString(), "--temp", "0", "-n", "24", "-p", "Once upon a time", "--ctx", "128");
+        assertTrue(r.stdout().endsWith(out()), "llama-simple: " + r.stdout() + "\nours: " + out());
+        Files.writeString(profile, "{\"threads\": 2}");
+        assertEquals(1, run("run", "-m", stories(), "--profile", profile.toString(), "-p", "x"));
+        assertTrue(err().contains("bad profile " + profile + ": no \"threads_batch\""), err());
+    }
+
+    @Test
     void runJsonParses() throws Exception {
         ok("run", "-m", stories(), "--temp", "0", "-n", "8", "-p", "Once upon a time", "--ctx", "128", "--json");
         List<String> lines = out().lines().toList();

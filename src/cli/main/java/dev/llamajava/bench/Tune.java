@@ -1,0 +1,150 @@
+package dev.llamajava.bench;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.llamajava.ContextParams;
+import dev.llamajava.LlamaContext;
+import dev.llamajava.LlamaException;
+import dev.llamajava.LlamaModel;
+import dev.llamajava.ModelParams;
+import dev.llamajava.internal.Json;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+
+/**
+ * {@code llama-java bench --tune}: searches the settings that decide CPU speed (threads for generation and for
+ * prompts, micro-batch size, flash attention, KV cache type, load mode, CPU repacking) one at a time from llama.cpp's
+ * defaults (coordinate descent: each setting's candidates measured with the best of the others so far), and measures
+ * {@code llama-bench} with its defaults in the same run as the baseline. Prompt settings are judged by prompt speed,
+ * the generation's threads by generation speed, the rest by the geometric mean of both.
+ */
+public final class Tune {
+
+    /** One measured configuration: ours, and the gain over llama-bench's defaults. */
+    record Trial(String setting, TuneProfile profile, double pp, double tg) { }
+
+    private final Path model;
+    private final BenchOptions o;
+    private final PrintStream log;
+    private final List<Trial> trials = new ArrayList<>();
+
+    private Tune(Path model, BenchOptions o, PrintStream log) {
+        this.model = model;
+        this.o = o;
+        this.log = log;
+    }
+
+    /**
+     * Runs the search and prints the table, the best profile and its gain.
+     *
+     * @param model      the model
+     * @param o          pp, tg, inner runs and threads
+     * @param llamaBench llama-bench for the baseline (its defaults, same threads)
+     * @param profileOut where to write the best profile, or null
+     * @param log        where the progress and the table go
+     * @return the best profile
+     * @throws Exception when a measurement fails
+     */
+    public static TuneProfile run(Path model, BenchOptions o, Path llamaBench, Path profileOut, PrintStream log) throws Exception {
+        return new Tune(model, o, log).search(llamaBench, profileOut);
+    }
+
+    private TuneProfile search(Path llamaBench, Path profileOut) throws Exception {
+        int cores = o.threads();
+        log.printf(Locale.ROOT, "tuning %s: pp%d / tg%d, %d runs per setting, up to %d threads%n", model.getFileName(), o.pp, o.tg, o.inner, cores);
+        LlamaBench.Averages base = LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false);
+        log.printf(Locale.ROOT, "  llama-bench, its defaults: pp %.2f t/s, tg %.2f t/s%n", base.pp(), base.tg());
+        TuneProfile best = TuneProfile.defaults(cores);
+        Trial current = measure("llama.cpp's defaults", best);
+        if (current == null) throw new LlamaException("llama.cpp's default settings do not run " + model);
+        List<Integer> threads = new ArrayList<>(new LinkedHashSet<>(List.of(cores, Math.max(1, cores - 1), Math.max(1, cores / 2))));
+        current = pick(current, "threads", threads, (TuneProfile p, Integer v) -> new TuneProfile(v, p.threadsBatch(), p.batch(), p.microBatch(),
+                p.flashAttention(), p.kvType(), p.loadMode(), p.cpuRepack()), t -> t.tg());
+        current = pick(current, "threads-batch", threads, (TuneProfile p, Integer v) -> new TuneProfile(p.threads(), v, p.batch(), p.microBatch(),
+                p.flashAttention(), p.kvType(), p.loadMode(), p.cpuRepack()), t -> t.pp());
+        current = pick(current, "ubatch", List.of(512, 256, 128, 1024), (TuneProfile p, Integer v) -> new TuneProfile(p.threads(), p.threadsBatch(),
+                Math.max(p.batch(), v), v, p.flashAttention(), p.kvType(), p.loadMode(), p.cpuRepack()), t -> t.pp());
+        current = pick(current, "flash-attn", List.of(ContextParams.FlashAttention.values()), (TuneProfile p, ContextParams.FlashAttention v) ->
+                new TuneProfile(p.threads(), p.threadsBatch(), p.batch(), p.microBatch(), v, p.kvType(), p.loadMode(), p.cpuRepack()), Tune::score);
+        current = pick(current, "kv", List.of(ContextParams.KvCacheType.F16, ContextParams.KvCacheType.Q8_0), (TuneProfile p, ContextParams.KvCacheType v) ->
+                new TuneProfile(p.threads(), p.threadsBatch(), p.batch(), p.microBatch(), p.flashAttention(), v, p.loadMode(), p.cpuRepack()), Tune::score);
+        current = pick(current, "load", List.of(ModelParams.LoadMode.AUTO, ModelParams.LoadMode.MMAP, ModelParams.LoadMode.NONE), (TuneProfile p, ModelParams.LoadMode v) ->
+                new TuneProfile(p.threads(), p.threadsBatch(), p.batch(), p.microBatch(), p.flashAttention(), p.kvType(), v, p.cpuRepack()), Tune::score);
+        current = pick(current, "repack", List.of(true, false), (TuneProfile p, Boolean v) ->
+                new TuneProfile(p.threads(), p.threadsBatch(), p.batch(), p.microBatch(), p.flashAttention(), p.kvType(), p.loadMode(), v), Tune::score);
+        best = current.profile();
+        log.println();
+        log.print(table(base));
+        log.printf(Locale.ROOT, "%nbest: %s%n  pp %.2f t/s (%+.1f%% vs llama-bench's defaults), tg %.2f t/s (%+.1f%%)%n", best.describe(),
+                current.pp(), 100 * (current.pp() / base.pp() - 1), current.tg(), 100 * (current.tg() / base.tg() - 1));
+        if (profileOut != null) {
+            ObjectNode root = Json.object().put("model", model.getFileName().toString());
+            root.set("profile", best.json());
+            root.putObject("measured").put("pp_tps", current.pp()).put("tg_tps", current.tg())
+                    .put("llama_bench_pp_tps", base.pp()).put("llama_bench_tg_tps", base.tg());
+            ArrayNode all = root.putArray("trials");
+            for (Trial t : trials) all.addObject().put("setting", t.setting()).put("pp_tps", t.pp()).put("tg_tps", t.tg()).set("profile", t.profile().json());
+            Files.createDirectories(profileOut.toAbsolutePath().getParent());
+            Files.writeString(profileOut, Json.pretty(root) + "\n", StandardCharsets.UTF_8);
+            log.println("profile written to " + profileOut + " (run and chat read it with --profile)");
+        }
+        return best;
+    }
+
+    /** A change of one setting. */
+    @FunctionalInterface
+    interface With<T> {
+        TuneProfile apply(TuneProfile p, T value);
+    }
+
+    private <T> Trial pick(Trial current, String name, List<T> candidates, With<T> with, Function<Trial, Double> by) {
+        Trial best = current;
+        for (T v : candidates) {
+            TuneProfile p = with.apply(current.profile(), v);
+            if (p.equals(current.profile())) continue;
+            if (p.kvType() != ContextParams.KvCacheType.F16 && p.flashAttention() == ContextParams.FlashAttention.OFF) continue; // a quantized V needs it
+            Trial t = measure(name + " " + v, p);
+            if (t != null && by.apply(t) > by.apply(best)) best = t;
+        }
+        return best;
+    }
+
+    /** @return the trial, or null when llama.cpp refuses the setting for this model (logged, left out) */
+    private Trial measure(String setting, TuneProfile p) {
+        try (LlamaModel m = LlamaModel.load(model, p.modelParams().toBuilder().gpuLayers(0).build());
+             LlamaContext ctx = LlamaContext.create(m, p.contextParams(o.pp + o.tg))) {
+            int[] prompt = new SplittableRandom(1).ints(o.pp, 0, m.vocabSize()).toArray();
+            Bench.Side s = Bench.ours(ctx, prompt, o.tg, o.inner);
+            Trial t = new Trial(setting, p, s.pp(), s.tg());
+            trials.add(t);
+            log.printf(Locale.ROOT, "  %-28s pp %9.2f t/s   tg %8.2f t/s%n", setting, t.pp(), t.tg());
+            return t;
+        } catch (LlamaException e) {
+            log.printf(Locale.ROOT, "  %-28s not possible: %s%n", setting, e.getMessage());
+            return null;
+        }
+    }
+
+    private static double score(Trial t) {
+        return Math.sqrt(t.pp() * t.tg());
+    }
+
+    private String table(LlamaBench.Averages base) {
+        StringBuilder sb = new StringBuilder("| setting | pp t/s | vs llama-bench | tg t/s | vs llama-bench |\n|---|---:|---:|---:|---:|\n");
+        sb.append(String.format(Locale.ROOT, "| llama-bench, its defaults | %.2f | 1.000 | %.2f | 1.000 |%n", base.pp(), base.tg()));
+        for (Trial t : trials) {
+            sb.append(String.format(Locale.ROOT, "| %s | %.2f | %.3f | %.2f | %.3f |%n", t.setting(), t.pp(), t.pp() / base.pp(), t.tg(), t.tg() / base.tg()));
+        }
+        return sb.toString();
+    }
+}
