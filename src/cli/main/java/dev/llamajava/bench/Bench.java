@@ -176,19 +176,21 @@ public final class Bench implements Callable<Integer> {
                     List.of(ChatMessage.user("Summarise the weather report in one line, please.")), true), true, true);
             if (shortPrompt.length > 20) shortPrompt = Arrays.copyOf(shortPrompt, 20);
             int[] first = {prompt[0]};
-            for (int r = -2; r < reps; r++) { // r < 0: our warm-up (JIT, caches)
+            // our warm-up (JIT, caches): at least two repetitions and 3 s, so that no compilation runs beside a measurement
+            long warmUntil = System.nanoTime() + 3_000_000_000L;
+            for (int w = 0; w < 2 || System.nanoTime() < warmUntil; w++) {
+                ours(ctx, prompt, tg, inner);
+                result(ctx, shortPrompt, one);
+            }
+            for (int r = 0; r < reps; r++) {
                 // alternate who goes first, so a slow or fast spell of the machine does not favour one side
                 boolean nativeFirst = r % 2 == 0;
-                boolean runNative = r >= 0 && llamaBench != null;
+                boolean runNative = llamaBench != null;
                 LlamaBench.Averages n = runNative && nativeFirst ? LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu) : null;
                 Side side = ours(ctx, prompt, tg, inner);
                 overhead += side.overheadUs() / reps;
-                if (r >= 0) addScaled(greedy, side.breakdownUs(), 1.0 / reps);
+                addScaled(greedy, side.breakdownUs(), 1.0 / reps);
                 GenerationResult c = result(ctx, shortPrompt, one);
-                if (r < 0) {
-                    overhead = 0;
-                    continue;
-                }
                 if (runNative && !nativeFirst) n = LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu);
                 if (n != null) {
                     natPp[r] = n.pp();
