@@ -3,6 +3,7 @@ module dev.llamajava.cli {
     requires dev.llamajava;
     requires info.picocli;
     requires com.fasterxml.jackson.databind;
+    requires java.management;
 
     opens dev.llamajava.cli to info.picocli;
     opens dev.llamajava.bench to info.picocli;

@@ -93,15 +93,19 @@ public final class LlamaContext extends NativeResource {
     private final Map<String, Long> kvBuffers;
     private final Map<String, Long> computeBuffers;
     private final MemorySegment shimAbort;
+    /** Greedy sampling in the graph, and whether the last decode's logits exist. */
+    final BackendGreedy greedy;
 
     private LlamaContext(LlamaModel model, ContextParams params, MemorySegment ptr, Arena arena, AbortFlag abort,
-                         Map<String, Long> kvBuffers, Map<String, Long> computeBuffers) {
+                         BackendGreedy greedy, Map<String, Long> kvBuffers, Map<String, Long> computeBuffers) {
         super("LlamaContext", ptr, p -> {
             abort.markFreed();
             llama_h.llama_free(p);
+            greedy.freeAfterContext();
             arena.close();
             NativeMemory.trim();
         }, true, model);
+        this.greedy = greedy;
         this.model = model;
         this.params = params;
         this.abort = abort;
@@ -159,7 +163,7 @@ public final class LlamaContext extends NativeResource {
                 }
                 MemorySegment created = ctx;
                 ctx = MemorySegment.NULL;
-                return new LlamaContext(model, params, created, arena, abort, MemoryReport.buffers(lines, "KV buffer size"),
+                return new LlamaContext(model, params, created, arena, abort, new BackendGreedy(), MemoryReport.buffers(lines, "KV buffer size"),
                         MemoryReport.buffers(lines, "compute buffer size"));
             } catch (RuntimeException | Error e) {
                 if (!ctx.equals(MemorySegment.NULL)) llama_h.llama_free(ctx);
@@ -244,12 +248,14 @@ public final class LlamaContext extends NativeResource {
             int nVocab = model.nVocab;
             int bad = batch.firstTokenOutside(b.ptr(), nVocab);
             if (bad >= 0) throw new IllegalArgumentException("batch token " + bad + " is outside the vocabulary [0, " + nVocab + ")");
+            greedy.detach(c.ptr()); // a manual decode keeps its logits
             abort.begin(batch);
             int rc;
             try {
                 rc = llama_h.llama_decode(c.ptr(), b.ptr());
             } finally {
                 abort.end(batch);
+                greedy.lastDecodeSampled = false;
             }
             if (rc == 1) throw new ContextOverflowException("no room in the KV cache for " + n + " tokens (context " + nCtx + ")");
             if (rc == 2) throw new LlamaException("llama_decode was aborted: the context was closed during the decode");
@@ -267,14 +273,22 @@ public final class LlamaContext extends NativeResource {
      */
     public float[] logits(int i) {
         try (Borrow c = use()) {
+            if (greedy.lastDecodeSampled) {
+                throw new LlamaException("no logits: the last decode picked its token in llama.cpp's graph (greedy backend sampling, "
+                        + "llama.sampling.backend); decode a Batch, or generate with logprobs or a sampler, to get logits");
+            }
             MemorySegment l = logitsOrNull(c.ptr(), i);
             if (l == null) throw new LlamaException("no logits for index " + i + ": the last decoded batch did not ask for them");
             return l.reinterpret((long) model.nVocab * 4).toArray(ValueLayout.JAVA_FLOAT);
         }
     }
 
-    /** @return the logits row, or null when llama.cpp has none (it logs why; the capture keeps that out of the log) */
-    static MemorySegment logitsOrNull(MemorySegment ctx, int i) {
+    /**
+     * @return the logits row, or null when llama.cpp has none (it logs why; the capture keeps that out of the log) or
+     *         the last decode picked its token in the graph (the row would be stale)
+     */
+    MemorySegment logitsOrNull(MemorySegment ctx, int i) {
+        if (greedy.lastDecodeSampled) return null;
         Natives.beginCapture();
         try {
             MemorySegment l = llama_h.llama_get_logits_ith(ctx, i);
@@ -372,6 +386,7 @@ public final class LlamaContext extends NativeResource {
                 MemorySegment.copy(tokens, i, tokenBuf, ValueLayout.JAVA_INT, 0, n);
                 llama_batch.n_tokens(batch, n);
                 int rc = llama_h.llama_decode(ctx, batch);
+                greedy.lastDecodeSampled = rc == 0 && greedy.attached();
                 if (rc != 0) return rc;
             }
             return 0;
@@ -384,7 +399,9 @@ public final class LlamaContext extends NativeResource {
     int decodeOne(MemorySegment ctx, int token) {
         tokenBuf.set(ValueLayout.JAVA_INT, 0, token);
         llama_batch.n_tokens(batch, 1);
-        return llama_h.llama_decode(ctx, batch);
+        int rc = llama_h.llama_decode(ctx, batch);
+        greedy.lastDecodeSampled = rc == 0 && greedy.attached();
+        return rc;
     }
 
     @Override

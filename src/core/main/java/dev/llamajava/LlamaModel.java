@@ -40,7 +40,10 @@ public final class LlamaModel extends NativeResource {
     /** Token texts and end-of-generation flags, asked of llama.cpp once per token (the per-token path reads them). */
     final TokenTexts texts;
 
-    LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers) {
+    /** Whether the output layer (and so the logits) lives on a GPU: backend sampling's default follows it. */
+    final boolean outputOnGpu;
+
+    LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers, boolean outputOnGpu) {
         super("LlamaModel", ptr, p -> {
             llama_h.llama_model_free(p);
             NativeMemory.trim();
@@ -51,6 +54,7 @@ public final class LlamaModel extends NativeResource {
         this.vocab = llama_h.llama_model_get_vocab(ptr);
         this.nVocab = llama_h.llama_vocab_n_tokens(vocab);
         this.texts = new TokenTexts(vocab, nVocab);
+        this.outputOnGpu = outputOnGpu;
     }
 
     /**

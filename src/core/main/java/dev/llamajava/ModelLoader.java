@@ -38,11 +38,12 @@ final class ModelLoader {
         AtomicBoolean cancelled = new AtomicBoolean();
         AtomicReference<Throwable> listenerError = new AtomicReference<>();
         MemorySegment ptr;
+        int gpuLayers;
         List<String> errors;
         Map<String, Long> buffers;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment p = llama_h.llama_model_default_params(arena);
-            int gpuLayers = params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? GpuFit.autoLayers(abs, params) : params.gpuLayers();
+            gpuLayers = params.gpuLayers() == ModelParams.GPU_LAYERS_AUTO ? GpuFit.autoLayers(abs, params) : params.gpuLayers();
             llama_model_params.n_gpu_layers(p, gpuLayers);
             llama_model_params.main_gpu(p, params.mainGpu());
             llama_model_params.split_mode(p, params.splitMode().ordinal());
@@ -83,7 +84,8 @@ final class ModelLoader {
             throw new ModelLoadException(abs, "llama.cpp could not load " + abs + ": " + why);
         }
         LOG.log(Level.DEBUG, () -> "loaded " + abs);
-        return new LlamaModel(abs, ptr, params, buffers);
+        boolean gpu = gpuLayers != 0 && Llama.devices().stream().anyMatch(d -> d.type() == Device.Type.GPU);
+        return new LlamaModel(abs, ptr, params, buffers, gpu && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr)));
     }
 
     /**

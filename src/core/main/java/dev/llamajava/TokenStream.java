@@ -43,6 +43,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     private final int[] promptTokens;
     private final int nVocab;
     private final TokenTexts texts;
+    private final boolean backendGreedy;
     private final long startNanos = System.nanoTime();
     private final ReentrantLock lock = new ReentrantLock();
     private final ArrayDeque<Token> ready = new ArrayDeque<>();
@@ -89,10 +90,16 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 if (id < 0 || id >= nVocab) throw new IllegalArgumentException("prompt token " + id + " is outside the vocabulary [0, " + nVocab + ")");
             }
             if (t.length == 0 && cached == 0) throw new IllegalArgumentException("the prompt is empty (no tokens) and the context holds none");
-            if (t.length == 0 && LlamaContext.logitsOrNull(ctx, -1) == null) {
+            SamplerParams sp0 = params.sampler();
+            boolean backend = sp0.isPureGreedy() && !params.logprobs() && BackendGreedy.wanted(model);
+            if (t.length == 0 && !(backend && context.greedy.lastDecodeSampled) && context.logitsOrNull(ctx, -1) == null) {
                 throw new IllegalStateException("the prompt is empty and the last decode kept no logits to sample from: "
                         + "give the last token of a manual Batch logits=true, or pass at least one prompt token");
             }
+            // greedy in the graph where wanted (the logits stay on the device); every other stream needs raw logits
+            if (backend) backend = context.greedy.attach(ctx) || context.greedy.lastDecodeSampled;
+            else context.greedy.detach(ctx);
+            this.backendGreedy = backend;
             if (cached + t.length > context.nCtx) {
                 throw new ContextOverflowException("the prompt has " + t.length + " tokens" + (cached > 0 ? " after " + cached + " cached" : "")
                         + " but the context holds " + context.nCtx + " (ContextParams.contextSize)");
@@ -171,13 +178,17 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             }
             if (checkStop()) return;
             long s0 = System.nanoTime();
-            MemorySegment logits = llama_h.llama_get_logits_ith(ctx, -1);
-            if (logits.equals(MemorySegment.NULL)) {
-                finish(StopReason.CANCELLED);
-                throw new LlamaException("llama.cpp has no logits for the last token (see the dev.llamajava.native log)");
+            int id = backendGreedy ? context.greedy.sampledToken(ctx) : -1;
+            MemorySegment logits = MemorySegment.NULL;
+            if (id < 0) {
+                logits = context.greedy.lastDecodeSampled ? MemorySegment.NULL : llama_h.llama_get_logits_ith(ctx, -1);
+                if (logits.equals(MemorySegment.NULL)) {
+                    finish(StopReason.CANCELLED);
+                    throw new LlamaException("llama.cpp has no logits for the last token (see the dev.llamajava.native log)");
+                }
             }
             long s1 = System.nanoTime();
-            int id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
+            if (id < 0) id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
             long s2 = System.nanoTime();
             if (texts.isEog(id)) {
                 finish(StopReason.END_OF_GENERATION);

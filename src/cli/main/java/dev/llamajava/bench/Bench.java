@@ -129,17 +129,10 @@ public final class Bench implements Callable<Integer> {
     public record Row(String model, String quant, long sizeBytes, long params, int threads, int ctx, Stat pp, Stat tg,
                       Stat ttftMs, double ttftPromptMs, double ttftOverheadMs, double overheadUs, Stat loadMs, long peakRssBytes,
                       Stat nativePp, Stat nativeTg, Ratio ppRatio, Ratio tgRatio,
-                      Map<String, Double> greedyTokenUs, Map<String, Double> sampledTokenUs) { }
+                      Map<String, Double> greedyTokenUs, Map<String, Double> sampledTokenUs, Map<String, Long> memory) { }
 
     static long peakRss() {
-        try {
-            for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (l.startsWith("VmHWM:")) return Long.parseLong(l.replaceAll("\\D", "")) * 1024;
-            }
-        } catch (IOException | RuntimeException ignore) {
-            // not Linux
-        }
-        return -1;
+        return MemoryTable.status("VmHWM");
     }
 
     /**
@@ -214,7 +207,8 @@ public final class Bench implements Callable<Integer> {
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), peakRss(),
                     nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,
-                    nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled));
+                    nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled),
+                    MemoryTable.of(mm, ctx));
         }
     }
 
@@ -307,6 +301,9 @@ public final class Bench implements Callable<Integer> {
         out.println();
         out.println("Per generated token outside llama_decode (µs; plumbing = the iterator, the stream's checks and the caller's loop):");
         out.print(report.breakdownMarkdown());
+        out.println();
+        out.println("Peak resident memory, part by part (llama.cpp's buffers as it reported them, the JVM's pools, and the rest):");
+        out.print(report.memoryMarkdown());
         report.write(options);
     }
 

@@ -68,6 +68,13 @@ public record BenchReport(String hardware, String backend, String build, int pp,
         return sb.toString();
     }
 
+    /** @return each model's peak RSS, part by part, as markdown tables */
+    public String memoryMarkdown() {
+        StringBuilder sb = new StringBuilder();
+        for (Row r : rows) if (r.memory() != null) sb.append(MemoryTable.markdown(r.model(), r.memory())).append('\n');
+        return sb.toString();
+    }
+
     private static void breakdownLine(StringBuilder sb, String model, String sampling, Map<String, Double> us) {
         if (us == null || us.isEmpty()) return;
         sb.append("| ").append(model).append(" | ").append(sampling).append(" |");
@@ -104,6 +111,10 @@ public record BenchReport(String hardware, String backend, String build, int pp,
             put(o, "tg_ratio", r.tgRatio());
             putBreakdown(o, "greedy_token_us", r.greedyTokenUs());
             putBreakdown(o, "sampled_token_us", r.sampledTokenUs());
+            if (r.memory() != null) {
+                ObjectNode mem = o.putObject("memory_bytes");
+                r.memory().forEach(mem::put);
+            }
         }
         return Json.pretty(root) + "\n";
     }
@@ -144,7 +155,7 @@ public record BenchReport(String hardware, String backend, String build, int pp,
      * @throws IOException when a file cannot be written
      */
     public void write(BenchOptions options) throws IOException {
-        write(options.markdown, markdown() + "\n" + breakdownMarkdown());
+        write(options.markdown, markdown() + "\n" + breakdownMarkdown() + "\n" + memoryMarkdown());
         write(options.json, json());
     }
 

@@ -89,7 +89,7 @@ class BenchTest {
         Ratio ratio = ppRatio == null ? null : new Ratio(ppRatio, ppRatio - 0.5, ppRatio + 0.5, 0.96);
         return new Row(model, "Q8_0", 2_000_000_000L, 1_000_000_000L, 4, 640, s, s, s, 12.5, Double.NaN, 7.25, s, 3_000_000_000L,
                 nativePp == null ? null : new Stat(nativePp, nativePp - 1, nativePp + 1), null, ratio, null,
-                Map.of("logits", 1.0, "total", 2.5), null);
+                Map.of("logits", 1.0, "total", 2.5), null, Map.of("KV cache", 1L << 20, "peak RSS", 3L << 30));
     }
 
     @Test
@@ -173,6 +173,10 @@ class BenchTest {
         assertNotNull(row.nativeTg());
         assertTrue(row.ppRatio().median() > 0 && row.tgRatio().median() > 0);
         assertTrue(row.greedyTokenUs().get("total") > 0 && row.sampledTokenUs().get("sample") > 0, row.toString());
+        // the memory table: llama.cpp's buffers, the JVM's, and the rest add up to the peak
+        assertEquals(row.memory().get("peak RSS"), row.memory().entrySet().stream().filter(e -> !e.getKey().equals("peak RSS"))
+                .mapToLong(Map.Entry::getValue).sum(), row.memory().toString());
+        assertTrue(row.memory().keySet().stream().anyMatch(k -> k.startsWith("weights: CPU")) && row.memory().get("KV cache") > 0, row.memory().toString());
         BenchReport report = new BenchReport("test CPU", "CPU", "llama.cpp test", 16, 4, Instant.now(), List.of(row));
         assertTrue(report.markdown().startsWith("| hardware | backend | model | quant |"), report.markdown());
         JsonNode r = JSON.readTree(report.json()).get("results").get(0);

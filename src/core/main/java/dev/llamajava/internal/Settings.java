@@ -79,6 +79,10 @@ public final class Settings {
     public static final Setting BACKEND = new Setting("llama.backend", "LLAMA_BACKEND", () -> "auto",
             "compute backend: auto, cpu or cuda");
 
+    /** Greedy sampling inside llama.cpp's graph (the logits never leave the device): auto (on when the output layer is on a GPU), on, off. */
+    public static final Setting BACKEND_SAMPLING = new Setting("llama.sampling.backend", "LLAMA_BACKEND_SAMPLING", () -> "auto",
+            "greedy sampling in llama.cpp's graph: auto (when the output layer is on a GPU), on or off");
+
     /** A checkout of llama.cpp (its vocabulary files feed the synthetic models). */
     public static final Setting LLAMA_CPP_SOURCE = new Setting("llama.cpp.source", "LLAMA_CPP_SOURCE_DIR", () -> null,
             "a llama.cpp source tree");

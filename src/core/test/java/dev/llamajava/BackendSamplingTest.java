@@ -1,0 +1,103 @@
+package dev.llamajava;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Greedy sampling inside llama.cpp's graph ({@code llama.sampling.backend=on}; by default only where the logits live
+ * on a GPU), here on the CPU backend: the text equals llama-simple's, the stale logits of a graph-sampled decode are
+ * never read, and streams that need logits get them.
+ */
+class BackendSamplingTest {
+
+    static LlamaModel model;
+    static String saved;
+
+    @BeforeAll
+    static void on() {
+        saved = System.getProperty("llama.sampling.backend");
+        System.setProperty("llama.sampling.backend", "on");
+        model = LlamaModel.load(TestSupport.stories260K());
+    }
+
+    @AfterAll
+    static void off() {
+        model.close();
+        if (saved == null) System.clearProperty("llama.sampling.backend");
+        else System.setProperty("llama.sampling.backend", saved);
+    }
+
+    @Test
+    void greedyInTheGraphEqualsLlamaSimple() throws Exception {
+        for (String prompt : List.of("Once upon a time", "The little dog")) {
+            String expected = GenerationTest.llamaSimple(prompt, 48);
+            int[] ids = model.tokenize(prompt, true, true);
+            ByteArrayOutputStream rendered = new ByteArrayOutputStream();
+            for (int id : ids) rendered.writeBytes(model.tokenBytes(id, true));
+            try (LlamaContext ctx = LlamaContext.create(model, GenerationTest.ctxParams(ids.length + 47));
+                 TokenStream ts = ctx.generate(prompt, GenerationParams.builder().greedy().maxTokens(48).build())) {
+                String ours = ts.stream().map(Token::text).collect(Collectors.joining());
+                assertEquals(expected, rendered.toString(StandardCharsets.UTF_8) + ours + "\n");
+                // the token came from the graph: llama.cpp kept no logits, and we refuse to read the stale ones
+                LlamaException e = assertThrows(LlamaException.class, () -> ctx.logits(-1));
+                assertTrue(e.getMessage().contains("picked its token in llama.cpp's graph"), e.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void streamsThatNeedLogitsGetThem() {
+        GenerationParams greedy = GenerationParams.builder().greedy().maxTokens(12).build();
+        GenerationParams sampled = GenerationParams.builder().sampler(SamplerParams.builder().seed(42).temperature(0.8f).build())
+                .maxTokens(16).build();
+        String fresh;
+        try (LlamaContext c = LlamaContext.create(model, ContextParams.builder().contextSize(128).build());
+             TokenStream ts = c.generate("One day", sampled)) {
+            fresh = ts.text();
+        }
+        try (LlamaContext c = LlamaContext.create(model, ContextParams.builder().contextSize(128).build())) {
+            String first;
+            try (TokenStream ts = c.generate("Once upon a time", greedy)) {
+                first = ts.text();
+            }
+            // continuing with no prompt: greedy reads the graph's last pick; a sampler needs logits that do not exist
+            try (TokenStream ts = c.generate(new int[0], GenerationParams.builder().greedy().maxTokens(3).keepCache(true).build())) {
+                assertTrue(ts.hasNext(), "greedy continues from the graph's token");
+            }
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> c.generate(new int[0], GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).keepCache(true).build()));
+            assertTrue(e.getMessage().contains("kept no logits"), e.getMessage());
+            // a sampled stream after a graph-sampled one: the sampler detached, its logits are real (same text as a fresh context)
+            try (TokenStream ts = c.generate("One day", sampled)) {
+                assertEquals(fresh, ts.text());
+            }
+            // logprobs need logits too
+            try (TokenStream ts = c.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(12).logprobs(true).build())) {
+                List<Token> tokens = ts.stream().toList();
+                assertEquals(first, tokens.stream().map(Token::text).collect(Collectors.joining()));
+                assertTrue(tokens.stream().allMatch(t -> Float.isFinite(t.logprob())), tokens.toString());
+            }
+            // a manual decode keeps its logits even after a graph-sampled stream
+            try (TokenStream ts = c.generate("Once upon a time", greedy)) {
+                assertEquals(first, ts.text());
+            }
+            int[] once = model.tokenize("Once", true, false);
+            try (Batch b = Batch.create(once.length, 1)) {
+                for (int i = 0; i < once.length; i++) b.add(once[i], i, 0, i == once.length - 1);
+                c.clearCache();
+                c.decode(b);
+                assertEquals(model.vocabSize(), c.logits(-1).length);
+            }
+        }
+    }
+}
