@@ -2,6 +2,7 @@ package dev.llamajava;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -30,7 +31,7 @@ class ChatTest {
                 ModelParams.builder().vocabOnly(true).build())) {
             int[] ids = vocab.tokenize(prompt, true, true);
             assertEquals(128000, ids[0], "BOS <|begin_of_text|>");
-            assertTrue(java.util.Arrays.stream(ids).filter(t -> t == 128009).count() == 4, "four <|eot_id|> tokens");
+            assertTrue(Arrays.stream(ids).filter(t -> t == 128009).count() == 4, "four <|eot_id|> tokens");
             return vocab.detokenize(ids, false, true);
         }
     }

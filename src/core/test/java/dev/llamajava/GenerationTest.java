@@ -75,7 +75,7 @@ class GenerationTest {
 
     /** llama-completion's output after the echoed prompt (it prints the prompt with SentencePiece's leading space). */
     static String llamaCompletion(List<String> samplerArgs, int n) throws Exception {
-        List<String> cmd = new java.util.ArrayList<>(List.of(TestSupport.tool("llama-completion").toString(), "-m",
+        List<String> cmd = new ArrayList<>(List.of(TestSupport.tool("llama-completion").toString(), "-m",
                 TestSupport.stories260K().toString(), "-p", "Once upon a time", "-n", Integer.toString(n), "-no-cnv", "--no-warmup"));
         cmd.addAll(samplerArgs);
         var r = TestSupport.run(cmd, null, null, 300);

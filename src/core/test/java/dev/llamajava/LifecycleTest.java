@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -177,7 +178,7 @@ class LifecycleTest {
     /** A forgotten context is freed by the cleaner (its upcall no longer keeps it reachable) with a warning each. */
     @Test
     void forgottenContextsAreFreedByTheCleaner() throws Exception {
-        List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<String> warnings = new CopyOnWriteArrayList<>();
         Handler h = new Handler() {
             @Override public void publish(LogRecord r) {
                 if (r.getMessage() != null && r.getMessage().startsWith("LlamaContext was not closed")) warnings.add(r.getMessage());

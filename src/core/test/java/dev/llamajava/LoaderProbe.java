@@ -1,5 +1,8 @@
 package dev.llamajava;
 
+import java.nio.file.Path;
+import java.util.Arrays;
+
 /** Child-JVM probe for loader failure tests: loads the natives and prints the outcome. */
 public final class LoaderProbe {
     private LoaderProbe() { }
@@ -9,8 +12,8 @@ public final class LoaderProbe {
             Llama.load();
             System.out.println("LOADED " + Llama.libraryDirectory() + " variant=" + Llama.cpuVariant());
             if (args.length > 0) {
-                try (LlamaModel m = LlamaModel.load(java.nio.file.Path.of(args[0]))) {
-                    System.out.println("TOKENS " + java.util.Arrays.toString(m.tokenize("Once upon a time")));
+                try (LlamaModel m = LlamaModel.load(Path.of(args[0]))) {
+                    System.out.println("TOKENS " + Arrays.toString(m.tokenize("Once upon a time")));
                 }
             }
         } catch (LlamaException e) {

@@ -3,15 +3,21 @@ package dev.llamajava;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
+import java.io.File;
+import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipal;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -39,7 +45,7 @@ class NativeLoaderTest {
         assertNotNull(variant, "llama.cpp's log did not name a CPU backend");
         // the log line itself, as llama.cpp wrote it (through the System.Logger route), names the file it loaded
         String line = dev.llamajava.internal.loader.Natives.cpuBackendLogLine();
-        assertTrue(line.matches("load_backend: loaded CPU backend from " + java.util.regex.Pattern.quote(dir.toString()) + "/libggml-cpu-?" + variant + "\\.so"), line);
+        assertTrue(line.matches("load_backend: loaded CPU backend from " + Pattern.quote(dir.toString()) + "/libggml-cpu-?" + variant + "\\.so"), line);
         if ("all".equals(build.getProperty("cpu.variants"))) {
             assertTrue(Files.isRegularFile(dir.resolve("libggml-cpu-" + variant + ".so")), variant);
             String flags = Files.readString(Path.of("/proc/cpuinfo"));
@@ -81,8 +87,8 @@ class NativeLoaderTest {
                 String[] p = line.trim().split("\\s+\\*?");
                 Path f = dir.resolve(p[1]);
                 assertTrue(Files.isRegularFile(f), f.toString());
-                var md = java.security.MessageDigest.getInstance("SHA-256");
-                assertEquals(p[0], java.util.HexFormat.of().formatHex(md.digest(Files.readAllBytes(f))), p[1]);
+                var md = MessageDigest.getInstance("SHA-256");
+                assertEquals(p[0], HexFormat.of().formatHex(md.digest(Files.readAllBytes(f))), p[1]);
             }
         }
         // nothing but our files (and the lock) in the folder
@@ -96,12 +102,12 @@ class NativeLoaderTest {
 
     private static final String CP = System.getProperty("java.class.path");
 
-    private static String classPathWithoutNatives() {
+    static String classPathWithoutNatives() {
         // drop the staged natives folder (and any natives jar) from this JVM's class path
         StringBuilder sb = new StringBuilder();
-        for (String e : CP.split(java.io.File.pathSeparator)) {
+        for (String e : CP.split(File.pathSeparator)) {
             if (e.contains("natives")) continue;
-            if (!sb.isEmpty()) sb.append(java.io.File.pathSeparator);
+            if (!sb.isEmpty()) sb.append(File.pathSeparator);
             sb.append(e);
         }
         return sb.toString();
@@ -192,7 +198,7 @@ class NativeLoaderTest {
         return dir;
     }
 
-    private static Path freshDir(String name) throws Exception {
+    static Path freshDir(String name) throws Exception {
         Path dir = TestSupport.workDir("loader-" + name);
         deleteTree(dir);
         Files.createDirectories(dir);
@@ -200,7 +206,7 @@ class NativeLoaderTest {
     }
 
     private static void deleteTree(Path dir) throws Exception {
-        if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) return;
         try (var s = Files.walk(dir)) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
                 if (!Files.isSymbolicLink(p)) p.toFile().setWritable(true);
@@ -209,11 +215,11 @@ class NativeLoaderTest {
         }
     }
 
-    private static TestSupport.Proc scenario(String classPath, List<String> jvm, Map<String, String> env, String... args) throws Exception {
+    static TestSupport.Proc scenario(String classPath, List<String> jvm, Map<String, String> env, String... args) throws Exception {
         return TestSupport.run(TestSupport.javaCommand(classPath, jvm, "dev.llamajava.LoaderScenarioProbe", args), null, env, 120);
     }
 
-    private static List<String> lines(String out, String prefix) {
+    static List<String> lines(String out, String prefix) {
         return out.lines().filter(l -> l.startsWith(prefix)).toList();
     }
 
@@ -363,7 +369,7 @@ class NativeLoaderTest {
             UserPrincipal nobody = base.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("nobody");
             Files.setOwner(base, nobody);
             chowned = Files.getOwner(base).getName().equals("nobody");
-        } catch (java.io.IOException | UnsupportedOperationException e) {
+        } catch (IOException | UnsupportedOperationException e) {
             chowned = false; // only root can give a folder away
         }
         Assumptions.assumeTrue(chowned, "cannot chown a folder to nobody here (not root)");
@@ -372,88 +378,5 @@ class NativeLoaderTest {
         Path dir = base.resolve(versionFolder()).resolve("linux-x86_64");
         assertTrue(r.stdout().contains("  - extract to " + dir + ": java.io.IOException: " + base + " belongs to nobody, not to " + USER + "\n"),
                 r.stdout());
-    }
-
-    // ---- failures are not remembered ----
-
-    @Test
-    void aFailedLoadIsRetried() throws Exception {
-        Llama.load();
-        Path real = Llama.libraryDirectory();
-        Path empty = freshDir("retry-empty");
-        var r = scenario(classPathWithoutNatives(), List.of(), Map.of(), "retry", empty.toString(), real.toString(),
-                TestSupport.stories260K().toString());
-        assertEquals(0, r.exit(), r.stdout() + r.stderr());
-        List<String> failed = lines(r.stdout(), "FAILED ");
-        assertEquals(List.of("FAILED dev.llamajava.NativeLibraryException", "FAILED dev.llamajava.NativeLibraryException"), failed);
-        assertTrue(r.stdout().contains("  - llama.library.path / LLAMA_LIBRARY_PATH = " + empty
-                + ": missing libggml-base.so, libggml.so, libllama.so, libllamajava.so\n"), r.stdout());
-        assertEquals(List.of("LOADED " + real), lines(r.stdout(), "LOADED "));
-        String info = lines(r.stdout(), "SYSTEMINFO ").getFirst();
-        assertTrue(info.contains("CPU :"), info);
-        String tokens = lines(r.stdout(), "TOKENS ").getFirst();
-        assertTrue(tokens.matches("TOKENS \\[\\d+(, \\d+)+]"), tokens);
-        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
-        assertBoundTo(real, r.stdout());
-    }
-
-    /** The generated bindings call into the libraries of {@code dir} (the BOUND lines of the probe). */
-    private static void assertBoundTo(Path dir, String stdout) {
-        List<String> bound = lines(stdout, "BOUND ");
-        assertEquals(2, bound.size(), stdout);
-        for (String b : bound) {
-            String file = b.substring(b.lastIndexOf(' ') + 1);
-            assertEquals(dir, Path.of(file).getParent(), "the bindings call into another folder than the one loaded: " + b);
-        }
-    }
-
-    @Test
-    void aFailureAfterTheCoreLibrariesLoadedIsRetriedWithTheNewFolder() throws Exception {
-        // the first folder has the four core libraries (real copies, so the dynamic linker sees other files) but no
-        // CPU backend: the loader gets as far as opening them before it fails. A retry from the real folder must
-        // then use the real folder for every call, not only report it.
-        Llama.load();
-        Path real = Llama.libraryDirectory();
-        Path partial = freshDir("retry-partial");
-        for (String lib : List.of("libggml-base.so", "libggml.so", "libllama.so", "libllamajava.so")) {
-            Files.copy(real.resolve(lib), partial.resolve(lib));
-        }
-        var r = scenario(classPathWithoutNatives(), List.of(), Map.of(), "retry", partial.toString(), real.toString(),
-                TestSupport.stories260K().toString());
-        assertEquals(0, r.exit(), r.stdout() + r.stderr());
-        assertEquals(2, lines(r.stdout(), "FAILED dev.llamajava.NativeLibraryException").size(), r.stdout());
-        assertTrue(r.stdout().contains("  - llama.library.path / LLAMA_LIBRARY_PATH = " + partial + ": no CPU backend in " + partial), r.stdout());
-        assertEquals(List.of("LOADED " + real), lines(r.stdout(), "LOADED "));
-        assertTrue(lines(r.stdout(), "TOKENS ").getFirst().matches("TOKENS \\[\\d+(, \\d+)+]"), r.stdout());
-        assertBoundTo(real, r.stdout());
-    }
-
-    @Test
-    void aFailedBackendChoiceIsRetriedWithoutLoadingTwice() throws Exception {
-        Llama.load();
-        Path real = Llama.libraryDirectory();
-        var r = scenario(classPathWithoutNatives(), List.of("-Dllama.library.path=" + real), Map.of(), "retry-backend", "gpu", "cpu");
-        assertEquals(0, r.exit(), r.stdout() + r.stderr());
-        assertEquals(List.of("FAILED dev.llamajava.BackendUnavailableException"), lines(r.stdout(), "FAILED "));
-        assertTrue(r.stdout().contains("llama-java: llama.backend / LLAMA_BACKEND must be auto, cpu or cuda, was 'gpu'"), r.stdout());
-        assertEquals(List.of("CHOICE CPU (llama.backend=cpu: GPU libraries not loaded)"), lines(r.stdout(), "CHOICE "));
-        // the second, successful load registered the CPU backend once, not once per attempt
-        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
-        assertBoundTo(real, r.stdout());
-
-        // a bad backend setting fails after the libraries were loaded: if the retry names another folder, what is
-        // reported as loaded and what the bindings call must still be the same libraries
-        Path copy = freshDir("retry-backend-copy");
-        try (var s = Files.list(real)) {
-            for (Path f : s.toList()) {
-                if (f.getFileName().toString().endsWith(".so")) Files.copy(f, copy.resolve(f.getFileName()));
-            }
-        }
-        r = scenario(classPathWithoutNatives(), List.of("-Dllama.library.path=" + copy), Map.of(), "retry-backend", "gpu", "cpu", real.toString());
-        assertEquals(0, r.exit(), r.stdout() + r.stderr());
-        assertEquals(List.of("FAILED dev.llamajava.BackendUnavailableException"), lines(r.stdout(), "FAILED "));
-        String loaded = lines(r.stdout(), "LOADED ").getFirst().substring(7);
-        assertBoundTo(Path.of(loaded), r.stdout());
-        assertEquals(List.of("BACKEND CPU 1"), lines(r.stdout(), "BACKEND "));
     }
 }

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -71,7 +72,7 @@ class SyntheticNativeTest {
         for (String type : List.of("Q8_0", "Q4_K_M")) {
             Path ours = TestSupport.workDir("synthetic").resolve("ours-" + type + ".gguf");
             Path theirs = TestSupport.workDir("synthetic").resolve("theirs-" + type + ".gguf");
-            java.util.List<Double> progress = new java.util.concurrent.CopyOnWriteArrayList<>();
+            List<Double> progress = new CopyOnWriteArrayList<>();
             Quantizer.quantize(f16, ours, type, Quantizer.Options.defaults(), progress::add);
             assertEquals(1.0, progress.getLast(), 1e-9, "per-tensor progress ends at 1");
             assertEquals(GgufFile.read(f16).tensors().size(), progress.size(), "one step per tensor");

@@ -1,11 +1,15 @@
 package dev.llamajava;
 
+import dev.llamajava.gguf.SyntheticModel;
+
+import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,7 +56,7 @@ public final class TestSupport {
 
     /** Writes the tiny synthetic model (Llama 3 vocabulary, random weights, F16) to {@code out}. */
     public static Path writeTinyModel(Path out, long seed) throws IOException {
-        dev.llamajava.gguf.SyntheticModel.writeF16(out, dev.llamajava.gguf.SyntheticModel.TINY, seed,
+        SyntheticModel.writeF16(out, SyntheticModel.TINY, seed,
                 llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"), null);
         return out;
     }
@@ -66,7 +70,7 @@ public final class TestSupport {
     /** Result of a child process. */
     public record Proc(int exit, String stdout, String stderr) { }
 
-    public static Proc run(List<String> cmd, Path dir, java.util.Map<String, String> env, long timeoutSeconds)
+    public static Proc run(List<String> cmd, Path dir, Map<String, String> env, long timeoutSeconds)
             throws IOException, InterruptedException {
         ProcessBuilder pb = new ProcessBuilder(cmd);
         if (dir != null) pb.directory(dir.toFile());
@@ -75,7 +79,7 @@ public final class TestSupport {
         Path out = Files.createTempFile("proc", ".out");
         Path err = Files.createTempFile("proc", ".err");
         try {
-            pb.redirectOutput(out.toFile()).redirectError(err.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            pb.redirectOutput(out.toFile()).redirectError(err.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
             Process p = pb.start();
             if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
                 p.destroyForcibly();

@@ -3,6 +3,7 @@ package dev.llamajava;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,7 +48,7 @@ class TokenizerReferenceTest {
                 String back = m.detokenize(actual, false, false);
                 if (vocab.contains("bpe")) {
                     // byte-level BPE is lossless: the raw pieces give back the input's bytes exactly
-                    java.io.ByteArrayOutputStream pieces = new java.io.ByteArrayOutputStream();
+                    ByteArrayOutputStream pieces = new ByteArrayOutputStream();
                     for (int id : actual) pieces.writeBytes(m.tokenBytes(id, false));
                     assertEquals(inputs.get(i), pieces.toString(StandardCharsets.UTF_8), "pieces of case " + i);
                 }

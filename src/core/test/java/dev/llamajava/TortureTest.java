@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Random;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -86,7 +87,7 @@ class TortureTest {
         for (TokenStream s : streams) s.close();
         for (LlamaContext c : contexts) c.close();
         for (LlamaModel m : models) m.close();
-        System.out.println("torture outcomes (seed " + seed + "): " + new java.util.TreeMap<>(outcomes));
+        System.out.println("torture outcomes (seed " + seed + "): " + new TreeMap<>(outcomes));
         if (!failures.isEmpty()) throw new AssertionError(failures.getFirst());
         assertTrue(outcomes.keySet().stream().anyMatch(k -> k.startsWith("READ ok")), "some reads succeeded");
         // everything still works afterwards

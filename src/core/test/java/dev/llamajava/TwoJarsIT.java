@@ -4,8 +4,12 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.jar.JarEntry;
+import java.util.jar.JarFile;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -28,13 +32,13 @@ class TwoJarsIT {
         Path home = work.resolve("home");
         Path tmp = work.resolve("tmp");
         for (Path p : List.of(home, tmp)) {
-            if (Files.exists(p)) try (Stream<Path> s = Files.walk(p)) { s.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete()); }
+            if (Files.exists(p)) try (Stream<Path> s = Files.walk(p)) { s.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete()); }
             Files.createDirectories(p);
         }
         Path model = Path.of(System.getProperty("llama.shared.dir"), "models", "stories260K.gguf");
         Path hello = work.resolve("Hello.java");
         try (var in = TwoJarsIT.class.getResourceAsStream("/examples/Hello.java")) {
-            Files.copy(in, hello, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.copy(in, hello, StandardCopyOption.REPLACE_EXISTING);
         }
         // the library's only run-time dependency is Jackson: what `mvn package` copied to target/lib
         String jackson;
@@ -69,13 +73,13 @@ class TwoJarsIT {
     void cudaJarHoldsOnlyTheCudaBackend() throws Exception {
         Path cuda = Path.of(System.getProperty("llama.natives.cuda.jar"));
         assertTrue(Files.isRegularFile(cuda), "no CUDA natives jar (run ci/build-cuda before mvn package): " + cuda);
-        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(cuda.toFile())) {
-            List<String> files = jar.stream().map(java.util.jar.JarEntry::getName).filter(n -> !n.endsWith("/") && !n.startsWith("META-INF/")).sorted().toList();
+        try (JarFile jar = new JarFile(cuda.toFile())) {
+            List<String> files = jar.stream().map(JarEntry::getName).filter(n -> !n.endsWith("/") && !n.startsWith("META-INF/")).sorted().toList();
             assertEquals(List.of("dev/llamajava/native/linux-x86_64-cuda/build-cuda.properties",
                     "dev/llamajava/native/linux-x86_64-cuda/libggml-cuda.so",
                     "dev/llamajava/native/linux-x86_64-cuda/natives.sha256"), files);
         }
-        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(Path.of(System.getProperty("llama.natives.jar")).toFile())) {
+        try (JarFile jar = new JarFile(Path.of(System.getProperty("llama.natives.jar")).toFile())) {
             assertTrue(jar.stream().noneMatch(e -> e.getName().contains("cuda")), "the CPU natives jar must not hold GPU libraries");
         }
     }

@@ -3,6 +3,7 @@ package dev.llamajava.internal;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -30,8 +31,8 @@ class Utf8AccumulatorTest {
         Utf8Accumulator u = new Utf8Accumulator();
         StringBuilder out = new StringBuilder();
         // one piece of 3,001 bytes (splits a character), then the rest in one piece
-        byte[] first = java.util.Arrays.copyOf(bytes, 3001);
-        byte[] rest = java.util.Arrays.copyOfRange(bytes, 3001, bytes.length);
+        byte[] first = Arrays.copyOf(bytes, 3001);
+        byte[] rest = Arrays.copyOfRange(bytes, 3001, bytes.length);
         out.append(u.append(first, first.length)).append(u.append(rest, rest.length));
         assertEquals(text, out.toString());
     }
