@@ -190,6 +190,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             long s1 = System.nanoTime();
             if (id < 0) id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
             long s2 = System.nanoTime();
+            if (id >= nVocab) throw new LlamaException("llama.cpp picked token " + id + ", outside the vocabulary [0, " + nVocab + ")");
             if (texts.isEog(id)) {
                 finish(StopReason.END_OF_GENERATION);
                 return;
