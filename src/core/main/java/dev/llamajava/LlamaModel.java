@@ -329,17 +329,9 @@ public final class LlamaModel extends NativeResource {
      * @throws IllegalStateException    when closed
      */
     public byte[] tokenBytes(int token, boolean special) {
-        try (Borrow b = use(); Arena a = Arena.ofConfined()) {
-            int nv = llama_h.llama_vocab_n_tokens(vocab);
-            if (token < 0 || token >= nv) throw new IllegalArgumentException("token " + token + " is outside the vocabulary [0, " + nv + ")");
-            MemorySegment buf = a.allocate(64);
-            int n = llama_h.llama_token_to_piece(vocab, token, buf, 64, 0, special);
-            if (n < 0) {
-                buf = a.allocate(-n);
-                n = llama_h.llama_token_to_piece(vocab, token, buf, -n, 0, special);
-                if (n < 0) throw new LlamaException("llama_token_to_piece failed for token " + token + " (code " + n + ")");
-            }
-            return buf.asSlice(0, Math.max(0, n)).toArray(ValueLayout.JAVA_BYTE);
+        try (Borrow b = use()) {
+            if (token < 0 || token >= nVocab) throw new IllegalArgumentException("token " + token + " is outside the vocabulary [0, " + nVocab + ")");
+            return TokenTexts.bytes(vocab, token, special);
         }
     }
 

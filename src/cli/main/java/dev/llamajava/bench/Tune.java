@@ -26,7 +26,9 @@ import java.util.function.Function;
  * prompts, micro-batch size, flash attention, KV cache type, load mode, CPU repacking) one at a time from llama.cpp's
  * defaults (coordinate descent: each setting's candidates measured with the best of the others so far), and measures
  * {@code llama-bench} with its defaults in the same run as the baseline. Prompt settings are judged by prompt speed,
- * the generation's threads by generation speed, the rest by the geometric mean of both.
+ * the generation's threads by generation speed, the rest by the geometric mean of both. The best is then confirmed
+ * against {@code llama-bench}'s defaults in {@code --reps} rounds back to back, judged by the median paired ratio
+ * with its confidence interval (one pass of the search is at the mercy of the machine's drift).
  */
 public final class Tune {
 
@@ -85,13 +87,30 @@ public final class Tune {
         best = current.profile();
         log.println();
         log.print(table(base));
-        log.printf(Locale.ROOT, "%nbest: %s%n  pp %.2f t/s (%+.1f%% vs llama-bench's defaults), tg %.2f t/s (%+.1f%%)%n", best.describe(),
-                current.pp(), 100 * (current.pp() / base.pp() - 1), current.tg(), 100 * (current.tg() / base.tg() - 1));
+        log.printf(Locale.ROOT, "%nbest of the search: %s%n", best.describe());
+        // one pass of the search is at the mercy of the machine's drift: confirm the best against llama-bench's defaults,
+        // back to back, several times, and judge by the median of the paired ratios
+        int rounds = Math.max(1, o.reps);
+        double[] ppBest = new double[rounds], tgBest = new double[rounds], ppBase = new double[rounds], tgBase = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            LlamaBench.Averages n = LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false);
+            Trial t = measure("confirm " + (r + 1), best);
+            ppBase[r] = n.pp();
+            tgBase[r] = n.tg();
+            ppBest[r] = t == null ? Double.NaN : t.pp();
+            tgBest[r] = t == null ? Double.NaN : t.tg();
+            log.printf(Locale.ROOT, "    llama-bench defaults pp %.2f tg %.2f%n", n.pp(), n.tg());
+        }
+        Bench.Ratio ppGain = Bench.Ratio.of(ppBest, ppBase), tgGain = Bench.Ratio.of(tgBest, tgBase);
+        current = new Trial("best", best, Bench.Stat.of(ppBest).median(), Bench.Stat.of(tgBest).median());
+        log.printf(Locale.ROOT, "best: %s%n  vs llama-bench's defaults, median of %d paired rounds: pp x%.3f [%.3f-%.3f], tg x%.3f [%.3f-%.3f]%n",
+                best.describe(), rounds, ppGain.median(), ppGain.low(), ppGain.high(), tgGain.median(), tgGain.low(), tgGain.high());
         if (profileOut != null) {
             ObjectNode root = Json.object().put("model", model.getFileName().toString());
             root.set("profile", best.json());
             root.putObject("measured").put("pp_tps", current.pp()).put("tg_tps", current.tg())
-                    .put("llama_bench_pp_tps", base.pp()).put("llama_bench_tg_tps", base.tg());
+                    .put("llama_bench_pp_tps", Bench.Stat.of(ppBase).median()).put("llama_bench_tg_tps", Bench.Stat.of(tgBase).median())
+                    .put("pp_ratio", ppGain.median()).put("tg_ratio", tgGain.median()).put("rounds", rounds);
             ArrayNode all = root.putArray("trials");
             for (Trial t : trials) all.addObject().put("setting", t.setting()).put("pp_tps", t.pp()).put("tg_tps", t.tg()).set("profile", t.profile().json());
             Files.createDirectories(profileOut.toAbsolutePath().getParent());

@@ -72,16 +72,29 @@ public final class TokenTexts {
     }
 
     private Piece render(int id) {
+        byte[] bytes = bytes(vocab, id, false);
+        return new Piece(bytes, wholeUtf8(bytes));
+    }
+
+    /**
+     * A token's bytes as {@code llama_token_to_piece} renders them, however long.
+     *
+     * @param vocab   a vocabulary (valid while the caller keeps its model's native memory alive)
+     * @param id      a token id inside it
+     * @param special render special and control tokens as their text (else they are empty)
+     * @return the bytes
+     * @throws LlamaException when llama.cpp cannot render it
+     */
+    public static byte[] bytes(MemorySegment vocab, int id, boolean special) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(256);
-            int n = llama_h.llama_token_to_piece(vocab, id, buf, 256, 0, false);
+            int n = llama_h.llama_token_to_piece(vocab, id, buf, 256, 0, special);
             if (n < 0) {
                 buf = a.allocate(-n);
-                n = llama_h.llama_token_to_piece(vocab, id, buf, -n, 0, false);
+                n = llama_h.llama_token_to_piece(vocab, id, buf, -n, 0, special);
                 if (n < 0) throw new LlamaException("llama_token_to_piece failed for token " + id + " (code " + n + ")");
             }
-            byte[] bytes = buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
-            return new Piece(bytes, wholeUtf8(bytes));
+            return buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
         }
     }
 
