@@ -24,12 +24,17 @@ final class BackendGreedy {
     /** Whether the last decode ran with the sampler attached (its token is in llama.cpp's sampled buffer, its logits are not). */
     boolean lastDecodeSampled;
 
-    /** @return whether streams on a context of this model should sample greedy tokens in the graph */
+    /**
+     * @return whether streams on a context of this model should sample greedy tokens in the graph
+     * @throws IllegalArgumentException when {@code llama.sampling.backend} is not auto, on or off
+     */
     static boolean wanted(LlamaModel model) {
-        return switch (Settings.BACKEND_SAMPLING.get()) {
+        String v = Settings.BACKEND_SAMPLING.get();
+        return switch (v == null ? "auto" : v.trim()) {
             case "on" -> true;
             case "off" -> false;
-            default -> model.outputOnGpu;
+            case "auto" -> model.outputOnGpu;
+            default -> throw new IllegalArgumentException("llama.sampling.backend / LLAMA_BACKEND_SAMPLING must be auto, on or off, was '" + v + "'");
         };
     }
 

@@ -56,6 +56,22 @@ class BackendSamplingTest {
     }
 
     @Test
+    void aBadSettingIsAClearException() {
+        System.setProperty("llama.sampling.backend", "sometimes");
+        try (LlamaContext c = LlamaContext.create(model, ContextParams.builder().contextSize(64).build())) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> c.generate("Once", GenerationParams.builder().greedy().maxTokens(2).build()));
+            assertEquals("llama.sampling.backend / LLAMA_BACKEND_SAMPLING must be auto, on or off, was 'sometimes'", e.getMessage());
+            // the refused stream left the context free: a sampled stream (which never reads the setting) runs on it
+            try (TokenStream ts = c.generate("Once", GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).maxTokens(2).build())) {
+                assertTrue(ts.hasNext());
+            }
+        } finally {
+            System.setProperty("llama.sampling.backend", "on");
+        }
+    }
+
+    @Test
     void streamsThatNeedLogitsGetThem() {
         GenerationParams greedy = GenerationParams.builder().greedy().maxTokens(12).build();
         GenerationParams sampled = GenerationParams.builder().sampler(SamplerParams.builder().seed(42).temperature(0.8f).build())

@@ -111,6 +111,6 @@ public final class Settings {
 
     /** @return every setting, for documentation and diagnostics */
     public static List<Setting> all() {
-        return List.of(CACHE_DIR, MODELS_DIR, LIBRARY_PATH, CUDA_LIBRARY_PATH, BACKEND, LLAMA_CPP_SOURCE, VOCAB_GGUF, TOOLS_DIR, LLAMA_BENCH, HF_ENDPOINT, HF_TOKEN, HF_HOME);
+        return List.of(CACHE_DIR, MODELS_DIR, LIBRARY_PATH, CUDA_LIBRARY_PATH, BACKEND, BACKEND_SAMPLING, LLAMA_CPP_SOURCE, VOCAB_GGUF, TOOLS_DIR, LLAMA_BENCH, HF_ENDPOINT, HF_TOKEN, HF_HOME);
     }
 }
