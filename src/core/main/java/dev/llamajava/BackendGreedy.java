@@ -78,10 +78,15 @@ final class BackendGreedy {
         chain = MemorySegment.NULL;
     }
 
-    /** @return the token the last decode picked in the graph, or -1 when it picked none */
-    int sampledToken(MemorySegment ctx) {
+    /**
+     * @param nVocab the vocabulary size
+     * @return the token the last decode picked in the graph, or -1 when it picked none
+     * @throws LlamaException when llama.cpp hands back an id outside the vocabulary
+     */
+    int sampledToken(MemorySegment ctx, int nVocab) {
         if (!lastDecodeSampled) return -1;
         int id = llama_h.llama_get_sampled_token_ith(ctx, -1);
+        if (id >= nVocab) throw new LlamaException("llama.cpp picked token " + id + " in its graph, outside the vocabulary [0, " + nVocab + ")");
         return id < 0 ? -1 : id;
     }
 }

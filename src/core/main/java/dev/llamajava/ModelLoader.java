@@ -84,8 +84,8 @@ final class ModelLoader {
             throw new ModelLoadException(abs, "llama.cpp could not load " + abs + ": " + why);
         }
         LOG.log(Level.DEBUG, () -> "loaded " + abs);
-        boolean gpu = gpuLayers != 0 && Llama.devices().stream().anyMatch(d -> d.type() == Device.Type.GPU);
-        return new LlamaModel(abs, ptr, params, buffers, gpu && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr)));
+        boolean outputOnGpu = gpuLayers != 0 && hasGpu() && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr));
+        return new LlamaModel(abs, ptr, params, buffers, outputOnGpu);
     }
 
     /**
@@ -95,14 +95,18 @@ final class ModelLoader {
      */
     static ModelParams.LoadMode loadMode(Path file, ModelParams params, int gpuLayers, GgufPrecheck.Inspection inspection) {
         if (params.loadMode() != ModelParams.LoadMode.AUTO || params.vocabOnly() || !params.cpuRepack()
-                || !CpuRepack.preferRead(inspection)) {
+                || !CpuRepack.preferRead(inspection.repackedBytes(), inspection.weightBytes())) {
             return params.loadMode();
         }
-        boolean cpuOnly = gpuLayers == 0 || Llama.devices().stream().noneMatch(d -> d.type() == Device.Type.GPU);
+        boolean cpuOnly = gpuLayers == 0 || !hasGpu();
         if (!cpuOnly) return params.loadMode();
         LOG.log(Level.DEBUG, () -> "reading " + file + " instead of mapping it: llama.cpp repacks " + (inspection.repackedBytes() >> 20)
                 + " of its " + (inspection.weightBytes() >> 20) + " MiB of weights for this CPU");
         return ModelParams.LoadMode.NONE;
+    }
+
+    private static boolean hasGpu() {
+        return Llama.devices().stream().anyMatch(d -> d.type() == Device.Type.GPU);
     }
 
     private static GgufPrecheck.Inspection checkGguf(Path p) {

@@ -2,6 +2,7 @@ package dev.llamajava;
 
 import dev.llamajava.gguf.GgufFile;
 import dev.llamajava.gguf.GgufTensorInfo;
+import dev.llamajava.internal.CpuRepack;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -12,7 +13,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
-import dev.llamajava.gguf.GgmlType;
 import java.util.regex.Pattern;
 
 /**
@@ -52,8 +52,8 @@ public final class QuantSelector {
      * @param headDim   head dimension
      * @param vocab     vocabulary size
      * @param outputAndEmbeddingBytes bytes of the token embedding and output tensors (not per layer)
-     * @param cpuRepackBytes bytes of the Q4_0/Q4_K/IQ4_NL layer weights that llama.cpp's CPU backend repacks into an
-     *                       interleaved copy at load time on AVX2 machines (the token embedding is not repacked)
+     * @param cpuRepackBytes bytes of the layer weights that llama.cpp's CPU backend repacks into an interleaved copy at
+     *                       load time on this CPU ({@link CpuRepack}; the token embedding is not repacked)
      */
     public record Variant(String name, Path path, String quant, long fileBytes, long weights, double bitsPerWeight, int layers,
                           int embd, int ff, int heads, int kvHeads, int headDim, int vocab, long outputAndEmbeddingBytes,
@@ -77,9 +77,7 @@ public final class QuantSelector {
                 int vocab = g.get("tokenizer.ggml.tokens").map(v -> v.asList().size()).orElse(0);
                 long outEmb = g.tensors().stream().filter(t -> t.name().startsWith("token_embd") || t.name().startsWith("output."))
                         .mapToLong(GgufTensorInfo::bytes).sum();
-                long repack = g.tensors().stream().filter(t -> !t.name().startsWith("token_embd") && t.shape().length == 2
-                                && (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q4_K
-                                || t.type() == GgmlType.IQ4_NL || t.type() == GgmlType.MXFP4))
+                long repack = g.tensors().stream().filter(t -> CpuRepack.repacked(t.name(), t.type(), t.shape()))
                         .mapToLong(GgufTensorInfo::bytes).sum();
                 return new Variant(path.getFileName().toString(), path, g.fileTypeName(), g.fileSize(), g.tensorBytes(), g.bitsPerWeight(),
                         layers, embd, ff, heads, kv, headDim, vocab, outEmb, repack);
@@ -165,7 +163,7 @@ public final class QuantSelector {
     public static Estimate estimate(Variant v, int ctx, int ubatch, ContextParams.KvCacheType kvType, boolean flashAttn, long budget, boolean cpu) {
         long kv = Math.round((double) v.layers() * ctx * v.kvHeads() * v.headDim() * 2 * kvType.bytesPerElement());
         long compute = computeBytes(v, ctx, ubatch, flashAttn);
-        boolean mappedWithRepack = cpu && v.cpuRepackBytes() * 4 < v.weights();
+        boolean mappedWithRepack = cpu && !CpuRepack.preferRead(v.cpuRepackBytes(), v.weights());
         long weights = v.weights() + (mappedWithRepack ? v.cpuRepackBytes() : 0);
         long total = weights + kv + compute + OVERHEAD_BYTES;
         boolean fits = total <= budget;

@@ -90,14 +90,14 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 if (id < 0 || id >= nVocab) throw new IllegalArgumentException("prompt token " + id + " is outside the vocabulary [0, " + nVocab + ")");
             }
             if (t.length == 0 && cached == 0) throw new IllegalArgumentException("the prompt is empty (no tokens) and the context holds none");
-            SamplerParams sp0 = params.sampler();
-            boolean backend = sp0.isPureGreedy() && !params.logprobs() && BackendGreedy.wanted(model);
+            boolean greedyOnly = params.sampler().isPureGreedy();
+            boolean backend = greedyOnly && !params.logprobs() && BackendGreedy.wanted(model);
             if (t.length == 0 && !(backend && context.greedy.lastDecodeSampled) && context.logitsOrNull(ctx, -1) == null) {
                 throw new IllegalStateException("the prompt is empty and the last decode kept no logits to sample from: "
                         + "give the last token of a manual Batch logits=true, or pass at least one prompt token");
             }
             // greedy in the graph where wanted (the logits stay on the device); every other stream needs raw logits
-            if (backend) backend = context.greedy.attach(ctx) || context.greedy.lastDecodeSampled;
+            if (backend) backend = context.greedy.attach(ctx);
             else context.greedy.detach(ctx);
             this.backendGreedy = backend;
             if (cached + t.length > context.nCtx) {
@@ -107,7 +107,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             this.promptTokens = t;
             SamplerParams sp = params.sampler();
             if (sp.seed() == -1 && context.params().seed() != -1) sp = sp.toBuilder().seed(context.params().seed()).build();
-            s = sp.isPureGreedy() ? null : Sampler.forStream(vocab, nVocab, sp);
+            s = greedyOnly ? null : Sampler.forStream(vocab, nVocab, sp);
             if (s != null) s.acceptPrompt(t); // the penalty history starts with the prompt, as in llama.cpp's tools
             this.sampler = s;
             this.filter = new StopFilter(params.stopStrings());
@@ -178,7 +178,7 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             }
             if (checkStop()) return;
             long s0 = System.nanoTime();
-            int id = backendGreedy ? context.greedy.sampledToken(ctx) : -1;
+            int id = backendGreedy ? context.greedy.sampledToken(ctx, nVocab) : -1;
             MemorySegment logits = MemorySegment.NULL;
             if (id < 0) {
                 logits = context.greedy.lastDecodeSampled ? MemorySegment.NULL : llama_h.llama_get_logits_ith(ctx, -1);
@@ -190,7 +190,6 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
             long s1 = System.nanoTime();
             if (id < 0) id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
             long s2 = System.nanoTime();
-            if (id >= nVocab) throw new LlamaException("llama.cpp picked token " + id + ", outside the vocabulary [0, " + nVocab + ")");
             if (texts.isEog(id)) {
                 finish(StopReason.END_OF_GENERATION);
                 return;

@@ -3,6 +3,7 @@ package dev.llamajava;
 import dev.llamajava.gguf.SyntheticModel;
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -50,15 +51,15 @@ class LoadModeTest {
     }
 
     @Test
-    void repackedWeightsAreReadOnceOnTheCpu() {
+    void repackedWeightsAreReadOnceOnTheCpu() throws Exception {
         Path q4 = SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, "Q4_K_M", null);
         ModelParams cpu = ModelParams.builder().gpuLayers(0).build();
         var auto = load(q4, cpu);
         assertEquals("none", auto.getKey(), "llama.cpp's load mode for the default on a CPU");
         assertTrue(auto.getValue().containsKey("CPU_REPACK") && !auto.getValue().containsKey("CPU_Mapped"), auto.getValue().toString());
         long held = auto.getValue().values().stream().mapToLong(Long::longValue).sum();
-        // the weights are held once: llama.cpp's buffers add up to the file's tensors (807,690,400 bytes with the header)
-        assertEquals(807_690_400L, held, 8_000_000L, "bytes of weights held: " + auto.getValue());
+        // the weights are held once: llama.cpp's buffers add up to the file (its tensors; the header is under 8 MB)
+        assertEquals(Files.size(q4), held, 8_000_000L, "bytes of weights held: " + auto.getValue());
         var mapped = load(q4, ModelParams.builder().gpuLayers(0).loadMode(ModelParams.LoadMode.MMAP).build());
         assertEquals("mmap", mapped.getKey());
         assertTrue(mapped.getValue().containsKey("CPU_Mapped") && mapped.getValue().containsKey("CPU_REPACK"), mapped.getValue().toString());

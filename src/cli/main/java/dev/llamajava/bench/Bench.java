@@ -131,10 +131,6 @@ public final class Bench implements Callable<Integer> {
                       Stat nativePp, Stat nativeTg, Ratio ppRatio, Ratio tgRatio,
                       Map<String, Double> greedyTokenUs, Map<String, Double> sampledTokenUs, Map<String, Long> memory) { }
 
-    static long peakRss() {
-        return MemoryTable.status("VmHWM");
-    }
-
     /**
      * Measures one model. With llama-bench given, every repetition runs llama-bench ({@code -r inner}, after its own
      * warm-up) and ours ({@code inner} runs after the same warm-up: the prompt once and one generated token), back to
@@ -204,11 +200,11 @@ public final class Bench implements Callable<Integer> {
             result(ctx, first, chain); // warm-up: the sampler's code paths are not compiled yet
             addScaled(sampled, result(ctx, first, chain).perTokenBreakdown(), 1e-3);
             boolean nat = llamaBench != null;
+            Map<String, Long> memory = MemoryTable.of(mm, ctx);
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
-                    Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), peakRss(),
+                    Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), memory.get("peak RSS"),
                     nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,
-                    nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled),
-                    MemoryTable.of(mm, ctx));
+                    nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled), memory);
         }
     }
 

@@ -39,28 +39,36 @@ public final class CpuRepack {
         return false;
     }
 
+    /**
+     * @param name  a tensor's name
+     * @param type  its type
+     * @param shape its dimensions
+     * @return whether the CPU backend repacks it on this CPU
+     */
+    public static boolean repacked(String name, GgmlType type, long[] shape) {
+        boolean matrix = shape.length >= 2 && shape[1] % 8 == 0;
+        for (int d = 2; d < shape.length; d++) matrix &= shape[d] == 1;
+        return AVX2 && matrix && AVX2_TYPES.contains(type) && !name.equals("token_embd.weight");
+    }
+
     /** @return {repacked bytes, all tensor bytes} of a header, on this CPU */
     static long[] weightBytes(GgufPrecheck.Header h) {
         long repacked = 0, total = 0;
         for (GgufPrecheck.Tensor t : h.tensors) {
-            GgmlType type = GgmlType.byId(t.type());
-            if (type == null) continue;
-            long elements = 1;
-            for (long d : t.ne()) elements = Math.multiplyExact(elements, d);
-            long bytes = elements / type.blockSize() * type.typeSize();
+            long bytes = t.bytes();
+            if (bytes < 0) continue;
             total += bytes;
-            boolean matrix = t.ne().length >= 2 && t.ne()[1] % 8 == 0;
-            for (int d = 2; d < t.ne().length; d++) matrix &= t.ne()[d] == 1;
-            if (AVX2 && matrix && AVX2_TYPES.contains(type) && !t.name().equals("token_embd.weight")) repacked += bytes;
+            if (repacked(t.name(), GgmlType.byId(t.type()), t.ne())) repacked += bytes;
         }
         return new long[]{repacked, total};
     }
 
     /**
-     * @param inspection the file's pre-check
+     * @param repackedBytes bytes of the weights the CPU backend repacks
+     * @param weightBytes   bytes of all weights
      * @return whether reading the file beats mapping it on a CPU-only load: at least a quarter of its weights are repacked
      */
-    public static boolean preferRead(GgufPrecheck.Inspection inspection) {
-        return inspection.weightBytes() > 0 && inspection.repackedBytes() * 4 >= inspection.weightBytes();
+    public static boolean preferRead(long repackedBytes, long weightBytes) {
+        return weightBytes > 0 && repackedBytes * 4 >= weightBytes;
     }
 }

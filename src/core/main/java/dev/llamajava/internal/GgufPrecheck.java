@@ -98,7 +98,16 @@ public final class GgufPrecheck {
     }
 
     /** A tensor info: name, ggml type id, dimensions and offset in the data section. */
-    record Tensor(String name, int type, long[] ne, long offset) { }
+    record Tensor(String name, int type, long[] ne, long offset) {
+        /** @return its data's size in bytes, or -1 for an unknown type or rows that are not whole blocks */
+        long bytes() {
+            GgmlType t = GgmlType.byId(type);
+            if (t == null || ne.length > 0 && ne[0] % t.blockSize() != 0) return -1;
+            long elements = 1;
+            for (long d : ne) elements = Math.multiplyExact(elements, d);
+            return Math.multiplyExact(elements / t.blockSize(), (long) t.typeSize());
+        }
+    }
 
     /**
      * What the checks need from a GGUF header: scalar metadata (Long for integers and bools, Double for floats,
@@ -273,12 +282,8 @@ public final class GgufPrecheck {
         if (h.alignment >= TENSOR_ALIGNMENT) return null;
         long expected = 0;
         for (Tensor t : h.tensors) {
-            GgmlType type = GgmlType.byId(t.type());
-            if (type == null || t.offset() != expected) return null;
-            long elements = 1;
-            for (long d : t.ne()) elements = Math.multiplyExact(elements, d);
-            long n = t.ne().length > 0 && t.ne()[0] % type.blockSize() != 0 ? -1 : Math.multiplyExact(elements / type.blockSize(), (long) type.typeSize());
-            if (n < 0) return null;
+            long n = t.bytes();
+            if (n < 0 || t.offset() != expected) return null;
             expected = Math.addExact(expected, (n + h.alignment - 1) / h.alignment * h.alignment);
         }
         for (Tensor t : h.tensors) {
