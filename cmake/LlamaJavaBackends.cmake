@@ -47,4 +47,4 @@ set(LLAMA_OPENSSL        OFF CACHE BOOL "" FORCE)
 set(LLAMA_ALL_WARNINGS   OFF CACHE BOOL "" FORCE)
 set(GGML_OPENMP          ON  CACHE BOOL "" FORCE)
 
-set(LLAMAJAVA_REFERENCE_TOOLS llama-simple llama-completion llama-bench llama-quantize llama-tokenize)
+set(LLAMAJAVA_REFERENCE_TOOLS llama-simple llama-completion llama-bench llama-quantize llama-tokenize llama-embedding llama-batched-bench)

@@ -17,10 +17,42 @@ import dev.llamajava.gguf.GgmlType;
  * @param typeK          K cache element type
  * @param typeV          V cache element type
  * @param seed           default seed for samplers created by this context's generate calls ({@code -1}: random)
- * @param embeddings     also compute embeddings
+ * @param embeddings     compute embeddings ({@link LlamaContext#embed(String)}); generation still works
+ * @param pooling        how embeddings are pooled ({@link Pooling#UNSPECIFIED}: the model's own, none for most LLMs)
+ * @param sequences      sequences the context holds at once (llama.cpp's {@code n_seq_max}, 1 to 256); with more
+ *                       than one the KV cache is unified: all sequences share its {@code contextSize} cells
  */
 public record ContextParams(int contextSize, int batchSize, int microBatchSize, int threads, int threadsBatch,
-                            FlashAttention flashAttention, KvCacheType typeK, KvCacheType typeV, int seed, boolean embeddings) {
+                            FlashAttention flashAttention, KvCacheType typeK, KvCacheType typeV, int seed, boolean embeddings,
+                            Pooling pooling, int sequences) {
+
+    /** The most sequences one context holds ({@code LLAMA_MAX_SEQ}). */
+    public static final int MAX_SEQUENCES = 256;
+
+    /** Embedding pooling. Values match {@code enum llama_pooling_type}. */
+    public enum Pooling {
+        /** The model's own (from its GGUF metadata); none when it names none. */
+        UNSPECIFIED(-1),
+        /** No pooling: one vector per token. */
+        NONE(0),
+        /** Mean of the token vectors. */
+        MEAN(1),
+        /** The first token's vector. */
+        CLS(2),
+        /** The last token's vector. */
+        LAST(3),
+        /** The classification head over the first token (rerankers): a score per document. */
+        RANK(4);
+
+        final int value;
+
+        Pooling(int v) { value = v; }
+
+        static Pooling of(int v) {
+            for (Pooling p : values()) if (p.value == v) return p;
+            throw new IllegalArgumentException("unknown llama_pooling_type " + v);
+        }
+    }
 
     /** Flash attention mode. Values match {@code enum llama_flash_attn_type}. */
     public enum FlashAttention {
@@ -80,6 +112,8 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
         Objects.requireNonNull(flashAttention, "flashAttention");
         Objects.requireNonNull(typeK, "typeK");
         Objects.requireNonNull(typeV, "typeV");
+        Objects.requireNonNull(pooling, "pooling");
+        if (sequences < 1 || sequences > MAX_SEQUENCES) throw new IllegalArgumentException("sequences must be in [1, " + MAX_SEQUENCES + "], was " + sequences);
     }
 
     /** @return the defaults */
@@ -97,7 +131,7 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
         Builder b = new Builder();
         b.contextSize = contextSize; b.batchSize = batchSize; b.microBatchSize = microBatchSize; b.threads = threads;
         b.threadsBatch = threadsBatch; b.flashAttention = flashAttention; b.typeK = typeK; b.typeV = typeV; b.seed = seed;
-        b.embeddings = embeddings;
+        b.embeddings = embeddings; b.pooling = pooling; b.sequences = sequences;
         return b;
     }
 
@@ -113,6 +147,8 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
         private KvCacheType typeV = KvCacheType.F16;
         private int seed = -1;
         private boolean embeddings;
+        private Pooling pooling = Pooling.UNSPECIFIED;
+        private int sequences = 1;
 
         private Builder() { }
 
@@ -136,13 +172,17 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
         public Builder seed(int v) { seed = v; return this; }
         /** @param v compute embeddings @return this */
         public Builder embeddings(boolean v) { embeddings = v; return this; }
+        /** @param v embedding pooling @return this */
+        public Builder pooling(Pooling v) { pooling = v; return this; }
+        /** @param v sequences held at once (1 to 256) @return this */
+        public Builder sequences(int v) { sequences = v; return this; }
 
         /**
          * @return the parameters
          * @throws IllegalArgumentException when a value is out of range (the message names the field)
          */
         public ContextParams build() {
-            return new ContextParams(contextSize, batchSize, microBatchSize, threads, threadsBatch, flashAttention, typeK, typeV, seed, embeddings);
+            return new ContextParams(contextSize, batchSize, microBatchSize, threads, threadsBatch, flashAttention, typeK, typeV, seed, embeddings, pooling, sequences);
         }
     }
 }

@@ -147,6 +147,9 @@ public final class LlamaContext extends NativeResource {
                 llama_context_params.type_k(p, params.typeK().ggmlType);
                 llama_context_params.type_v(p, params.typeV().ggmlType);
                 llama_context_params.embeddings(p, params.embeddings());
+                llama_context_params.pooling_type(p, params.pooling().value);
+                llama_context_params.n_seq_max(p, params.sequences());
+                if (params.sequences() > 1) llama_context_params.kv_unified(p, true);
                 llama_context_params.no_perf(p, false);
                 Natives.beginCapture();
                 List<Natives.Line> lines;
@@ -295,6 +298,131 @@ public final class LlamaContext extends NativeResource {
             return l.equals(MemorySegment.NULL) ? null : l;
         } finally {
             Natives.endCaptureAll();
+        }
+    }
+
+    /**
+     * The embedding of a text, L2-normalised (as {@code llama-embedding} prints it by default). The text is tokenized
+     * with the model's special tokens (BOS) and decoded from an empty KV cache; the cache is empty afterwards.
+     *
+     * @param text the text
+     * @return a vector of the model's output embedding size
+     * @throws IllegalStateException    when closed or in use, not created with {@code embeddings(true)}, or its pooling
+     *                                  is {@link ContextParams.Pooling#NONE} (see {@link #tokenEmbeddings})
+     * @throws IllegalArgumentException when the text has no tokens or more than the micro-batch size
+     * @throws LlamaException           when llama.cpp fails
+     */
+    public float[] embed(String text) {
+        return embed(text, true);
+    }
+
+    /**
+     * The pooled embedding of a text.
+     *
+     * @param text      the text
+     * @param normalize L2-normalise the vector
+     * @return the vector
+     * @throws IllegalStateException    see {@link #embed(String)}
+     * @throws IllegalArgumentException see {@link #embed(String)}
+     * @throws LlamaException           when llama.cpp fails
+     */
+    public float[] embed(String text, boolean normalize) {
+        Objects.requireNonNull(text, "text");
+        return embed(List.of(text), normalize).getFirst();
+    }
+
+    /**
+     * The pooled embedding of tokens, decoded as given (add BOS yourself if the model wants it).
+     *
+     * @param tokens    token ids
+     * @param normalize L2-normalise the vector
+     * @return the vector
+     * @throws IllegalStateException    see {@link #embed(String)}
+     * @throws IllegalArgumentException when there are no tokens, more than the micro-batch size, or one is outside
+     *                                  the vocabulary
+     * @throws LlamaException           when llama.cpp fails
+     */
+    public float[] embed(int[] tokens, boolean normalize) {
+        Objects.requireNonNull(tokens, "tokens");
+        try (Borrow c = use()) {
+            return new Embedder(this, c.ptr()).pooled(List.of(tokens.clone()), normalize).getFirst();
+        }
+    }
+
+    /**
+     * The pooled embeddings of several texts, in order. Up to {@link ContextParams#sequences()} texts (and at most
+     * one micro-batch of tokens) go into each decode, one sequence each, as {@code llama-embedding} batches them.
+     *
+     * @param texts     the texts
+     * @param normalize L2-normalise each vector
+     * @return one vector per text
+     * @throws IllegalStateException    see {@link #embed(String)}
+     * @throws IllegalArgumentException when a text has no tokens or more than the micro-batch size (the message
+     *                                  gives its index)
+     * @throws LlamaException           when llama.cpp fails
+     */
+    public List<float[]> embed(List<String> texts, boolean normalize) {
+        Objects.requireNonNull(texts, "texts");
+        List<int[]> inputs = texts.stream().map(t -> model.tokenize(Objects.requireNonNull(t, "text"), true, true)).toList();
+        try (Borrow c = use()) {
+            return new Embedder(this, c.ptr()).pooled(inputs, normalize);
+        }
+    }
+
+    /**
+     * One embedding per token of a text, for a context created with {@code pooling(Pooling.NONE)}.
+     *
+     * @param text      the text (tokenized with special tokens)
+     * @param normalize L2-normalise each vector
+     * @return {@code [token][dimension]}
+     * @throws IllegalStateException    when closed or in use, not created for embeddings, or the context pools
+     * @throws IllegalArgumentException when the text has no tokens or more than the micro-batch size
+     * @throws LlamaException           when llama.cpp fails
+     */
+    public float[][] tokenEmbeddings(String text, boolean normalize) {
+        Objects.requireNonNull(text, "text");
+        int[] tokens = model.tokenize(text, true, true);
+        try (Borrow c = use()) {
+            return new Embedder(this, c.ptr()).perToken(tokens, normalize);
+        }
+    }
+
+    /**
+     * Scores documents against a query with a reranking model, for a context created with
+     * {@code embeddings(true).pooling(Pooling.RANK)}: each pair is formatted as {@code llama-embedding} does (the
+     * model's {@code rerank} template, else query, EOS/SEP as the vocabulary adds them, document) and its score is
+     * the first output of the classification head (higher is more relevant; not normalised).
+     *
+     * @param query     the query
+     * @param documents the documents
+     * @return one score per document, in order
+     * @throws IllegalStateException    when closed or in use, not created for embeddings, or its pooling is not RANK
+     * @throws IllegalArgumentException when a pair has more tokens than the micro-batch size
+     * @throws LlamaException           when llama.cpp fails
+     */
+    public float[] rerank(String query, List<String> documents) {
+        Objects.requireNonNull(query, "query");
+        Objects.requireNonNull(documents, "documents");
+        try (Borrow c = use()) {
+            Embedder e = new Embedder(this, c.ptr());
+            if (e.pooling != ContextParams.Pooling.RANK) {
+                throw new IllegalStateException("rerank needs a context created with pooling(Pooling.RANK); this one pools " + e.pooling);
+            }
+            List<int[]> inputs = documents.stream().map(d -> e.rerankInput(query, Objects.requireNonNull(d, "document"))).toList();
+            List<float[]> vectors = e.pooled(inputs, false);
+            float[] scores = new float[vectors.size()];
+            for (int i = 0; i < scores.length; i++) scores[i] = vectors.get(i)[0];
+            return scores;
+        }
+    }
+
+    /**
+     * @return the pooling llama.cpp uses for this context (the model's when {@link ContextParams.Pooling#UNSPECIFIED})
+     * @throws IllegalStateException when closed or in use
+     */
+    public ContextParams.Pooling pooling() {
+        try (Borrow c = use()) {
+            return ContextParams.Pooling.of(llama_h.llama_pooling_type(c.ptr()));
         }
     }
 

@@ -42,8 +42,10 @@ public final class LlamaModel extends NativeResource {
 
     /** Whether the output layer (and so the logits) lives on a GPU: backend sampling's default follows it. */
     final boolean outputOnGpu;
+    /** Whether it has a classification head (so rank pooling gives scores). */
+    final boolean rankHead;
 
-    LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers, boolean outputOnGpu) {
+    LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers, boolean outputOnGpu, boolean rankHead) {
         super("LlamaModel", ptr, p -> {
             llama_h.llama_model_free(p);
             NativeMemory.trim();
@@ -55,6 +57,7 @@ public final class LlamaModel extends NativeResource {
         this.nVocab = llama_h.llama_vocab_n_tokens(vocab);
         this.texts = new TokenTexts(vocab, nVocab);
         this.outputOnGpu = outputOnGpu;
+        this.rankHead = rankHead;
     }
 
     /**

@@ -85,7 +85,7 @@ final class ModelLoader {
         }
         LOG.log(Level.DEBUG, () -> "loaded " + abs);
         boolean outputOnGpu = gpuLayers != 0 && hasGpu() && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr));
-        return new LlamaModel(abs, ptr, params, buffers, outputOnGpu);
+        return new LlamaModel(abs, ptr, params, buffers, outputOnGpu, inspection.rankHead());
     }
 
     /**

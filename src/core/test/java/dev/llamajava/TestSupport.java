@@ -49,6 +49,17 @@ public final class TestSupport {
         return p;
     }
 
+    /**
+     * The environment for a reference tool that prints its results through llama.cpp's asynchronous log
+     * ({@code llama-embedding}, {@code llama-batched-bench}): preloads our log flush, without which the pinned
+     * llama.cpp loses the last lines whenever the process exits first (native/tools/logflush.c).
+     */
+    public static Map<String, String> toolLogEnv() {
+        Path flush = toolsDir().resolve("libllamajava_logflush.so");
+        assertTrue(Files.isRegularFile(flush), "missing " + flush + " (run ci/build-native)");
+        return Map.of("LD_PRELOAD", flush.toString());
+    }
+
     /** The pinned llama.cpp source tree. */
     public static Path llamaSource() {
         return Path.of(prop("llama.cpp.source"));

@@ -67,8 +67,10 @@ public final class GgufPrecheck {
      * @param refusal       why llama.cpp must not see it, or null
      * @param repackedBytes bytes of the weights llama.cpp's CPU backend repacks on this CPU (see {@link CpuRepack})
      * @param weightBytes   bytes of all tensors
+     * @param rankHead      whether it has a classification head ({@code cls} or {@code cls.output} weights): only
+     *                      then does llama.cpp's rank pooling give scores (without one its output is undefined)
      */
-    public record Inspection(String refusal, long repackedBytes, long weightBytes) { }
+    public record Inspection(String refusal, long repackedBytes, long weightBytes, boolean rankHead) { }
 
     /**
      * @param file a GGUF file
@@ -81,7 +83,7 @@ public final class GgufPrecheck {
         } catch (IOException | RuntimeException | InternalError e) {
             h = null; // unreadable or malformed: llama.cpp's parser refuses it with its own reason
         }
-        if (h == null) return new Inspection(null, 0, 0);
+        if (h == null) return new Inspection(null, 0, 0, false);
         String why;
         long[] weights = {0, 0};
         try {
@@ -94,7 +96,8 @@ public final class GgufPrecheck {
         } catch (RuntimeException e) {
             why = null; // a value of a shape llama.cpp's typed getters refuse themselves
         }
-        return new Inspection(why, weights[0], weights[1]);
+        boolean rankHead = h.tensors.stream().anyMatch(t -> t.name().equals("cls.weight") || t.name().equals("cls.output.weight"));
+        return new Inspection(why, weights[0], weights[1], rankHead);
     }
 
     /** A tensor info: name, ggml type id, dimensions and offset in the data section. */
