@@ -68,17 +68,36 @@ public final class Batch extends NativeResource {
      * @throws IllegalArgumentException when {@code pos} or {@code seq} is negative
      */
     public Batch add(int token, int pos, int seq, boolean logits) {
-        if (pos < 0) throw new IllegalArgumentException("pos must be >= 0, was " + pos);
         if (seq < 0) throw new IllegalArgumentException("seq must be >= 0, was " + seq);
+        return add(token, pos, new int[]{seq}, logits);
+    }
+
+    /**
+     * Appends a token that belongs to several sequences at once (their KV caches share its cell).
+     *
+     * @param token  token id
+     * @param pos    its position in the sequences
+     * @param seqs   its sequence ids (1 to the batch's {@code maxSequences})
+     * @param logits whether its logits are computed
+     * @return this
+     * @throws IllegalStateException    when full or closed
+     * @throws IllegalArgumentException when {@code pos} or a sequence id is negative, or there are no or too many ids
+     */
+    public Batch add(int token, int pos, int[] seqs, boolean logits) {
+        if (pos < 0) throw new IllegalArgumentException("pos must be >= 0, was " + pos);
+        if (seqs.length < 1 || seqs.length > maxSequences) {
+            throw new IllegalArgumentException("a token takes 1 to " + maxSequences + " sequence ids, was given " + seqs.length);
+        }
+        for (int seq : seqs) if (seq < 0) throw new IllegalArgumentException("seq must be >= 0, was " + seq);
         try (Borrow b = use()) {
             MemorySegment s = b.ptr();
             if (size == capacity) throw new IllegalStateException("Batch is full (" + capacity + " tokens)");
             long cap = capacity;
             llama_batch.token(s).reinterpret(cap * 4).setAtIndex(ValueLayout.JAVA_INT, size, token);
             llama_batch.pos(s).reinterpret(cap * 4).setAtIndex(ValueLayout.JAVA_INT, size, pos);
-            llama_batch.n_seq_id(s).reinterpret(cap * 4).setAtIndex(ValueLayout.JAVA_INT, size, 1);
+            llama_batch.n_seq_id(s).reinterpret(cap * 4).setAtIndex(ValueLayout.JAVA_INT, size, seqs.length);
             MemorySegment seqIds = llama_batch.seq_id(s).reinterpret(cap * 8).getAtIndex(ValueLayout.ADDRESS, size);
-            seqIds.reinterpret((long) maxSequences * 4).setAtIndex(ValueLayout.JAVA_INT, 0, seq);
+            MemorySegment.copy(seqs, 0, seqIds.reinterpret((long) maxSequences * 4), ValueLayout.JAVA_INT, 0, seqs.length);
             llama_batch.logits(s).reinterpret(cap).set(ValueLayout.JAVA_BYTE, size, (byte) (logits ? 1 : 0));
             size++;
             llama_batch.n_tokens(s, size);
