@@ -92,8 +92,7 @@ public final class ChatSession {
             llama_h.llama_memory_seq_rm(llama_h.llama_get_memory(c.ptr()), 0, common, -1);
         }
         int[] fresh = Arrays.copyOfRange(full, common, full.length);
-        GenerationParams gp = new GenerationParams(params.maxTokens(), params.stopStrings(), params.sampler(), params.logprobs(),
-                false, true, true);
+        GenerationParams gp = params.toBuilder().addSpecial(false).parseSpecial(true).keepCache(true).build();
         // the cache now holds full[0, common): what it holds is known even if generate throws
         cached = Arrays.copyOf(full, common);
         TokenStream ts = context.generate(fresh, gp);

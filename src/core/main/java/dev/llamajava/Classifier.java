@@ -194,6 +194,7 @@ public final class Classifier implements AutoCloseable {
         try (Batch batch = Batch.create(trie.size(), labels.size())) {
             for (Node n : trie) batch.add(n.token(), pos0 + n.depth() - 1, n.seqs(), true);
             try (Borrow b = batch.use()) {
+                ctx.views.invalidate();
                 check(llama_h.llama_decode(c, b.ptr()), trie.size(), ctx);
             }
         }

@@ -141,6 +141,7 @@ final class Embedder {
         for (int[] s : seqs) n += s.length;
         clear();
         ctx.greedy.detach(c);
+        ctx.views.invalidate();
         try (Batch batch = Batch.create(n, 1)) {
             for (int s = 0; s < seqs.size(); s++) {
                 int[] tokens = seqs.get(s);

@@ -13,9 +13,14 @@ import java.util.Objects;
  * @param addSpecial   add BOS as the model asks when the prompt starts a fresh context
  * @param parseSpecial parse special-token text in the prompt (e.g. {@code <|eot_id|>})
  * @param keepCache    keep the context's KV cache and continue after it (the default clears it first)
+ * @param topLogprobs  the most probable tokens to report at each step ({@link Token#topLogprobs()}), 0 to 20; more
+ *                     than 0 implies {@code logprobs}
  */
 public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerParams sampler, boolean logprobs,
-                               boolean addSpecial, boolean parseSpecial, boolean keepCache) {
+                               boolean addSpecial, boolean parseSpecial, boolean keepCache, int topLogprobs) {
+
+    /** The most alternatives {@link #topLogprobs()} reports (OpenAI's limit). */
+    public static final int MAX_TOP_LOGPROBS = 20;
 
     /** Validates; messages name the field. */
     public GenerationParams {
@@ -23,6 +28,16 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
         stopStrings = List.copyOf(Objects.requireNonNull(stopStrings, "stopStrings"));
         for (String s : stopStrings) if (s.isEmpty()) throw new IllegalArgumentException("stopStrings must not contain an empty string");
         Objects.requireNonNull(sampler, "sampler");
+        if (topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) throw new IllegalArgumentException("topLogprobs must be in [0, " + MAX_TOP_LOGPROBS + "], was " + topLogprobs);
+        if (topLogprobs > 0) logprobs = true;
+    }
+
+    /** @return a builder holding these values */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.maxTokens = maxTokens; b.stopStrings = stopStrings; b.sampler = sampler; b.logprobs = logprobs;
+        b.addSpecial = addSpecial; b.parseSpecial = parseSpecial; b.keepCache = keepCache; b.topLogprobs = topLogprobs;
+        return b;
     }
 
     /** @return defaults: 256 tokens, llama.cpp's default sampling */
@@ -44,6 +59,7 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
         private boolean addSpecial = true;
         private boolean parseSpecial = true;
         private boolean keepCache;
+        private int topLogprobs;
 
         private Builder() { }
 
@@ -65,13 +81,15 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
         public Builder parseSpecial(boolean v) { parseSpecial = v; return this; }
         /** @param v continue after the existing KV cache @return this */
         public Builder keepCache(boolean v) { keepCache = v; return this; }
+        /** @param v alternatives to report per token (0 to 20; implies logprobs) @return this */
+        public Builder topLogprobs(int v) { topLogprobs = v; return this; }
 
         /**
          * @return the parameters
          * @throws IllegalArgumentException when a value is out of range (the message names the field)
          */
         public GenerationParams build() {
-            return new GenerationParams(maxTokens, stopStrings, sampler, logprobs, addSpecial, parseSpecial, keepCache);
+            return new GenerationParams(maxTokens, stopStrings, sampler, logprobs, addSpecial, parseSpecial, keepCache, topLogprobs);
         }
     }
 }

@@ -10,6 +10,7 @@ import dev.llamajava.internal.loader.Natives;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -83,9 +84,35 @@ public final class LlamaContext extends NativeResource {
         }
     }
 
+    /**
+     * The scope of the logits views handed out since the last decode: closed by the next decode and by the free, so
+     * a view read after llama.cpp reused or freed its buffer throws instead of reading freed memory.
+     */
+    static final class Views {
+        private Arena arena;
+
+        synchronized MemorySegment view(MemorySegment row, long bytes) {
+            if (arena == null) arena = Arena.ofShared();
+            return row.reinterpret(bytes, arena, null).asReadOnly();
+        }
+
+        /** Cheap when no view is out: one field read on the per-token path. */
+        void invalidate() {
+            if (arena != null) close();
+        }
+
+        private synchronized void close() {
+            if (arena != null) {
+                arena.close();
+                arena = null;
+            }
+        }
+    }
+
     private final LlamaModel model;
     private final ContextParams params;
     final AbortFlag abort;
+    final Views views;
     final MemorySegment tokenBuf;
     final MemorySegment batch;
     final int nCtx;
@@ -96,10 +123,11 @@ public final class LlamaContext extends NativeResource {
     /** Greedy sampling in the graph, and whether the last decode's logits exist. */
     final BackendGreedy greedy;
 
-    private LlamaContext(LlamaModel model, ContextParams params, MemorySegment ptr, Arena arena, AbortFlag abort,
+    private LlamaContext(LlamaModel model, ContextParams params, MemorySegment ptr, Arena arena, AbortFlag abort, Views views,
                          BackendGreedy greedy, Map<String, Long> kvBuffers, Map<String, Long> computeBuffers) {
         super("LlamaContext", ptr, p -> {
             abort.markFreed();
+            views.invalidate();
             llama_h.llama_free(p);
             greedy.freeAfterContext();
             arena.close();
@@ -109,6 +137,7 @@ public final class LlamaContext extends NativeResource {
         this.model = model;
         this.params = params;
         this.abort = abort;
+        this.views = views;
         this.kvBuffers = kvBuffers;
         this.computeBuffers = computeBuffers;
         this.nCtx = llama_h.llama_n_ctx(ptr);
@@ -166,7 +195,7 @@ public final class LlamaContext extends NativeResource {
                 }
                 MemorySegment created = ctx;
                 ctx = MemorySegment.NULL;
-                return new LlamaContext(model, params, created, arena, abort, new BackendGreedy(), MemoryReport.buffers(lines, "KV buffer size"),
+                return new LlamaContext(model, params, created, arena, abort, new Views(), new BackendGreedy(), MemoryReport.buffers(lines, "KV buffer size"),
                         MemoryReport.buffers(lines, "compute buffer size"));
             } catch (RuntimeException | Error e) {
                 if (!ctx.equals(MemorySegment.NULL)) llama_h.llama_free(ctx);
@@ -252,6 +281,7 @@ public final class LlamaContext extends NativeResource {
             int bad = batch.firstTokenOutside(b.ptr(), nVocab);
             if (bad >= 0) throw new IllegalArgumentException("batch token " + bad + " is outside the vocabulary [0, " + nVocab + ")");
             greedy.detach(c.ptr()); // a manual decode keeps its logits
+            views.invalidate();
             abort.begin(batch);
             int rc;
             try {
@@ -284,6 +314,56 @@ public final class LlamaContext extends NativeResource {
             if (l == null) throw new LlamaException("no logits for index " + i + ": the last decoded batch did not ask for them");
             return l.reinterpret((long) model.nVocab * 4).toArray(ValueLayout.JAVA_FLOAT);
         }
+    }
+
+    /**
+     * A read-only view of the logits of the i-th token of the last decoded batch, without a copy. It is valid until
+     * the next decode of this context (any: a generation step, {@link #decode}, an embedding) or its close; reading it
+     * later throws {@link IllegalStateException} (its scope is closed), never reads freed memory.
+     *
+     * @param i index among the batch's tokens ({@code -1}: the last output)
+     * @return {@code vocabSize} floats ({@link ValueLayout#JAVA_FLOAT})
+     * @throws IllegalStateException when closed or in use
+     * @throws LlamaException        when there are no such logits
+     */
+    public MemorySegment logitsView(int i) {
+        try (Borrow c = use()) {
+            MemorySegment l = logitsOrNull(c.ptr(), i);
+            if (l == null) throw new LlamaException("no logits for index " + i + ": the last decoded batch did not ask for them"
+                    + (greedy.lastDecodeSampled ? " (the last decode picked its token in llama.cpp's graph)" : ""));
+            return views.view(l, (long) model.nVocab * 4);
+        }
+    }
+
+    /**
+     * The log-probabilities (log-softmax of the logits) of the i-th token of the last decoded batch.
+     *
+     * @param i index among the batch's tokens ({@code -1}: the last output)
+     * @return a vocabulary-sized copy
+     * @throws IllegalStateException when closed or in use
+     * @throws LlamaException        when there are no such logits
+     */
+    public float[] logProbabilities(int i) {
+        float[] l = logits(i);
+        float max = Float.NEGATIVE_INFINITY;
+        for (float v : l) max = Math.max(max, v);
+        double sum = 0;
+        for (float v : l) sum += Math.exp(v - max);
+        float lse = (float) (max + Math.log(sum));
+        for (int k = 0; k < l.length; k++) l[k] -= lse;
+        return l;
+    }
+
+    /**
+     * The logits as a read-only buffer over a copy.
+     *
+     * @param i index among the batch's tokens ({@code -1}: the last output)
+     * @return the copy, as a read-only {@link FloatBuffer}
+     * @throws IllegalStateException when closed or in use
+     * @throws LlamaException        when there are no such logits
+     */
+    public FloatBuffer logitsBuffer(int i) {
+        return FloatBuffer.wrap(logits(i)).asReadOnlyBuffer();
     }
 
     /**
@@ -457,6 +537,7 @@ public final class LlamaContext extends NativeResource {
         Objects.requireNonNull(file, "file");
         if (!Files.isRegularFile(file)) throw new LlamaException("no saved state at " + file);
         try (Borrow c = use(); Arena a = Arena.ofConfined()) {
+            views.invalidate();
             MemorySegment toks = a.allocate(ValueLayout.JAVA_INT, nCtx);
             MemorySegment n = a.allocate(ValueLayout.JAVA_LONG);
             if (!llama_h.llama_state_load_file(c.ptr(), a.allocateFrom(file.toAbsolutePath().toString()), toks, nCtx, n)) {
@@ -507,6 +588,7 @@ public final class LlamaContext extends NativeResource {
      * @return llama_decode's code: 0 ok, 1 no KV slot, 2 aborted
      */
     int decodeTokens(MemorySegment ctx, int[] tokens, int from, int to) {
+        views.invalidate();
         llama_h.llama_set_abort_callback(ctx, PromptAbort.STUB, abort.flag);
         try {
             for (int i = from; i < to; i += nBatch) {
@@ -525,6 +607,7 @@ public final class LlamaContext extends NativeResource {
 
     /** Decodes one token: the hot path, no allocation, no upcall. */
     int decodeOne(MemorySegment ctx, int token) {
+        views.invalidate();
         tokenBuf.set(ValueLayout.JAVA_INT, 0, token);
         llama_batch.n_tokens(batch, 1);
         int rc = llama_h.llama_decode(ctx, batch);

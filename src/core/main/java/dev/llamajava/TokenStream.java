@@ -8,9 +8,12 @@ import dev.llamajava.internal.Utf8Accumulator;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Spliterator;
 import java.util.Spliterators;
@@ -195,12 +198,13 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 return;
             }
             float lp = params.logprobs() ? logprob(logits, id) : Float.NaN;
+            List<Token.Alternative> top = params.topLogprobs() > 0 ? topLogprobs(logits, params.topLogprobs()) : List.of();
             String piece = piece(id);
             long s3 = System.nanoTime();
             if (generated == 0) firstTokenNanos = s3;
             if (generated == generatedIds.length) generatedIds = Arrays.copyOf(generatedIds, generated * 2);
             generatedIds[generated] = id;
-            Token tok = new Token(id, piece, lp, generated);
+            Token tok = new Token(id, piece, lp, generated, top);
             pendingDecode = id;
             boolean stop = filter.offer(tok, ready, text);
             if (generated++ > 0) {
@@ -250,6 +254,34 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
         TokenTexts.Piece p = texts.piece(id);
         if (p.text() != null && !utf8.hasPending()) return p.text();
         return utf8.append(p.bytes(), p.bytes().length);
+    }
+
+    /** The k most probable tokens of the logits row, most probable first, with their log-probabilities. */
+    private List<Token.Alternative> topLogprobs(MemorySegment logits, int k) {
+        MemorySegment l = logits.reinterpret((long) nVocab * 4);
+        int[] best = new int[k];
+        float[] val = new float[k];
+        Arrays.fill(val, Float.NEGATIVE_INFINITY);
+        Arrays.fill(best, -1);
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < nVocab; i++) {
+            float v = l.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            if (v > max) max = v;
+            if (v > val[k - 1]) {
+                int j = k - 1;
+                while (j > 0 && val[j - 1] < v) { val[j] = val[j - 1]; best[j] = best[j - 1]; j--; }
+                val[j] = v;
+                best[j] = i;
+            }
+        }
+        double sum = 0;
+        for (int i = 0; i < nVocab; i++) sum += Math.exp(l.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
+        double lse = max + Math.log(sum);
+        List<Token.Alternative> out = new ArrayList<>(k);
+        for (int j = 0; j < k && best[j] >= 0; j++) {
+            out.add(new Token.Alternative(best[j], new String(texts.piece(best[j]).bytes(), StandardCharsets.UTF_8), (float) (val[j] - lse)));
+        }
+        return out;
     }
 
     private float logprob(MemorySegment logits, int id) {

@@ -34,6 +34,8 @@ final class RunCommand implements Callable<Integer> {
     List<String> stop = new ArrayList<>();
     @Option(names = "--json", description = "One JSON object per token, then a summary.")
     boolean json;
+    @Option(names = "--top-logprobs", defaultValue = "0", description = "With --json: the N most probable tokens at each step (0-20; default: ${DEFAULT-VALUE}).")
+    int topLogprobs;
     @Mixin
     SamplingOptions sampling = new SamplingOptions();
     @Mixin
@@ -45,7 +47,7 @@ final class RunCommand implements Callable<Integer> {
         try (LlamaModel m = LlamaModel.load(model.resolve(), ctx.modelParams());
              LlamaContext c = LlamaContext.create(m, ctx.params());
              TokenStream ts = c.generate(p, GenerationParams.builder().maxTokens(maxTokens).stopStrings(stop)
-                     .sampler(sampling.params()).logprobs(json).build())) {
+                     .sampler(sampling.params()).logprobs(json).topLogprobs(json ? topLogprobs : 0).build())) {
             GenerationResult r = ts.collect(t -> {
                 if (json) {
                     out.println(Json.write(tokenJson(t)));
@@ -68,7 +70,15 @@ final class RunCommand implements Callable<Integer> {
     /** {@code {"id":…,"text":…,"logprob":…}}; a logprob that is not finite (none, or -inf) is written as null. */
     static ObjectNode tokenJson(Token t) {
         ObjectNode o = Json.object().put("id", t.id()).put("text", t.text());
-        return Float.isFinite(t.logprob()) ? o.put("logprob", t.logprob()) : o.putNull("logprob");
+        if (Float.isFinite(t.logprob())) o.put("logprob", t.logprob()); else o.putNull("logprob");
+        if (!t.topLogprobs().isEmpty()) {
+            var top = o.putArray("top_logprobs");
+            for (Token.Alternative a : t.topLogprobs()) {
+                ObjectNode e = top.addObject().put("id", a.id()).put("text", a.text());
+                if (Float.isFinite(a.logprob())) e.put("logprob", a.logprob()); else e.putNull("logprob");
+            }
+        }
+        return o;
     }
 
     /** {@code {"summary":{…}}}: the counts, timings, stop reason and text of the whole generation. */

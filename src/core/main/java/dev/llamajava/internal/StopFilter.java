@@ -62,7 +62,7 @@ public final class StopFilter {
             } else {
                 if (cut && limit > pos) {
                     String part = t.text().substring(0, limit - pos);
-                    out.add(new Token(t.id(), part, t.logprob(), t.index()));
+                    out.add(new Token(t.id(), part, t.logprob(), t.index(), t.topLogprobs()));
                     all.append(part);
                 }
                 break;

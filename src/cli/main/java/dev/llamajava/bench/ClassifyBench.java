@@ -1,0 +1,171 @@
+package dev.llamajava.bench;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.llamajava.Classifier;
+import dev.llamajava.ContextParams;
+import dev.llamajava.LlamaModel;
+import dev.llamajava.ModelParams;
+import dev.llamajava.SyntheticModels;
+import dev.llamajava.bench.Bench.Ratio;
+import dev.llamajava.bench.Bench.Stat;
+import dev.llamajava.gguf.SyntheticModel;
+import dev.llamajava.internal.Json;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.lang.ProcessBuilder.Redirect;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The classification benchmark: decisions per second and p50/p99 latency of {@link Classifier#classify} for inputs
+ * of {@code --input} tokens after a cached prefix of {@code --prefix} tokens, and beside it, in the same run and
+ * interleaved round by round, llama.cpp's floor for the same work: {@code llama-bench -p INPUT -n 0 -d PREFIX}
+ * (a prompt of that size decoded at that depth). The ratio is our p50 over llama-bench's mean time, per round, and
+ * its median with a distribution-free interval over the rounds.
+ *
+ * <pre>ClassifyBench [--model PATH | --synthetic Q4_K_M] [--threads 2] [--prefix 200] [--input 20] [--rounds 7]
+ *               [--decisions 10] --compare-native llama-bench [--json F] [--markdown F]</pre>
+ */
+@Command(name = "classify-bench", mixinStandardHelpOptions = true, description = "Classifier latency vs llama-bench at the same depth.")
+public final class ClassifyBench implements Callable<Integer> {
+
+    @Option(names = "--model", description = "A GGUF file (default: the synthetic Llama-3.2-1B-shaped model).")
+    Path model;
+    @Option(names = "--synthetic", defaultValue = "Q4_K_M", description = "Quantization of the synthetic model (default: ${DEFAULT-VALUE}).")
+    String synthetic = "Q4_K_M";
+    @Option(names = "--threads", defaultValue = "2", description = "Threads (default: ${DEFAULT-VALUE}).")
+    int threads = 2;
+    @Option(names = "--prefix", defaultValue = "200", description = "Cached prefix tokens, BOS included (default: ${DEFAULT-VALUE}).")
+    int prefix = 200;
+    @Option(names = "--input", defaultValue = "20", description = "Tokens per classified input (default: ${DEFAULT-VALUE}).")
+    int input = 20;
+    @Option(names = "--rounds", defaultValue = "7", description = "Interleaved rounds (default: ${DEFAULT-VALUE}).")
+    int rounds = 7;
+    @Option(names = "--decisions", defaultValue = "10", description = "Decisions per round, and llama-bench repetitions (default: ${DEFAULT-VALUE}).")
+    int decisions = 10;
+    @Option(names = "--compare-native", required = true, description = "llama-bench of the same build.")
+    Path llamaBench;
+    @Option(names = "--json", description = "Write JSON here.")
+    Path json;
+    @Option(names = "--markdown", description = "Write markdown here.")
+    Path markdown;
+
+    /** Words that are one token each after a space in the Llama 3 and llama2 vocabularies, for inputs of exact size. */
+    private static final List<String> WORDS = List.of(" the", " cat", " dog", " and", " a", " to", " is", " was", " in",
+            " it", " he", " she", " they", " big", " red", " day", " time", " not", " very", " good");
+
+    /**
+     * @param args see the class comment
+     */
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new ClassifyBench()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Path file = model != null ? model : SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, synthetic, null);
+        ContextParams cp = ContextParams.builder().contextSize(512).threads(threads).threadsBatch(threads).build();
+        List<Double> latencies = new ArrayList<>();
+        double[] ourP50 = new double[rounds];
+        double[] native_ = new double[rounds];
+        long t0;
+        double prefixMs;
+        try (LlamaModel m = LlamaModel.load(file, ModelParams.defaults())) {
+            Random rnd = new Random(7);
+            String prefixText = text(m, rnd, prefix - (m.tokenize("", true, false).length));
+            t0 = System.nanoTime();
+            try (Classifier c = Classifier.builder(m).prefix(prefixText).labels(" yes", " no", " maybe").contextParams(cp).build()) {
+                prefixMs = (System.nanoTime() - t0) / 1e6;
+                if (c.prefixTokens() != prefix) throw new IllegalStateException("prefix has " + c.prefixTokens() + " tokens, not " + prefix);
+                List<String> inputs = new ArrayList<>();
+                for (int i = 0; i < 64; i++) inputs.add(text(m, rnd, input));
+                for (int i = 0; i < 3; i++) c.classify(inputs.get(i)); // warm-up
+                int next = 0;
+                for (int r = 0; r < rounds; r++) {
+                    native_[r] = nativeMillis(file);
+                    double[] round = new double[decisions];
+                    for (int d = 0; d < decisions; d++) {
+                        String in = inputs.get(next++ % inputs.size());
+                        long s = System.nanoTime();
+                        Classifier.Result res = c.classify(in);
+                        round[d] = (System.nanoTime() - s) / 1e6;
+                        if (res.inputTokens() != input) throw new IllegalStateException("input has " + res.inputTokens() + " tokens");
+                        latencies.add(round[d]);
+                    }
+                    ourP50[r] = Stat.of(round).median();
+                    System.out.printf(Locale.ROOT, "round %d: classify p50 %.2f ms, llama-bench pp%d@d%d %.2f ms%n", r + 1, ourP50[r], input, prefix, native_[r]);
+                }
+            }
+        }
+        double[] all = latencies.stream().mapToDouble(Double::doubleValue).toArray();
+        Arrays.sort(all);
+        double p50 = percentile(all, 0.50), p99 = percentile(all, 0.99);
+        double total = Arrays.stream(all).sum();
+        double perSecond = all.length * 1000.0 / total;
+        Ratio ratio = Ratio.of(ourP50, native_);
+        Stat nat = Stat.of(native_);
+        String md = String.format(Locale.ROOT, """
+                | model | threads | prefix | input | decisions/s | p50 ms | p99 ms | llama-bench pp%d @ d%d ms | p50 / llama-bench |
+                |---|---|---|---|---|---|---|---|---|
+                | %s | %d | %d | %d | %.1f | %.2f | %.2f | %.2f | %.3f [%.3f-%.3f] |
+                """, input, prefix, file.getFileName(), threads, prefix, input, perSecond, p50, p99, nat.median(), ratio.median(), ratio.low(), ratio.high());
+        System.out.println();
+        System.out.print(md);
+        System.out.printf(Locale.ROOT, "%d decisions over %d rounds; prefix decoded once per context in %.0f ms; bar: p50 within 1.10x of llama-bench%n",
+                all.length, rounds, prefixMs);
+        if (markdown != null) Files.writeString(markdown, md);
+        if (json != null) {
+            ObjectNode o = Json.object().put("model", file.getFileName().toString()).put("threads", threads)
+                    .put("prefix_tokens", prefix).put("input_tokens", input).put("decisions", all.length)
+                    .put("decisions_per_second", perSecond).put("p50_ms", p50).put("p99_ms", p99)
+                    .put("llama_bench_ms", nat.median()).put("p50_over_llama_bench", ratio.median())
+                    .put("prefix_decode_ms", prefixMs);
+            o.putObject("p50_over_llama_bench_ci").put("low", ratio.low()).put("high", ratio.high()).put("confidence", ratio.confidence());
+            o.putArray("round_p50_ms").addAll(Arrays.stream(ourP50).mapToObj(v -> Json.object().numberNode(v)).toList());
+            o.putArray("round_llama_bench_ms").addAll(Arrays.stream(native_).mapToObj(v -> Json.object().numberNode(v)).toList());
+            Files.writeString(json, Json.pretty(Json.object().set("classify", o)) + "\n");
+        }
+        return 0;
+    }
+
+    /** A text of exactly {@code tokens} tokens (no BOS) from one-token words. */
+    static String text(LlamaModel m, Random rnd, int tokens) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < tokens; i++) sb.append(WORDS.get(rnd.nextInt(WORDS.size())));
+        String s = sb.toString();
+        int n = m.tokenize(s, false, false).length;
+        if (n != tokens) throw new IllegalStateException("the words gave " + n + " tokens, not " + tokens + ", in this vocabulary");
+        return s;
+    }
+
+    static double percentile(double[] sorted, double q) {
+        int i = (int) Math.ceil(q * sorted.length) - 1;
+        return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
+    }
+
+    /** llama-bench's mean time for a prompt of {@code input} tokens at depth {@code prefix}, in ms. */
+    private double nativeMillis(Path file) throws IOException, InterruptedException {
+        List<String> cmd = List.of(llamaBench.toString(), "-m", file.toString(), "-t", Integer.toString(threads),
+                "-p", Integer.toString(input), "-n", "0", "-d", Integer.toString(prefix), "-r", Integer.toString(decisions),
+                "-o", "json", "-ngl", "0");
+        Process p = new ProcessBuilder(cmd).redirectError(Redirect.DISCARD).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) throw new IOException("llama-bench failed: " + out);
+        var records = Json.parse(out);
+        for (var rec : records) {
+            if (rec.path("n_prompt").asInt() == input && rec.path("n_gen").asInt() == 0) return rec.path("avg_ns").asDouble() / 1e6;
+        }
+        throw new IOException("llama-bench printed no pp" + input + " record: " + out);
+    }
+}
