@@ -1,4 +1,7 @@
 #include "llamajava.h"
+#include "llama.h"
+
+#include <math.h>
 
 bool llamajava_abort_flag_callback(void * data) {
     return data != 0 && __atomic_load_n((const int *) data, __ATOMIC_ACQUIRE) != 0;
@@ -65,6 +68,43 @@ int32_t llamajava_argmax(const float * values, int32_t n) {
 }
 #endif
 
+static void fill_candidates(const float * logits, llama_token_data * buf, int32_t n, llama_token_data_array * cur) {
+    for (int32_t i = 0; i < n; i++) {
+        buf[i].id = i;
+        buf[i].logit = logits[i];
+        buf[i].p = 0.0f;
+    }
+    cur->data = buf;
+    cur->size = (size_t) n;
+    cur->selected = -1;
+    cur->sorted = false;
+}
+
+int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32_t idx, void * buf, int32_t n_vocab) {
+    const float * logits = llama_get_logits_ith((struct llama_context *) ctx, idx);
+    if (logits == NULL) return -1;
+    llama_token_data_array cur;
+    fill_candidates(logits, (llama_token_data *) buf, n_vocab, &cur);
+    llama_sampler_apply((struct llama_sampler *) chain, &cur);
+    if (cur.selected < 0 || (size_t) cur.selected >= cur.size) return -2;
+    llama_token id = cur.data[cur.selected].id;
+    llama_token_data one = { id, 1.0f, 0.0f };
+    llama_token_data_array single = { &one, 1, -1, false };
+    llama_sampler_apply((struct llama_sampler *) grammar, &single);
+    if (isinf(single.data[0].logit) && single.data[0].logit < 0) {
+        fill_candidates(logits, (llama_token_data *) buf, n_vocab, &cur);
+        llama_sampler_apply((struct llama_sampler *) grammar, &cur);
+        llama_sampler_apply((struct llama_sampler *) chain, &cur);
+        if (cur.selected < 0 || (size_t) cur.selected >= cur.size) return -2;
+        // every candidate rejected: accepting one would throw inside llama.cpp's grammar
+        if (isinf(cur.data[cur.selected].logit) && cur.data[cur.selected].logit < 0) return -3;
+        id = cur.data[cur.selected].id;
+    }
+    llama_sampler_accept((struct llama_sampler *) grammar, id);
+    llama_sampler_accept((struct llama_sampler *) chain, id);
+    return id;
+}
+
 int llamajava_shim_version(void) {
-    return 2;
+    return 3;
 }

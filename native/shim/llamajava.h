@@ -22,6 +22,14 @@ LLAMAJAVA_API bool llamajava_abort_flag_callback(void * data);
 // lets a pure greedy generation skip building the 128K-entry candidate array each token.
 LLAMAJAVA_API int32_t llamajava_argmax(const float * values, int32_t n);
 
+// One sampling step with a grammar, as llama.cpp's common sampler does it: the chain (without the grammar) picks a
+// token from all candidates; when the grammar accepts that token it is taken, otherwise the candidates are rebuilt,
+// the grammar removes what it rejects and the chain picks again. The grammar and the chain then accept the token.
+// chain, grammar, ctx: llama_sampler *, llama_sampler *, llama_context *; buf holds n_vocab llama_token_data.
+// Returns the token, -1 when the context has no logits at idx, -2 when the chain selected nothing, -3 when the
+// grammar rejects every candidate (nothing is accepted then).
+LLAMAJAVA_API int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32_t idx, void * buf, int32_t n_vocab);
+
 // The shim's ABI version, checked by the Java loader.
 LLAMAJAVA_API int llamajava_shim_version(void);
 

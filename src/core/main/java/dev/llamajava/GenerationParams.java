@@ -1,5 +1,7 @@
 package dev.llamajava;
 
+import com.fasterxml.jackson.databind.JsonNode;
+
 import java.util.List;
 import java.util.Objects;
 
@@ -60,6 +62,7 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
         private boolean parseSpecial = true;
         private boolean keepCache;
         private int topLogprobs;
+        private String grammar;
 
         private Builder() { }
 
@@ -81,6 +84,27 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
         public Builder parseSpecial(boolean v) { parseSpecial = v; return this; }
         /** @param v continue after the existing KV cache @return this */
         public Builder keepCache(boolean v) { keepCache = v; return this; }
+        /**
+         * Constrains the output to JSON valid under a JSON Schema: the schema becomes a GBNF grammar
+         * ({@link JsonSchemaGrammar}, llama.cpp's converter ported) that the sampler enforces. Replaces the sampler's
+         * grammar, whatever order the builder's calls come in.
+         *
+         * @param schema the schema's JSON text
+         * @return this
+         * @throws IllegalArgumentException when the text is not JSON or the schema uses what the converter refuses
+         */
+        public Builder jsonSchema(String schema) { grammar = JsonSchemaGrammar.toGbnf(schema); return this; }
+
+        /**
+         * @param schema the schema
+         * @return this, constrained to JSON valid under it (see {@link #jsonSchema(String)})
+         * @throws IllegalArgumentException when the schema uses what the converter refuses
+         */
+        public Builder jsonSchema(JsonNode schema) { grammar = JsonSchemaGrammar.toGbnf(schema); return this; }
+
+        /** @return this, constrained to any JSON object (OpenAI's {@code json_object} response format) */
+        public Builder json() { grammar = JsonSchemaGrammar.ANY_OBJECT; return this; }
+
         /** @param v alternatives to report per token (0 to 20; implies logprobs) @return this */
         public Builder topLogprobs(int v) { topLogprobs = v; return this; }
 
@@ -89,7 +113,8 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
          * @throws IllegalArgumentException when a value is out of range (the message names the field)
          */
         public GenerationParams build() {
-            return new GenerationParams(maxTokens, stopStrings, sampler, logprobs, addSpecial, parseSpecial, keepCache, topLogprobs);
+            SamplerParams sp = grammar == null ? sampler : sampler.toBuilder().grammar(grammar).grammarRoot("root").build();
+            return new GenerationParams(maxTokens, stopStrings, sp, logprobs, addSpecial, parseSpecial, keepCache, topLogprobs);
         }
     }
 }

@@ -3,6 +3,8 @@ package dev.llamajava;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.ffi.llama_logit_bias;
 import dev.llamajava.ffi.llama_sampler_chain_params;
+import dev.llamajava.ffi.llama_token_data;
+import dev.llamajava.ffi.llama_token_data_array;
 import dev.llamajava.internal.loader.Natives;
 
 import java.lang.foreign.Arena;
@@ -18,12 +20,23 @@ import java.util.Objects;
 public final class Sampler extends NativeResource {
 
     private final SamplerParams params;
-    private final int grammarIndex;
+    /** The grammar sampler, outside the chain (see {@link #sample}), or NULL. */
+    private final MemorySegment grammar;
+    /** Room for the vocabulary's candidates, for grammar steps. */
+    private final MemorySegment candidates;
+    private final int nVocab;
 
-    private Sampler(MemorySegment chain, SamplerParams params, int grammarIndex, LlamaModel pinned) {
-        super("Sampler", chain, llama_h::llama_sampler_free, true, pinned);
+    private Sampler(MemorySegment chain, SamplerParams params, MemorySegment grammar, Arena buffers, int nVocab, LlamaModel pinned) {
+        super("Sampler", chain, p -> {
+            llama_h.llama_sampler_free(p);
+            if (!grammar.equals(MemorySegment.NULL)) llama_h.llama_sampler_free(grammar);
+            buffers.close();
+        }, true, pinned);
         this.params = params;
-        this.grammarIndex = grammarIndex;
+        this.grammar = grammar;
+        this.nVocab = nVocab;
+        this.candidates = grammar.equals(MemorySegment.NULL) ? MemorySegment.NULL
+                : buffers.allocate(llama_token_data.layout(), nVocab);
     }
 
     /**
@@ -50,7 +63,7 @@ public final class Sampler extends NativeResource {
 
     private static Sampler build(MemorySegment vocab, int nVocab, SamplerParams params, LlamaModel pin) {
         MemorySegment chain = MemorySegment.NULL;
-        int grammarIndex = -1;
+        MemorySegment g = MemorySegment.NULL;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cp = llama_h.llama_sampler_chain_default_params(arena);
             llama_sampler_chain_params.no_perf(cp, false);
@@ -70,7 +83,6 @@ public final class Sampler extends NativeResource {
             }
             if (params.grammar() != null) {
                 Natives.beginCapture();
-                MemorySegment g;
                 List<String> errors;
                 try {
                     g = llama_h.llama_sampler_init_grammar(vocab, arena.allocateFrom(params.grammar()), arena.allocateFrom(params.grammarRoot()));
@@ -80,8 +92,6 @@ public final class Sampler extends NativeResource {
                 if (g.equals(MemorySegment.NULL)) {
                     throw new IllegalArgumentException("grammar does not parse: " + (errors.isEmpty() ? "llama.cpp gave no reason" : String.join("; ", errors)));
                 }
-                grammarIndex = llama_h.llama_sampler_chain_n(chain);
-                add(chain, g);
             }
             boolean penalties = params.penaltyLastN() != 0 && (params.repeatPenalty() != 1.0f
                     || params.frequencyPenalty() != 0.0f || params.presencePenalty() != 0.0f);
@@ -112,11 +122,13 @@ public final class Sampler extends NativeResource {
                 add(chain, llama_h.llama_sampler_init_temp(params.temperature()));
                 add(chain, llama_h.llama_sampler_init_dist(params.seed()));
             }
-            MemorySegment done = chain;
+            Sampler s = new Sampler(chain, params, g, Arena.ofShared(), nVocab, pin);
             chain = MemorySegment.NULL;
-            return new Sampler(done, params, grammarIndex, pin);
+            g = MemorySegment.NULL;
+            return s;
         } finally {
             if (!chain.equals(MemorySegment.NULL)) llama_h.llama_sampler_free(chain);
+            if (!g.equals(MemorySegment.NULL)) llama_h.llama_sampler_free(g);
         }
     }
 
@@ -135,6 +147,7 @@ public final class Sampler extends NativeResource {
     public void reset() {
         try (Borrow b = use()) {
             llama_h.llama_sampler_reset(b.ptr());
+            if (!grammar.equals(MemorySegment.NULL)) llama_h.llama_sampler_reset(grammar);
         }
     }
 
@@ -142,10 +155,27 @@ public final class Sampler extends NativeResource {
      * Tells the chain a token was chosen outside it (e.g. prompt tokens for the penalties).
      *
      * @param token the token
-     * @throws IllegalStateException when closed
+     * @throws IllegalStateException    when closed
+     * @throws IllegalArgumentException when the token is outside the vocabulary, or the grammar does not allow it
+     *                                  here (llama.cpp would abort)
      */
     public void accept(int token) {
-        try (Borrow b = use()) {
+        if (token < 0 || token >= nVocab) throw new IllegalArgumentException("token " + token + " is outside the vocabulary [0, " + nVocab + ")");
+        try (Borrow b = use(); Arena a = Arena.ofConfined()) {
+            if (!grammar.equals(MemorySegment.NULL)) {
+                MemorySegment one = a.allocate(llama_token_data.layout());
+                llama_token_data.id(one, token);
+                llama_token_data.logit(one, 1.0f);
+                MemorySegment arr = a.allocate(llama_token_data_array.layout());
+                llama_token_data_array.data(arr, one);
+                llama_token_data_array.size(arr, 1);
+                llama_token_data_array.selected(arr, -1);
+                llama_h.llama_sampler_apply(grammar, arr);
+                if (llama_token_data.logit(one) == Float.NEGATIVE_INFINITY) {
+                    throw new IllegalArgumentException("the grammar does not allow token " + token + " here");
+                }
+                llama_h.llama_sampler_accept(grammar, token);
+            }
             llama_h.llama_sampler_accept(b.ptr(), token);
         }
     }
@@ -159,17 +189,26 @@ public final class Sampler extends NativeResource {
         try (Borrow b = use()) {
             int n = llama_h.llama_sampler_chain_n(b.ptr());
             for (int i = 0; i < n; i++) {
-                if (i == grammarIndex) continue;
                 MemorySegment member = llama_h.llama_sampler_chain_get(b.ptr(), i);
                 for (int t : tokens) llama_h.llama_sampler_accept(member, t);
             }
         }
     }
 
-    /** Samples from the context's last logits; the caller holds the context. */
+    /**
+     * Samples from the context's last logits; the caller holds the context. With a grammar, as llama.cpp's common
+     * sampler does: the chain picks from all candidates and the grammar only checks that one token; only when it is
+     * rejected does the grammar filter the whole vocabulary and the chain pick again (greedy results are exactly
+     * those of filtering first; the cost of a step the model gets right is one check instead of a vocabulary pass).
+     */
     int sample(MemorySegment ctx, int idx) {
         try (Borrow b = use()) {
-            return llama_h.llama_sampler_sample(b.ptr(), ctx, idx);
+            if (grammar.equals(MemorySegment.NULL)) return llama_h.llama_sampler_sample(b.ptr(), ctx, idx);
+            int id = llama_h.llamajava_sample_grammar(b.ptr(), grammar, ctx, idx, candidates, nVocab);
+            if (id == -1) throw new LlamaException("no logits at index " + idx + " to sample from");
+            if (id == -2) throw new LlamaException("the sampler chain selected no token");
+            if (id == -3) throw new LlamaException("the grammar rejects every token here (the grammar cannot continue)");
+            return id;
         }
     }
 }

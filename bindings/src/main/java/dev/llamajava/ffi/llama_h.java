@@ -9703,13 +9703,48 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_sample_grammar {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_sample_grammar");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_sample_grammar} ( llamajava.h:31 ). */
+    public static FunctionDescriptor llamajava_sample_grammar$descriptor() { return llamajava_sample_grammar.DESC; }
+
+    public static MethodHandle llamajava_sample_grammar$handle() { return llamajava_sample_grammar.HANDLE; }
+
+    public static MemorySegment llamajava_sample_grammar$address() { return llamajava_sample_grammar.ADDR; }
+
+    /**
+     * Calls {@code llamajava_sample_grammar}.
+     * <pre>
+     * One sampling step with a grammar, as llama.cpp's common sampler does it: the chain (without the grammar) picks a
+     * token from all candidates; when the grammar accepts that token it is taken, otherwise the candidates are rebuilt,
+     * the grammar removes what it rejects and the chain picks again. The grammar and the chain then accept the token.
+     * chain, grammar, ctx: llama_sampler *, llama_sampler *, llama_context *; buf holds n_vocab llama_token_data.
+     * Returns the token, -1 when the context has no logits at idx, -2 when the chain selected nothing, -3 when the
+     * grammar rejects every candidate (nothing is accepted then).
+     * </pre>
+     */
+    public static int llamajava_sample_grammar(MemorySegment chain, MemorySegment grammar, MemorySegment ctx, int idx, MemorySegment buf, int n_vocab) {
+        var mh$ = llamajava_sample_grammar.HANDLE;
+        try {
+            return (int) mh$.invokeExact(chain, grammar, ctx, idx, buf, n_vocab);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_shim_version {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_shim_version");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:26 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:34 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }
