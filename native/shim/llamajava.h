@@ -30,6 +30,10 @@ LLAMAJAVA_API int32_t llamajava_argmax(const float * values, int32_t n);
 // grammar rejects every candidate (nothing is accepted then).
 LLAMAJAVA_API int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32_t idx, void * buf, int32_t n_vocab);
 
+// 0 when std::regex (ECMAScript, as llama.cpp's lazy grammar triggers compile) accepts the pattern; else 1, with
+// the reason in error (NUL-terminated, at most error_size bytes).
+LLAMAJAVA_API int32_t llamajava_regex_check(const char * pattern, char * error, int32_t error_size);
+
 // The shim's ABI version, checked by the Java loader.
 LLAMAJAVA_API int llamajava_shim_version(void);
 

@@ -85,7 +85,22 @@ public final class Sampler extends NativeResource {
                 Natives.beginCapture();
                 List<String> errors;
                 try {
-                    g = llama_h.llama_sampler_init_grammar(vocab, arena.allocateFrom(params.grammar()), arena.allocateFrom(params.grammarRoot()));
+                    if (params.grammarTriggers().isEmpty()) {
+                        g = llama_h.llama_sampler_init_grammar(vocab, arena.allocateFrom(params.grammar()), arena.allocateFrom(params.grammarRoot()));
+                    } else {
+                        List<String> triggers = params.grammarTriggers();
+                        MemorySegment why = arena.allocate(512);
+                        for (String t : triggers) {
+                            if (llama_h.llamajava_regex_check(arena.allocateFrom(t), why, 512) != 0) {
+                                throw new IllegalArgumentException("grammar trigger " + t + " is not a regular expression llama.cpp "
+                                        + "accepts (std::regex, ECMAScript): " + why.getString(0));
+                            }
+                        }
+                        MemorySegment pats = arena.allocate(ValueLayout.ADDRESS, triggers.size());
+                        for (int i = 0; i < triggers.size(); i++) pats.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(triggers.get(i)));
+                        g = llama_h.llama_sampler_init_grammar_lazy_patterns(vocab, arena.allocateFrom(params.grammar()),
+                                arena.allocateFrom(params.grammarRoot()), pats, triggers.size(), MemorySegment.NULL, 0);
+                    }
                 } finally {
                     errors = Natives.endCapture();
                 }

@@ -3,6 +3,8 @@ package dev.llamajava;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * Sampling settings; immutable. Defaults equal llama.cpp's common defaults (temperature 0.8, top-k 40,
@@ -31,12 +33,15 @@ import java.util.Objects;
  * @param logitBias         token id to logit bias
  * @param grammar           GBNF grammar text, or null
  * @param grammarRoot       the grammar's root rule
+ * @param grammarTriggers   regular expressions that make the grammar lazy: free text until one matches the output,
+ *                          then the grammar applies from the match on (llama.cpp's lazy grammar); empty: from the start
  */
 public record SamplerParams(float temperature, int topK, float topP, float minP, float typicalP,
                             int penaltyLastN, float repeatPenalty, float frequencyPenalty, float presencePenalty,
                             float dryMultiplier, float dryBase, int dryAllowedLength, int dryPenaltyLastN,
                             List<String> drySequenceBreakers, int mirostat, float mirostatTau, float mirostatEta,
-                            int seed, Map<Integer, Float> logitBias, String grammar, String grammarRoot) {
+                            int seed, Map<Integer, Float> logitBias, String grammar, String grammarRoot,
+                            List<String> grammarTriggers) {
 
     /** Validates every value; messages name the field. */
     public SamplerParams {
@@ -54,6 +59,15 @@ public record SamplerParams(float temperature, int topK, float topP, float minP,
         drySequenceBreakers = List.copyOf(Objects.requireNonNull(drySequenceBreakers, "drySequenceBreakers"));
         logitBias = Map.copyOf(Objects.requireNonNull(logitBias, "logitBias"));
         Objects.requireNonNull(grammarRoot, "grammarRoot");
+        grammarTriggers = List.copyOf(Objects.requireNonNull(grammarTriggers, "grammarTriggers"));
+        for (String t : grammarTriggers) {
+            try {
+                Pattern.compile(t);
+            } catch (PatternSyntaxException e) {
+                throw new IllegalArgumentException("grammarTriggers: not a regular expression: " + t + " (" + e.getDescription() + ")");
+            }
+        }
+        if (!grammarTriggers.isEmpty() && grammar == null) throw new IllegalArgumentException("grammarTriggers need a grammar");
     }
 
     /** @return whether the chain ends in greedy selection */
@@ -93,7 +107,7 @@ public record SamplerParams(float temperature, int topK, float topP, float minP,
         b.presencePenalty = presencePenalty; b.dryMultiplier = dryMultiplier; b.dryBase = dryBase;
         b.dryAllowedLength = dryAllowedLength; b.dryPenaltyLastN = dryPenaltyLastN; b.drySequenceBreakers = drySequenceBreakers;
         b.mirostat = mirostat; b.mirostatTau = mirostatTau; b.mirostatEta = mirostatEta; b.seed = seed;
-        b.logitBias = logitBias; b.grammar = grammar; b.grammarRoot = grammarRoot;
+        b.logitBias = logitBias; b.grammar = grammar; b.grammarRoot = grammarRoot; b.grammarTriggers = grammarTriggers;
         return b;
     }
 
@@ -120,6 +134,7 @@ public record SamplerParams(float temperature, int topK, float topP, float minP,
         private Map<Integer, Float> logitBias = Map.of();
         private String grammar;
         private String grammarRoot = "root";
+        private List<String> grammarTriggers = List.of();
 
         private Builder() { }
 
@@ -172,6 +187,12 @@ public record SamplerParams(float temperature, int topK, float topP, float minP,
         public Builder grammar(String gbnf) { grammar = gbnf; return this; }
         /** @param v root rule name @return this */
         public Builder grammarRoot(String v) { grammarRoot = v; return this; }
+        /**
+         * @param v regular expressions (llama.cpp's ECMAScript flavour) after whose match the grammar applies; the
+         *          output before it is free (for example {@code "[\\s\\S]*?(\\{)"}: text, then JSON from the brace)
+         * @return this
+         */
+        public Builder grammarTriggers(List<String> v) { grammarTriggers = v; return this; }
 
         /**
          * @return the parameters
@@ -180,7 +201,7 @@ public record SamplerParams(float temperature, int topK, float topP, float minP,
         public SamplerParams build() {
             return new SamplerParams(temperature, topK, topP, minP, typicalP, penaltyLastN, repeatPenalty, frequencyPenalty,
                     presencePenalty, dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN, drySequenceBreakers,
-                    mirostat, mirostatTau, mirostatEta, seed, logitBias, grammar, grammarRoot);
+                    mirostat, mirostatTau, mirostatEta, seed, logitBias, grammar, grammarRoot, grammarTriggers);
         }
     }
 }

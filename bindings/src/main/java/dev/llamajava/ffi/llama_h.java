@@ -9738,13 +9738,44 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_regex_check {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_regex_check");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_regex_check} ( llamajava.h:35 ). */
+    public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
+
+    public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
+
+    public static MemorySegment llamajava_regex_check$address() { return llamajava_regex_check.ADDR; }
+
+    /**
+     * Calls {@code llamajava_regex_check}.
+     * <pre>
+     * 0 when std::regex (ECMAScript, as llama.cpp's lazy grammar triggers compile) accepts the pattern; else 1, with
+     * the reason in error (NUL-terminated, at most error_size bytes).
+     * </pre>
+     */
+    public static int llamajava_regex_check(MemorySegment pattern, MemorySegment error, int error_size) {
+        var mh$ = llamajava_regex_check.HANDLE;
+        try {
+            return (int) mh$.invokeExact(pattern, error, error_size);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_shim_version {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_shim_version");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:34 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:38 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }
