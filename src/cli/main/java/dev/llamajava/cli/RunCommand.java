@@ -13,6 +13,8 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -34,6 +36,10 @@ final class RunCommand implements Callable<Integer> {
     List<String> stop = new ArrayList<>();
     @Option(names = "--json", description = "One JSON object per token, then a summary.")
     boolean json;
+    @Option(names = "--json-schema", description = "Constrain the output to JSON valid under this JSON Schema file.")
+    Path jsonSchema;
+    @Option(names = "--json-object", description = "Constrain the output to a JSON object.")
+    boolean jsonObject;
     @Option(names = "--top-logprobs", defaultValue = "0", description = "With --json: the N most probable tokens at each step (0-20; default: ${DEFAULT-VALUE}).")
     int topLogprobs;
     @Mixin
@@ -44,10 +50,14 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         String p = prompt != null ? prompt : new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+        GenerationParams.Builder gb = GenerationParams.builder().maxTokens(maxTokens).stopStrings(stop)
+                .sampler(sampling.params()).logprobs(json).topLogprobs(json ? topLogprobs : 0);
+        if (jsonSchema != null) gb.jsonSchema(Files.readString(jsonSchema));
+        else if (jsonObject) gb.json();
+        GenerationParams gp = gb.build();
         try (LlamaModel m = LlamaModel.load(model.resolve(), ctx.modelParams());
              LlamaContext c = LlamaContext.create(m, ctx.params());
-             TokenStream ts = c.generate(p, GenerationParams.builder().maxTokens(maxTokens).stopStrings(stop)
-                     .sampler(sampling.params()).logprobs(json).topLogprobs(json ? topLogprobs : 0).build())) {
+             TokenStream ts = c.generate(p, gp)) {
             GenerationResult r = ts.collect(t -> {
                 if (json) {
                     out.println(Json.write(tokenJson(t)));

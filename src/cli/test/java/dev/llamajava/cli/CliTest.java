@@ -150,6 +150,40 @@ class CliTest {
     }
 
     @Test
+    void runWithAJsonSchemaAndTopLogprobs() throws Exception {
+        Path schema = Files.createTempFile("schema", ".json");
+        Files.writeString(schema, """
+                {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 99},
+                 "ok": {"type": "boolean"}}, "required": ["n", "ok"], "additionalProperties": false}""");
+        ok("run", "-m", stories(), "--temp", "0", "-n", "64", "-p", "Once upon a time", "--ctx", "256", "--json-schema", schema.toString());
+        JsonNode v = JSON.readTree(out().strip());
+        assertTrue(v.get("n").isInt() && v.get("ok").isBoolean() && v.size() == 2, out());
+        ok("run", "-m", stories(), "--temp", "0", "-n", "4", "-p", "Once upon a time", "--ctx", "128", "--json", "--top-logprobs", "3");
+        JsonNode first = JSON.readTree(out().lines().findFirst().orElseThrow());
+        assertEquals(3, first.get("top_logprobs").size(), out());
+        assertEquals(first.get("id").asInt(), first.get("top_logprobs").get(0).get("id").asInt(), "greedy takes the most probable");
+        assertEquals(1, run("run", "-m", stories(), "-p", "x", "--json-schema", schema.resolveSibling("missing.json").toString()));
+        assertTrue(err().contains("missing.json"), err());
+    }
+
+    @Test
+    void classifyPrintsALabelPerText() throws Exception {
+        ok("classify", "-m", stories(), "--ctx", "256", "--prefix", "Once upon a time, there was a little", "--labels", "girl,boy,dog",
+                "--label-prefix", " ", "-t", " girl named Lily. She was a happy", "-t", " dog. The");
+        List<String> lines = out().lines().toList();
+        assertEquals(2, lines.size(), out());
+        for (String l : lines) {
+            JsonNode r = JSON.readTree(l);
+            assertTrue(List.of("girl", "boy", "dog").contains(r.get("label").asText()), l);
+            double sum = 0;
+            for (JsonNode p : r.get("probabilities")) sum += p.asDouble();
+            assertEquals(1.0, sum, 1e-6, l);
+        }
+        assertEquals(1, run("classify", "-m", stories(), "--labels", "only", "-t", "x"));
+        assertTrue(err().contains("at least two labels"), err());
+    }
+
+    @Test
     void runReadsStdinAndRejectsBadArguments() {
         System.setIn(new ByteArrayInputStream("The little dog".getBytes(StandardCharsets.UTF_8)));
         ok("run", "-m", stories(), "--temp", "0", "-n", "4", "--ctx", "64");
