@@ -13,6 +13,8 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Collectors;
 import java.util.regex.Pattern;
 
 /**
@@ -53,11 +55,13 @@ public final class QuantSelector {
      * @param vocab     vocabulary size
      * @param outputAndEmbeddingBytes bytes of the token embedding and output tensors (not per layer)
      * @param cpuRepackBytes bytes of the layer weights that llama.cpp's CPU backend repacks into an interleaved copy at
-     *                       load time on this CPU ({@link CpuRepack}; the token embedding is not repacked)
+     *                       load time on this CPU ({@link CpuRepack}; the token embedding is not repacked), with
+     *                       the AMX copy of a tied output layer
+     * @param tiedOutputCopyBytes bytes of the AMX copy of a tied output layer (held even when the file is read)
      */
     public record Variant(String name, Path path, String quant, long fileBytes, long weights, double bitsPerWeight, int layers,
                           int embd, int ff, int heads, int kvHeads, int headDim, int vocab, long outputAndEmbeddingBytes,
-                          long cpuRepackBytes) {
+                          long cpuRepackBytes, long tiedOutputCopyBytes) {
 
         /**
          * @param path a GGUF file
@@ -77,10 +81,13 @@ public final class QuantSelector {
                 int vocab = g.get("tokenizer.ggml.tokens").map(v -> v.asList().size()).orElse(0);
                 long outEmb = g.tensors().stream().filter(t -> t.name().startsWith("token_embd") || t.name().startsWith("output."))
                         .mapToLong(GgufTensorInfo::bytes).sum();
-                long repack = g.tensors().stream().filter(t -> CpuRepack.repacked(t.name(), t.type(), t.shape()))
+                Set<String> names = g.tensors().stream().map(GgufTensorInfo::name).collect(Collectors.toSet());
+                long tied = g.tensors().stream().filter(t -> t.name().equals("token_embd.weight"))
+                        .mapToLong(t -> CpuRepack.tiedOutputCopyBytes(names, t.type(), t.shape(), t.bytes())).sum();
+                long repack = tied + g.tensors().stream().filter(t -> CpuRepack.repacked(t.name(), t.type(), t.shape()))
                         .mapToLong(GgufTensorInfo::bytes).sum();
                 return new Variant(path.getFileName().toString(), path, g.fileTypeName(), g.fileSize(), g.tensorBytes(), g.bitsPerWeight(),
-                        layers, embd, ff, heads, kv, headDim, vocab, outEmb, repack);
+                        layers, embd, ff, heads, kv, headDim, vocab, outEmb, repack, tied);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -164,7 +171,8 @@ public final class QuantSelector {
         long kv = Math.round((double) v.layers() * ctx * v.kvHeads() * v.headDim() * 2 * kvType.bytesPerElement());
         long compute = computeBytes(v, ctx, ubatch, flashAttn);
         boolean mappedWithRepack = cpu && !CpuRepack.preferRead(v.cpuRepackBytes(), v.weights());
-        long weights = v.weights() + (mappedWithRepack ? v.cpuRepackBytes() : 0);
+        // read: the tied output's AMX copy is the one extra; mapped: every repacked or copied weight is held twice
+        long weights = v.weights() + (mappedWithRepack ? v.cpuRepackBytes() : cpu ? v.tiedOutputCopyBytes() : 0);
         long total = weights + kv + compute + OVERHEAD_BYTES;
         boolean fits = total <= budget;
         int layers = v.layers();

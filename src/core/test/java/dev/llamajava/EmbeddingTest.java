@@ -1,8 +1,7 @@
 package dev.llamajava;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llamajava.ContextParams.Pooling;
+import dev.llamajava.gguf.SyntheticModel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -12,6 +11,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -47,12 +48,17 @@ class EmbeddingTest {
         assertEquals(0, r.exit(), r.stderr());
         String out = r.stdout();
         if (out.indexOf('{') < 0) throw new AssertionError("llama-embedding printed no JSON; stdout: " + out + "\nstderr: " + r.stderr());
-        JsonNode json = new ObjectMapper().readTree(out.substring(out.indexOf('{'), out.lastIndexOf('}') + 1));
+        // each "embedding": [...] array, read as text: past a reranker's outputs the tool prints whatever lies after
+        // them in memory (it reads n_embd floats of a vector that holds n_cls_out), sometimes -nan
         List<float[]> vectors = new ArrayList<>();
-        for (JsonNode d : json.get("data")) {
-            JsonNode e = d.get("embedding");
-            float[] v = new float[e.size()];
-            for (int i = 0; i < v.length; i++) v[i] = (float) e.get(i).asDouble();
+        Matcher m = Pattern.compile("\"embedding\": \\[([^\\]]*)\\]").matcher(out);
+        while (m.find()) {
+            String[] parts = m.group(1).split(",");
+            float[] v = new float[parts.length];
+            for (int i = 0; i < v.length; i++) {
+                String p = parts[i].trim();
+                v[i] = p.contains("nan") ? Float.NaN : Float.parseFloat(p);
+            }
             vectors.add(v);
         }
         return vectors;
@@ -101,6 +107,27 @@ class EmbeddingTest {
             assertEquals(expected.size(), got.length, "one vector per token");
             for (int t = 0; t < got.length; t++) assertClose(expected.get(t), got[t], "token " + t);
             assertThrows(IllegalStateException.class, () -> ctx.embed("pooled"), "a NONE context has no pooled vector");
+        }
+    }
+
+    @Test
+    void rerankScoresEqualLlamaEmbeddingOnASyntheticReranker() throws Exception {
+        Path reranker = TestSupport.workDir("embedding").resolve("tiny-reranker.gguf");
+        SyntheticModel.writeRerankerF16(reranker, SyntheticModel.TINY, 17, TestSupport.llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"),
+                List.of("yes", "no"));
+        String query = "Where did the dog go?";
+        List<String> docs = List.of("The dog ran to the park.", "Once upon a time there was a girl.", "Red ball", "The cat slept.");
+        List<float[]> expected = reference(reranker, docs.stream().map(d -> query + "\t" + d).toList(), "rank", -1);
+        try (LlamaModel m = LlamaModel.load(reranker); LlamaContext ctx = context(m, Pooling.UNSPECIFIED, 3)) {
+            assertEquals(Pooling.RANK, ctx.pooling(), "the model's own pooling");
+            float[] scores = ctx.rerank(query, docs);
+            List<float[]> heads = ctx.embed(docs.stream().map(d -> query + d).toList(), false);
+            for (int i = 0; i < docs.size(); i++) {
+                assertEquals(expected.get(i)[0], scores[i], TOLERANCE, "score of document " + i);
+                assertEquals(2, heads.get(i).length, "one output per classifier label");
+                assertEquals(expected.get(i)[1], heads.get(i)[1], TOLERANCE, "second output of document " + i);
+            }
+            assertTrue(scores[0] != scores[1] || scores[1] != scores[2], "the scores depend on the document");
         }
     }
 

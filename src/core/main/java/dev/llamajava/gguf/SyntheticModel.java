@@ -120,25 +120,52 @@ public final class SyntheticModel {
      * @throws IOException on I/O failure
      */
     public static void writeF16(Path out, Shape s, long seed, Path vocabGguf, DoubleConsumer progress) throws IOException {
+        write(out, s, seed, vocabGguf, progress, "llama", List.of());
+    }
+
+    /**
+     * Writes an F16 reranker: Qwen3's architecture with a classification head ({@code cls.output.weight}, one output
+     * per label) and rank pooling, random weights, the Llama 3 tokenizer. Its scores are noise; it exists so that rank
+     * pooling can be compared with llama.cpp's own tools.
+     *
+     * @param out       the file to write
+     * @param s         the shape
+     * @param seed      weight seed
+     * @param vocabGguf llama.cpp's {@code ggml-vocab-llama-bpe.gguf} (tokenizer source)
+     * @param labels    the classifier's output labels (at least one)
+     * @throws IOException on I/O failure
+     */
+    public static void writeRerankerF16(Path out, Shape s, long seed, Path vocabGguf, List<String> labels) throws IOException {
+        if (labels.isEmpty()) throw new IllegalArgumentException("a reranker needs at least one output label");
+        write(out, s, seed, vocabGguf, null, "qwen3", labels);
+    }
+
+    private static void write(Path out, Shape s, long seed, Path vocabGguf, DoubleConsumer progress, String arch,
+                              List<String> labels) throws IOException {
         GgufFile vocabFile = GgufFile.read(vocabGguf);
         int vocab = vocabFile.get("tokenizer.ggml.tokens").orElseThrow(() -> new GgufFormatException(0, vocabGguf + " has no tokenizer.ggml.tokens"))
                 .asList().size();
+        boolean llama = arch.equals("llama");
         Map<String, GgufValue> kv = new LinkedHashMap<>();
-        kv.put("general.architecture", GgufValue.string("llama"));
+        kv.put("general.architecture", GgufValue.string(arch));
         kv.put("general.name", GgufValue.string(s.name()));
         kv.put("general.file_type", GgufValue.uint32(1));
-        kv.put("llama.block_count", GgufValue.uint32(s.layers()));
-        kv.put("llama.context_length", GgufValue.uint32(s.context()));
-        kv.put("llama.embedding_length", GgufValue.uint32(s.embd()));
-        kv.put("llama.feed_forward_length", GgufValue.uint32(s.ffn()));
-        kv.put("llama.attention.head_count", GgufValue.uint32(s.heads()));
-        kv.put("llama.attention.head_count_kv", GgufValue.uint32(s.kvHeads()));
-        kv.put("llama.attention.key_length", GgufValue.uint32(s.headDim()));
-        kv.put("llama.attention.value_length", GgufValue.uint32(s.headDim()));
-        kv.put("llama.rope.freq_base", GgufValue.float32(ROPE_BASE));
-        kv.put("llama.rope.dimension_count", GgufValue.uint32(s.headDim()));
-        kv.put("llama.attention.layer_norm_rms_epsilon", GgufValue.float32(1e-5f));
-        kv.put("llama.vocab_size", GgufValue.uint32(vocab));
+        kv.put(arch + ".block_count", GgufValue.uint32(s.layers()));
+        kv.put(arch + ".context_length", GgufValue.uint32(s.context()));
+        kv.put(arch + ".embedding_length", GgufValue.uint32(s.embd()));
+        kv.put(arch + ".feed_forward_length", GgufValue.uint32(s.ffn()));
+        kv.put(arch + ".attention.head_count", GgufValue.uint32(s.heads()));
+        kv.put(arch + ".attention.head_count_kv", GgufValue.uint32(s.kvHeads()));
+        kv.put(arch + ".attention.key_length", GgufValue.uint32(s.headDim()));
+        kv.put(arch + ".attention.value_length", GgufValue.uint32(s.headDim()));
+        kv.put(arch + ".rope.freq_base", GgufValue.float32(ROPE_BASE));
+        kv.put(arch + ".rope.dimension_count", GgufValue.uint32(s.headDim()));
+        kv.put(arch + ".attention.layer_norm_rms_epsilon", GgufValue.float32(1e-5f));
+        if (llama) kv.put(arch + ".vocab_size", GgufValue.uint32(vocab));
+        if (!labels.isEmpty()) {
+            kv.put(arch + ".pooling_type", GgufValue.uint32(4)); // LLAMA_POOLING_TYPE_RANK
+            kv.put(arch + ".classifier.output_labels", GgufValue.array(GgufValueType.STRING, labels));
+        }
         for (Map.Entry<String, GgufValue> e : vocabFile.metadata().entrySet()) {
             if (e.getKey().startsWith("tokenizer.")) kv.put(e.getKey(), e.getValue());
         }
@@ -146,7 +173,7 @@ public final class SyntheticModel {
         kv.put("tokenizer.ggml.eos_token_id", GgufValue.uint32(128009));
         kv.put("tokenizer.ggml.add_bos_token", GgufValue.bool(true));
         kv.put("tokenizer.chat_template", GgufValue.string(LLAMA3_TEMPLATE));
-        List<GgufWriter.Tensor> tensors = tensors(s, vocab);
+        List<GgufWriter.Tensor> tensors = llama ? tensors(s, vocab) : qwen3Tensors(s, vocab, labels.size());
         long total = tensors.stream().mapToLong(GgufWriter.Tensor::bytes).sum();
         short[] table = normalF16Table(seed, WEIGHT_STD);
         long[] done = {0};
@@ -163,6 +190,22 @@ public final class SyntheticModel {
             done[0] += t.bytes();
             if (progress != null) progress.accept((double) done[0] / total);
         });
+    }
+
+    /** Qwen3's tensors (Q/K norms, no rope factors, tied output) and a classification head of {@code nCls} outputs. */
+    static List<GgufWriter.Tensor> qwen3Tensors(Shape s, int vocab, int nCls) {
+        List<GgufWriter.Tensor> t = new ArrayList<>();
+        for (GgufWriter.Tensor x : tensors(s, vocab)) {
+            if (x.name().equals("rope_freqs.weight")) continue;
+            t.add(x);
+            if (x.name().endsWith("attn_output.weight")) {
+                String b = x.name().substring(0, x.name().length() - "attn_output.weight".length());
+                t.add(new GgufWriter.Tensor(b + "attn_k_norm.weight", GgmlType.F32, new long[]{s.headDim()}));
+                t.add(new GgufWriter.Tensor(b + "attn_q_norm.weight", GgmlType.F32, new long[]{s.headDim()}));
+            }
+        }
+        t.add(new GgufWriter.Tensor("cls.output.weight", GgmlType.F16, new long[]{s.embd(), nCls}));
+        return t;
     }
 
     /** 65536 F16 samples of N(0, std), indexed by 16 random bits. */
