@@ -80,7 +80,44 @@ static void fill_candidates(const float * logits, llama_token_data * buf, int32_
     cur->sorted = false;
 }
 
-int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32_t idx, void * buf, int32_t n_vocab) {
+// UTF-8 state between tokens: continuation bytes still expected (bits 0-1) and the allowed range of the next one
+// (lo in bits 8-15, hi in bits 16-23), as a strict decoder sees it (no overlongs, surrogates or code points past
+// U+10FFFF). Returns false, leaving *state alone, when the bytes would break the sequence.
+static bool utf8_continue(int32_t * state, const unsigned char * p, int32_t n) {
+    int32_t need = *state & 3, lo = (*state >> 8) & 0xFF, hi = (*state >> 16) & 0xFF;
+    for (int32_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (need > 0) {
+            if (c < lo || c > hi) return false;
+            need--;
+            lo = 0x80;
+            hi = 0xBF;
+            continue;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+        if (c < 0x80) continue;
+        if (c >= 0xC2 && c <= 0xDF) { need = 1; continue; }
+        if (c >= 0xE0 && c <= 0xEF) { need = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; continue; }
+        if (c >= 0xF0 && c <= 0xF4) { need = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; continue; }
+        return false;
+    }
+    *state = need | (lo << 8) | (hi << 16);
+    return true;
+}
+
+static bool token_keeps_utf8(const struct llama_vocab * vocab, llama_token id, int32_t * state) {
+    char piece[256];
+    int32_t n = llama_token_to_piece(vocab, id, piece, (int32_t) sizeof piece, 0, true);
+    if (n < 0) return false;
+    return utf8_continue(state, (const unsigned char *) piece, n);
+}
+
+// The most tokens refused for breaking UTF-8 in one step before giving up.
+#define LLAMAJAVA_MAX_REFUSED 64
+
+int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32_t idx, void * buf, int32_t n_vocab,
+                                 const void * vocab, int32_t * utf8_state) {
     const float * logits = llama_get_logits_ith((struct llama_context *) ctx, idx);
     if (logits == NULL) return -1;
     llama_token_data_array cur;
@@ -91,20 +128,37 @@ int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32
     llama_token_data one = { id, 1.0f, 0.0f };
     llama_token_data_array single = { &one, 1, -1, false };
     llama_sampler_apply((struct llama_sampler *) grammar, &single);
-    if (isinf(single.data[0].logit) && single.data[0].logit < 0) {
+    int32_t state = utf8_state != NULL ? *utf8_state : 0;
+    int32_t next = state;
+    bool ok = !(isinf(single.data[0].logit) && single.data[0].logit < 0)
+              && (utf8_state == NULL || token_keeps_utf8((const struct llama_vocab *) vocab, id, &next));
+    llama_token refused[LLAMAJAVA_MAX_REFUSED];
+    int32_t n_refused = 0;
+    while (!ok) {
+        // the grammar filters the whole vocabulary; tokens that would break UTF-8 (llama.cpp's grammar does not check
+        // continuation bytes, so it admits byte sequences no decoder reads as the characters it counted) are removed too
+        if (utf8_state != NULL && !(isinf(single.data[0].logit) && single.data[0].logit < 0)) {
+            if (n_refused == LLAMAJAVA_MAX_REFUSED) return -3;
+            refused[n_refused++] = id;
+        }
+        single.data[0].logit = 0.0f;
         fill_candidates(logits, (llama_token_data *) buf, n_vocab, &cur);
+        for (int32_t r = 0; r < n_refused; r++) cur.data[refused[r]].logit = -INFINITY;
         llama_sampler_apply((struct llama_sampler *) grammar, &cur);
         llama_sampler_apply((struct llama_sampler *) chain, &cur);
         if (cur.selected < 0 || (size_t) cur.selected >= cur.size) return -2;
         // every candidate rejected: accepting one would throw inside llama.cpp's grammar
         if (isinf(cur.data[cur.selected].logit) && cur.data[cur.selected].logit < 0) return -3;
         id = cur.data[cur.selected].id;
+        next = state;
+        ok = utf8_state == NULL || token_keeps_utf8((const struct llama_vocab *) vocab, id, &next);
     }
+    if (utf8_state != NULL) *utf8_state = next;
     llama_sampler_accept((struct llama_sampler *) grammar, id);
     llama_sampler_accept((struct llama_sampler *) chain, id);
     return id;
 }
 
 int llamajava_shim_version(void) {
-    return 3;
+    return 4;
 }

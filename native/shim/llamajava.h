@@ -25,10 +25,14 @@ LLAMAJAVA_API int32_t llamajava_argmax(const float * values, int32_t n);
 // One sampling step with a grammar, as llama.cpp's common sampler does it: the chain (without the grammar) picks a
 // token from all candidates; when the grammar accepts that token it is taken, otherwise the candidates are rebuilt,
 // the grammar removes what it rejects and the chain picks again. The grammar and the chain then accept the token.
-// chain, grammar, ctx: llama_sampler *, llama_sampler *, llama_context *; buf holds n_vocab llama_token_data.
-// Returns the token, -1 when the context has no logits at idx, -2 when the chain selected nothing, -3 when the
-// grammar rejects every candidate (nothing is accepted then).
-LLAMAJAVA_API int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32_t idx, void * buf, int32_t n_vocab);
+// With utf8_state (an int32 the caller keeps per generation, 0 at its start) a token whose bytes would break UTF-8
+// is refused as well: llama.cpp's grammar does not check continuation bytes, so it admits byte sequences that no
+// decoder reads as the characters the grammar counted (a string over its maxLength once decoded).
+// chain, grammar, ctx, vocab: llama_sampler *, llama_sampler *, llama_context *, const llama_vocab *; buf holds
+// n_vocab llama_token_data. Returns the token, -1 when the context has no logits at idx, -2 when the chain selected
+// nothing, -3 when the grammar rejects every candidate (nothing is accepted then).
+LLAMAJAVA_API int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32_t idx, void * buf, int32_t n_vocab,
+                                               const void * vocab, int32_t * utf8_state);
 
 // 0 when std::regex (ECMAScript, as llama.cpp's lazy grammar triggers compile) accepts the pattern; else 1, with
 // the reason in error (NUL-terminated, at most error_size bytes).

@@ -25,8 +25,12 @@ public final class Sampler extends NativeResource {
     /** Room for the vocabulary's candidates, for grammar steps. */
     private final MemorySegment candidates;
     private final int nVocab;
+    private final MemorySegment vocab;
+    /** The UTF-8 state of the sampled text, for grammar steps (see {@code llamajava_sample_grammar}). */
+    private final MemorySegment utf8;
 
-    private Sampler(MemorySegment chain, SamplerParams params, MemorySegment grammar, Arena buffers, int nVocab, LlamaModel pinned) {
+    private Sampler(MemorySegment chain, SamplerParams params, MemorySegment grammar, Arena buffers, MemorySegment vocab,
+                    int nVocab, LlamaModel pinned) {
         super("Sampler", chain, p -> {
             llama_h.llama_sampler_free(p);
             if (!grammar.equals(MemorySegment.NULL)) llama_h.llama_sampler_free(grammar);
@@ -35,6 +39,8 @@ public final class Sampler extends NativeResource {
         this.params = params;
         this.grammar = grammar;
         this.nVocab = nVocab;
+        this.vocab = vocab;
+        this.utf8 = buffers.allocate(ValueLayout.JAVA_INT);
         this.candidates = grammar.equals(MemorySegment.NULL) ? MemorySegment.NULL
                 : buffers.allocate(llama_token_data.layout(), nVocab);
     }
@@ -137,7 +143,7 @@ public final class Sampler extends NativeResource {
                 add(chain, llama_h.llama_sampler_init_temp(params.temperature()));
                 add(chain, llama_h.llama_sampler_init_dist(params.seed()));
             }
-            Sampler s = new Sampler(chain, params, g, Arena.ofShared(), nVocab, pin);
+            Sampler s = new Sampler(chain, params, g, Arena.ofShared(), vocab, nVocab, pin);
             chain = MemorySegment.NULL;
             g = MemorySegment.NULL;
             return s;
@@ -163,6 +169,7 @@ public final class Sampler extends NativeResource {
         try (Borrow b = use()) {
             llama_h.llama_sampler_reset(b.ptr());
             if (!grammar.equals(MemorySegment.NULL)) llama_h.llama_sampler_reset(grammar);
+            utf8.set(ValueLayout.JAVA_INT, 0, 0);
         }
     }
 
@@ -215,11 +222,13 @@ public final class Sampler extends NativeResource {
      * sampler does: the chain picks from all candidates and the grammar only checks that one token; only when it is
      * rejected does the grammar filter the whole vocabulary and the chain pick again (greedy results are exactly
      * those of filtering first; the cost of a step the model gets right is one check instead of a vocabulary pass).
+     * A token whose bytes would break UTF-8 is refused too (llama.cpp's grammar does not check continuation bytes, so
+     * without this a string could hold bytes no decoder reads as the characters the grammar counted).
      */
     int sample(MemorySegment ctx, int idx) {
         try (Borrow b = use()) {
             if (grammar.equals(MemorySegment.NULL)) return llama_h.llama_sampler_sample(b.ptr(), ctx, idx);
-            int id = llama_h.llamajava_sample_grammar(b.ptr(), grammar, ctx, idx, candidates, nVocab);
+            int id = llama_h.llamajava_sample_grammar(b.ptr(), grammar, ctx, idx, candidates, nVocab, vocab, utf8);
             if (id == -1) throw new LlamaException("no logits at index " + idx + " to sample from");
             if (id == -2) throw new LlamaException("the sampler chain selected no token");
             if (id == -3) throw new LlamaException("the grammar rejects every token here (the grammar cannot continue)");

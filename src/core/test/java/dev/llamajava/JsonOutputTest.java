@@ -116,6 +116,7 @@ class JsonOutputTest {
                     }
                     tokens += r.generatedTokens();
                     nanos += r.generationNanos();
+                    if (text.indexOf('\uFFFD') >= 0) fail(e.getKey() + " generation " + i + " holds bytes that are not UTF-8: " + text);
                     JsonNode json;
                     try {
                         json = MAPPER.readTree(text);

@@ -9704,12 +9704,12 @@ public final class llama_h {
     }
 
     private static final class llamajava_sample_grammar {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_sample_grammar");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_grammar} ( llamajava.h:31 ). */
+    /** {@code llamajava_sample_grammar} ( llamajava.h:34 ). */
     public static FunctionDescriptor llamajava_sample_grammar$descriptor() { return llamajava_sample_grammar.DESC; }
 
     public static MethodHandle llamajava_sample_grammar$handle() { return llamajava_sample_grammar.HANDLE; }
@@ -9722,15 +9722,18 @@ public final class llama_h {
      * One sampling step with a grammar, as llama.cpp's common sampler does it: the chain (without the grammar) picks a
      * token from all candidates; when the grammar accepts that token it is taken, otherwise the candidates are rebuilt,
      * the grammar removes what it rejects and the chain picks again. The grammar and the chain then accept the token.
-     * chain, grammar, ctx: llama_sampler *, llama_sampler *, llama_context *; buf holds n_vocab llama_token_data.
-     * Returns the token, -1 when the context has no logits at idx, -2 when the chain selected nothing, -3 when the
-     * grammar rejects every candidate (nothing is accepted then).
+     * With utf8_state (an int32 the caller keeps per generation, 0 at its start) a token whose bytes would break UTF-8
+     * is refused as well: llama.cpp's grammar does not check continuation bytes, so it admits byte sequences that no
+     * decoder reads as the characters the grammar counted (a string over its maxLength once decoded).
+     * chain, grammar, ctx, vocab: llama_sampler *, llama_sampler *, llama_context *, const llama_vocab *; buf holds
+     * n_vocab llama_token_data. Returns the token, -1 when the context has no logits at idx, -2 when the chain selected
+     * nothing, -3 when the grammar rejects every candidate (nothing is accepted then).
      * </pre>
      */
-    public static int llamajava_sample_grammar(MemorySegment chain, MemorySegment grammar, MemorySegment ctx, int idx, MemorySegment buf, int n_vocab) {
+    public static int llamajava_sample_grammar(MemorySegment chain, MemorySegment grammar, MemorySegment ctx, int idx, MemorySegment buf, int n_vocab, MemorySegment vocab, MemorySegment utf8_state) {
         var mh$ = llamajava_sample_grammar.HANDLE;
         try {
-            return (int) mh$.invokeExact(chain, grammar, ctx, idx, buf, n_vocab);
+            return (int) mh$.invokeExact(chain, grammar, ctx, idx, buf, n_vocab, vocab, utf8_state);
         } catch (Error | RuntimeException ex) {
             throw ex;
         } catch (Throwable ex$) {
@@ -9744,7 +9747,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:35 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:39 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -9775,7 +9778,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:38 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:42 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }
