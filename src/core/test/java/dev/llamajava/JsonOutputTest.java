@@ -219,6 +219,14 @@ class JsonOutputTest {
                 Order o = StructuredOutput.generate(ctx, "Order " + i + ":", Order.class, gp);
                 assertTrue(validator.validate(MAPPER.valueToTree(o)).isEmpty(), o.toString());
             }
+            ChatSession chat = new ChatSession(ctx, tiny.chatTemplate().orElseThrow(), "Answer in JSON.");
+            for (int i = 0; i < 3; i++) {
+                GenerationParams gp = GenerationParams.builder().maxTokens(1500)
+                        .sampler(SamplerParams.builder().temperature(1.0f).topK(0).topP(1.0f).minP(0f).seed(51 + i).build()).build();
+                Order o = StructuredOutput.send(chat, "Order number " + i + "?", Order.class, gp);
+                assertTrue(validator.validate(MAPPER.valueToTree(o)).isEmpty(), o.toString());
+            }
+            assertEquals(7, chat.messages().size(), "system, then a user and an assistant message per turn");
             var cut = assertThrows(LlamaException.class, () -> StructuredOutput.generate(ctx, "Order:", Order.class,
                     GenerationParams.builder().maxTokens(2).build()));
             assertTrue(cut.getMessage().contains("raise maxTokens"), cut.getMessage());
