@@ -2,6 +2,7 @@ package dev.llamajava;
 
 import dev.llamajava.NativeResource.Borrow;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.LogSoftmax;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -154,21 +155,18 @@ public final class Classifier implements AutoCloseable {
                     + maxLabelTokens + " tokens) need " + need + " KV cells; the classifier's contexts hold " + ctx.contextSize());
         }
         MemorySegment mem = llama_h.llama_get_memory(c);
-        ctx.greedy.detach(c);
+        ctx.greedy.detach(c); // the scores need the logits
         int nVocab = model.vocabSize();
         double[] lp = new double[labels.size()];
         long t0 = System.nanoTime();
         long t1;
         try {
             ctx.abort.begin(this);
-            int rc = ctx.decodeTokens(c, input, 0, input.length);
-            check(rc, input.length, ctx);
+            ctx.checkDecode(ctx.decodeTokens(c, input, 0, input.length), input.length);
             t1 = System.nanoTime();
-            MemorySegment last = ctx.logitsOrNull(c, -1);
-            if (last == null) throw new LlamaException("llama.cpp kept no logits for the text's last token");
-            float[] row = last.reinterpret((long) nVocab * 4).toArray(ValueLayout.JAVA_FLOAT);
-            double lse = logSumExp(row);
-            for (int k = 0; k < lp.length; k++) lp[k] = row[labelTokens[k][0]] - lse;
+            MemorySegment row = logits(ctx, c, -1, nVocab);
+            double lse = LogSoftmax.logSumExp(row, nVocab);
+            for (int k = 0; k < lp.length; k++) lp[k] = row.getAtIndex(ValueLayout.JAVA_FLOAT, labelTokens[k][0]) - lse;
             if (!trie.isEmpty()) scoreDeeper(ctx, c, mem, p + input.length, lp, nVocab);
         } finally {
             ctx.abort.end(this);
@@ -193,39 +191,27 @@ public final class Classifier implements AutoCloseable {
         }
         try (Batch batch = Batch.create(trie.size(), labels.size())) {
             for (Node n : trie) batch.add(n.token(), pos0 + n.depth() - 1, n.seqs(), true);
-            try (Borrow b = batch.use()) {
-                ctx.views.invalidate();
-                check(llama_h.llama_decode(c, b.ptr()), trie.size(), ctx);
-            }
+            ctx.decodeBatch(c, batch);
         }
         double[] lse = new double[trie.size()];
-        float[][] logits = new float[trie.size()][];
+        MemorySegment[] rowOf = new MemorySegment[trie.size()];
         for (int k = 0; k < labels.size(); k++) {
             for (int d = 1; d < labelTokens[k].length; d++) {
                 int r = rows[k][d];
-                if (logits[r] == null) {
-                    MemorySegment l = ctx.logitsOrNull(c, r);
-                    if (l == null) throw new LlamaException("llama.cpp kept no logits for row " + r + " of the label batch");
-                    logits[r] = l.reinterpret((long) nVocab * 4).toArray(ValueLayout.JAVA_FLOAT);
-                    lse[r] = logSumExp(logits[r]);
+                if (rowOf[r] == null) {
+                    rowOf[r] = logits(ctx, c, r, nVocab);
+                    lse[r] = LogSoftmax.logSumExp(rowOf[r], nVocab);
                 }
-                lp[k] += logits[r][labelTokens[k][d]] - lse[r];
+                lp[k] += rowOf[r].getAtIndex(ValueLayout.JAVA_FLOAT, labelTokens[k][d]) - lse[r];
             }
         }
     }
 
-    private static void check(int rc, int n, LlamaContext ctx) {
-        if (rc == 1) throw new ContextOverflowException("no room in the KV cache for " + n + " tokens (context " + ctx.contextSize() + ")");
-        if (rc == 2) throw new LlamaException("llama_decode was aborted: the classifier was closed or the thread interrupted");
-        if (rc != 0) throw new LlamaException("llama_decode failed with code " + rc + " (see the dev.llamajava.native log)");
-    }
-
-    static double logSumExp(float[] row) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (float v : row) if (v > max) max = v;
-        double sum = 0;
-        for (float v : row) sum += Math.exp(v - max);
-        return max + Math.log(sum);
+    /** The logits of batch row {@code i}, read in place (valid until the next decode, which the borrow keeps away). */
+    private static MemorySegment logits(LlamaContext ctx, MemorySegment c, int i, int nVocab) {
+        MemorySegment l = ctx.logitsOrNull(c, i);
+        if (l == null) throw new LlamaException("llama.cpp kept no logits for row " + i + " of the classifier's batch");
+        return l.reinterpret((long) nVocab * 4);
     }
 
     static double[] softmax(double[] lp) {
@@ -353,7 +339,7 @@ public final class Classifier implements AutoCloseable {
                             throw new ContextOverflowException("the prefix has " + prefixTokens.length + " tokens; the context holds " + ctx.contextSize());
                         }
                         try (Borrow c = ctx.use()) {
-                            check(ctx.decodeTokens(c.ptr(), prefixTokens, 0, prefixTokens.length), prefixTokens.length, ctx);
+                            ctx.checkDecode(ctx.decodeTokens(c.ptr(), prefixTokens, 0, prefixTokens.length), prefixTokens.length);
                         }
                     }
                 }

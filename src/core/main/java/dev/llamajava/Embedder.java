@@ -140,26 +140,12 @@ final class Embedder {
         int n = 0;
         for (int[] s : seqs) n += s.length;
         clear();
-        ctx.greedy.detach(c);
-        ctx.views.invalidate();
         try (Batch batch = Batch.create(n, 1)) {
             for (int s = 0; s < seqs.size(); s++) {
                 int[] tokens = seqs.get(s);
                 for (int p = 0; p < tokens.length; p++) batch.add(tokens[p], p, s, true);
             }
-            int rc;
-            try (Borrow b = batch.use()) {
-                ctx.abort.begin(this);
-                try {
-                    rc = llama_h.llama_decode(c, b.ptr());
-                } finally {
-                    ctx.abort.end(this);
-                    ctx.greedy.lastDecodeSampled = false;
-                }
-            }
-            if (rc == 1) throw new ContextOverflowException("no room in the KV cache for " + n + " tokens (context " + ctx.contextSize() + ")");
-            if (rc == 2) throw new LlamaException("llama_decode was aborted: the context was closed during the decode");
-            if (rc != 0) throw new LlamaException("llama_decode failed with code " + rc + " on " + seqs.size() + " sequences of " + n + " tokens (see the dev.llamajava.native log)");
+            ctx.decodeBatch(c, batch);
         }
     }
 

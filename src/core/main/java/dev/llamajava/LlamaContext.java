@@ -4,6 +4,7 @@ import dev.llamajava.ffi.ggml_abort_callback;
 import dev.llamajava.ffi.llama_batch;
 import dev.llamajava.ffi.llama_context_params;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.LogSoftmax;
 import dev.llamajava.internal.NativeMemory;
 import dev.llamajava.internal.loader.Natives;
 
@@ -273,27 +274,42 @@ public final class LlamaContext extends NativeResource {
      */
     public void decode(Batch batch) {
         Objects.requireNonNull(batch, "batch");
-        try (Borrow c = use(); Borrow b = batch.use()) {
+        try (Borrow c = use()) {
+            decodeBatch(c.ptr(), batch);
+        }
+    }
+
+    /**
+     * Decodes a batch on this context's pointer, which the caller holds borrowed: the checks, the logits kept (backend
+     * sampling detached, views closed), the abort flag around the call, and llama.cpp's code as an exception.
+     */
+    void decodeBatch(MemorySegment c, Batch batch) {
+        try (Borrow b = batch.use()) {
             int n = batch.size();
             if (n == 0) throw new IllegalArgumentException("the batch is empty");
             if (n > nBatch) throw new IllegalArgumentException("the batch has " + n + " tokens, more than batchSize " + nBatch);
             int nVocab = model.nVocab;
             int bad = batch.firstTokenOutside(b.ptr(), nVocab);
             if (bad >= 0) throw new IllegalArgumentException("batch token " + bad + " is outside the vocabulary [0, " + nVocab + ")");
-            greedy.detach(c.ptr()); // a manual decode keeps its logits
+            greedy.detach(c); // a manual decode keeps its logits
             views.invalidate();
             abort.begin(batch);
             int rc;
             try {
-                rc = llama_h.llama_decode(c.ptr(), b.ptr());
+                rc = llama_h.llama_decode(c, b.ptr());
             } finally {
                 abort.end(batch);
                 greedy.lastDecodeSampled = false;
             }
-            if (rc == 1) throw new ContextOverflowException("no room in the KV cache for " + n + " tokens (context " + nCtx + ")");
-            if (rc == 2) throw new LlamaException("llama_decode was aborted: the context was closed during the decode");
-            if (rc != 0) throw new LlamaException("llama_decode failed with code " + rc + " (see the dev.llamajava.native log)");
+            checkDecode(rc, n);
         }
+    }
+
+    /** Throws what llama_decode's code {@code rc} for {@code n} tokens means (0 is success). */
+    void checkDecode(int rc, int n) {
+        if (rc == 1) throw new ContextOverflowException("no room in the KV cache for " + n + " tokens (context " + nCtx + ")");
+        if (rc == 2) throw new LlamaException("llama_decode was aborted: the context was closed, or the decoding thread interrupted");
+        if (rc != 0) throw new LlamaException("llama_decode failed with code " + rc + " on " + n + " tokens (see the dev.llamajava.native log)");
     }
 
     /**
@@ -345,11 +361,7 @@ public final class LlamaContext extends NativeResource {
      */
     public float[] logProbabilities(int i) {
         float[] l = logits(i);
-        float max = Float.NEGATIVE_INFINITY;
-        for (float v : l) max = Math.max(max, v);
-        double sum = 0;
-        for (float v : l) sum += Math.exp(v - max);
-        float lse = (float) (max + Math.log(sum));
+        float lse = (float) LogSoftmax.logSumExp(l);
         for (int k = 0; k < l.length; k++) l[k] -= lse;
         return l;
     }

@@ -22,27 +22,29 @@ public final class Sampler extends NativeResource {
     private final SamplerParams params;
     /** The grammar sampler, outside the chain (see {@link #sample}), or NULL. */
     private final MemorySegment grammar;
-    /** Room for the vocabulary's candidates, for grammar steps. */
+    /** Room for the vocabulary's candidates, for grammar steps (NULL without a grammar). */
     private final MemorySegment candidates;
     private final int nVocab;
     private final MemorySegment vocab;
-    /** The UTF-8 state of the sampled text, for grammar steps (see {@code llamajava_sample_grammar}). */
+    /** The UTF-8 state of the sampled text, for grammar steps (see {@code llamajava_sample_grammar}; NULL without). */
     private final MemorySegment utf8;
 
+    /** @param buffers the grammar's buffers, or null without a grammar (a sampler without one allocates nothing) */
     private Sampler(MemorySegment chain, SamplerParams params, MemorySegment grammar, Arena buffers, MemorySegment vocab,
                     int nVocab, LlamaModel pinned) {
         super("Sampler", chain, p -> {
             llama_h.llama_sampler_free(p);
-            if (!grammar.equals(MemorySegment.NULL)) llama_h.llama_sampler_free(grammar);
-            buffers.close();
+            if (buffers != null) {
+                llama_h.llama_sampler_free(grammar);
+                buffers.close();
+            }
         }, true, pinned);
         this.params = params;
         this.grammar = grammar;
         this.nVocab = nVocab;
         this.vocab = vocab;
-        this.utf8 = buffers.allocate(ValueLayout.JAVA_INT);
-        this.candidates = grammar.equals(MemorySegment.NULL) ? MemorySegment.NULL
-                : buffers.allocate(llama_token_data.layout(), nVocab);
+        this.utf8 = buffers == null ? MemorySegment.NULL : buffers.allocate(ValueLayout.JAVA_INT);
+        this.candidates = buffers == null ? MemorySegment.NULL : buffers.allocate(llama_token_data.layout(), nVocab);
     }
 
     /**
@@ -143,7 +145,7 @@ public final class Sampler extends NativeResource {
                 add(chain, llama_h.llama_sampler_init_temp(params.temperature()));
                 add(chain, llama_h.llama_sampler_init_dist(params.seed()));
             }
-            Sampler s = new Sampler(chain, params, g, Arena.ofShared(), vocab, nVocab, pin);
+            Sampler s = new Sampler(chain, params, g, g.equals(MemorySegment.NULL) ? null : Arena.ofShared(), vocab, nVocab, pin);
             chain = MemorySegment.NULL;
             g = MemorySegment.NULL;
             return s;
@@ -168,8 +170,10 @@ public final class Sampler extends NativeResource {
     public void reset() {
         try (Borrow b = use()) {
             llama_h.llama_sampler_reset(b.ptr());
-            if (!grammar.equals(MemorySegment.NULL)) llama_h.llama_sampler_reset(grammar);
-            utf8.set(ValueLayout.JAVA_INT, 0, 0);
+            if (!grammar.equals(MemorySegment.NULL)) {
+                llama_h.llama_sampler_reset(grammar);
+                utf8.set(ValueLayout.JAVA_INT, 0, 0);
+            }
         }
     }
 

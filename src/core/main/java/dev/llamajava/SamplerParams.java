@@ -3,8 +3,6 @@ package dev.llamajava;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 
 /**
  * Sampling settings; immutable. Defaults equal llama.cpp's common defaults (temperature 0.8, top-k 40,
@@ -59,14 +57,8 @@ public record SamplerParams(float temperature, int topK, float topP, float minP,
         drySequenceBreakers = List.copyOf(Objects.requireNonNull(drySequenceBreakers, "drySequenceBreakers"));
         logitBias = Map.copyOf(Objects.requireNonNull(logitBias, "logitBias"));
         Objects.requireNonNull(grammarRoot, "grammarRoot");
+        // the patterns are checked where they are compiled, by llama.cpp's own flavour (std::regex) in Sampler
         grammarTriggers = List.copyOf(Objects.requireNonNull(grammarTriggers, "grammarTriggers"));
-        for (String t : grammarTriggers) {
-            try {
-                Pattern.compile(t);
-            } catch (PatternSyntaxException e) {
-                throw new IllegalArgumentException("grammarTriggers: not a regular expression: " + t + " (" + e.getDescription() + ")");
-            }
-        }
         if (!grammarTriggers.isEmpty() && grammar == null) throw new IllegalArgumentException("grammarTriggers need a grammar");
     }
 

@@ -59,11 +59,7 @@ public final class StructuredOutput {
      *                                  the JSON does not bind to the type
      */
     public static <T> T generate(LlamaContext ctx, String prompt, Class<T> type, GenerationParams params) {
-        GenerationParams gp = params.toBuilder().jsonSchema(schemaOf(type)).build();
-        try (TokenStream ts = ctx.generate(prompt, gp)) {
-            GenerationResult r = ts.collect(t -> { });
-            return parse(ts.text(), type, r);
-        }
+        return read(ctx.generate(prompt, constrained(params, type)), type);
     }
 
     /**
@@ -79,14 +75,21 @@ public final class StructuredOutput {
      * @throws LlamaException           when the generation ended before the JSON did, or it does not bind
      */
     public static <T> T send(ChatSession chat, String user, Class<T> type, GenerationParams params) {
-        GenerationParams gp = params.toBuilder().jsonSchema(schemaOf(type)).build();
-        try (TokenStream ts = chat.send(user, gp)) {
-            GenerationResult r = ts.collect(t -> { });
-            return parse(ts.text(), type, r);
-        }
+        return read(chat.send(user, constrained(params, type)), type);
     }
 
-    private static <T> T parse(String text, Class<T> type, GenerationResult r) {
+    private static GenerationParams constrained(GenerationParams params, Class<?> type) {
+        return params.toBuilder().jsonSchema(schemaOf(type)).build();
+    }
+
+    /** Runs the stream to its end and binds its text to the type. */
+    private static <T> T read(TokenStream stream, Class<T> type) {
+        GenerationResult r;
+        String text;
+        try (TokenStream ts = stream) {
+            r = ts.collect(t -> { });
+            text = ts.text();
+        }
         try {
             return Json.MAPPER.readValue(text, type);
         } catch (JsonProcessingException e) {

@@ -1,6 +1,7 @@
 package dev.llamajava;
 
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.LogSoftmax;
 import dev.llamajava.internal.StopFilter;
 import dev.llamajava.internal.TokenPublisher;
 import dev.llamajava.internal.TokenTexts;
@@ -197,8 +198,14 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
                 finish(StopReason.END_OF_GENERATION);
                 return;
             }
-            float lp = params.logprobs() ? logprob(logits, id) : Float.NaN;
-            List<Token.Alternative> top = params.topLogprobs() > 0 ? topLogprobs(logits, params.topLogprobs()) : List.of();
+            float lp = Float.NaN;
+            List<Token.Alternative> top = List.of();
+            if (params.logprobs()) {
+                MemorySegment row = logits.reinterpret((long) nVocab * 4);
+                double lse = LogSoftmax.logSumExp(row, nVocab);
+                lp = (float) (row.getAtIndex(ValueLayout.JAVA_FLOAT, id) - lse);
+                if (params.topLogprobs() > 0) top = alternatives(row, lse, params.topLogprobs());
+            }
             String piece = piece(id);
             long s3 = System.nanoTime();
             if (generated == 0) firstTokenNanos = s3;
@@ -257,40 +264,14 @@ public final class TokenStream implements Iterator<Token>, AutoCloseable {
     }
 
     /** The k most probable tokens of the logits row, most probable first, with their log-probabilities. */
-    private List<Token.Alternative> topLogprobs(MemorySegment logits, int k) {
-        MemorySegment l = logits.reinterpret((long) nVocab * 4);
-        int[] best = new int[k];
-        float[] val = new float[k];
-        Arrays.fill(val, Float.NEGATIVE_INFINITY);
-        Arrays.fill(best, -1);
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < nVocab; i++) {
-            float v = l.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-            if (v > max) max = v;
-            if (v > val[k - 1]) {
-                int j = k - 1;
-                while (j > 0 && val[j - 1] < v) { val[j] = val[j - 1]; best[j] = best[j - 1]; j--; }
-                val[j] = v;
-                best[j] = i;
-            }
-        }
-        double sum = 0;
-        for (int i = 0; i < nVocab; i++) sum += Math.exp(l.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
-        double lse = max + Math.log(sum);
-        List<Token.Alternative> out = new ArrayList<>(k);
-        for (int j = 0; j < k && best[j] >= 0; j++) {
-            out.add(new Token.Alternative(best[j], new String(texts.piece(best[j]).bytes(), StandardCharsets.UTF_8), (float) (val[j] - lse)));
+    private List<Token.Alternative> alternatives(MemorySegment row, double lse, int k) {
+        int[] best = LogSoftmax.top(row, nVocab, k);
+        List<Token.Alternative> out = new ArrayList<>(best.length);
+        for (int id : best) {
+            out.add(new Token.Alternative(id, new String(texts.piece(id).bytes(), StandardCharsets.UTF_8),
+                    (float) (row.getAtIndex(ValueLayout.JAVA_FLOAT, id) - lse)));
         }
         return out;
-    }
-
-    private float logprob(MemorySegment logits, int id) {
-        MemorySegment l = logits.reinterpret((long) nVocab * 4);
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < nVocab; i++) max = Math.max(max, l.getAtIndex(ValueLayout.JAVA_FLOAT, i));
-        double sum = 0;
-        for (int i = 0; i < nVocab; i++) sum += Math.exp(l.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
-        return (float) (l.getAtIndex(ValueLayout.JAVA_FLOAT, id) - max - Math.log(sum));
     }
 
     private void finish(StopReason reason) {

@@ -179,6 +179,7 @@ class JsonOutputTest {
     @Test
     void jsonObjectAndBadSchemas() throws Exception {
         try (LlamaContext ctx = LlamaContext.create(tiny, ContextParams.builder().contextSize(1024).build())) {
+            int finished = 0;
             for (int i = 0; i < 5; i++) {
                 GenerationParams gp = GenerationParams.builder().maxTokens(600).json()
                         .sampler(SamplerParams.builder().temperature(1.0f).topK(0).topP(1.0f).minP(0f).seed(7 + i).build()).build();
@@ -186,8 +187,11 @@ class JsonOutputTest {
                     ts.collect(t -> { });
                     if (ts.result().stopReason() == StopReason.MAX_TOKENS) continue; // any object is unbounded: may not finish
                     assertTrue(MAPPER.readTree(ts.text()).isObject(), ts.text());
+                    finished++;
                 }
             }
+            System.out.println("json() on random weights: " + finished + " of 5 objects finished within 600 tokens");
+            assertTrue(finished > 0, "no json() generation finished, so none was checked");
         }
         assertThrows(IllegalArgumentException.class, () -> GenerationParams.builder().jsonSchema("{not json"));
         var e = assertThrows(IllegalArgumentException.class, () -> GenerationParams.builder().jsonSchema("{\"type\": \"kaboom\"}"));

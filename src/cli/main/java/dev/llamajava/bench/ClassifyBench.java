@@ -15,8 +15,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.lang.ProcessBuilder.Redirect;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -25,7 +23,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The classification benchmark: decisions per second and p50/p99 latency of {@link Classifier#classify} for inputs
@@ -156,16 +153,11 @@ public final class ClassifyBench implements Callable<Integer> {
 
     /** llama-bench's mean time for a prompt of {@code input} tokens at depth {@code prefix}, in ms. */
     private double nativeMillis(Path file) throws IOException, InterruptedException {
-        List<String> cmd = List.of(llamaBench.toString(), "-m", file.toString(), "-t", Integer.toString(threads),
-                "-p", Integer.toString(input), "-n", "0", "-d", Integer.toString(prefix), "-r", Integer.toString(decisions),
-                "-o", "json", "-ngl", "0");
-        Process p = new ProcessBuilder(cmd).redirectError(Redirect.DISCARD).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) throw new IOException("llama-bench failed: " + out);
-        var records = Json.parse(out);
+        var records = LlamaBench.records(llamaBench, file, threads, decisions, false,
+                "-p", Integer.toString(input), "-n", "0", "-d", Integer.toString(prefix));
         for (var rec : records) {
             if (rec.path("n_prompt").asInt() == input && rec.path("n_gen").asInt() == 0) return rec.path("avg_ns").asDouble() / 1e6;
         }
-        throw new IOException("llama-bench printed no pp" + input + " record: " + out);
+        throw new IOException("llama-bench printed no pp" + input + " record: " + records);
     }
 }

@@ -38,6 +38,10 @@ public final class LlamaBench {
     public static Averages parse(String json) {
         JsonNode records = Json.parse(json);
         if (!records.isArray()) throw new IllegalArgumentException("llama-bench output is not a JSON array: " + json);
+        return averages(records);
+    }
+
+    private static Averages averages(JsonNode records) {
         double pp = Double.NaN, tg = Double.NaN;
         for (JsonNode rec : records) {
             int np = rec.path("n_prompt").asInt(), ng = rec.path("n_gen").asInt();
@@ -50,13 +54,24 @@ public final class LlamaBench {
 
     /** Runs llama-bench on a model, every layer offloaded ({@code -ngl 99}) with {@code gpu}, else none. */
     static Averages run(Path tool, Path model, int threads, int pp, int tg, int reps, boolean gpu) throws IOException, InterruptedException {
-        List<String> cmd = List.of(tool.toString(), "-m", model.toString(), "-t", Integer.toString(threads),
-                "-p", Integer.toString(pp), "-n", Integer.toString(tg), "-r", Integer.toString(reps), "-o", "json",
-                "-ngl", gpu ? "99" : "0");
+        return averages(records(tool, model, threads, reps, gpu, "-p", Integer.toString(pp), "-n", Integer.toString(tg)));
+    }
+
+    /**
+     * Runs llama-bench with {@code -o json} and the given test arguments.
+     *
+     * @return its records, one per test
+     */
+    static JsonNode records(Path tool, Path model, int threads, int reps, boolean gpu, String... tests) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(tool.toString(), "-m", model.toString(), "-t", Integer.toString(threads),
+                "-r", Integer.toString(reps), "-o", "json", "-ngl", gpu ? "99" : "0"));
+        cmd.addAll(List.of(tests));
         Process p = new ProcessBuilder(cmd).redirectError(Redirect.DISCARD).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) throw new IOException("llama-bench failed: " + out);
-        return parse(out);
+        JsonNode records = Json.parse(out);
+        if (!records.isArray()) throw new IOException("llama-bench output is not a JSON array: " + out);
+        return records;
     }
 
     /**
