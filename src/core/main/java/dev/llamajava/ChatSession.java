@@ -95,7 +95,7 @@ public final class ChatSession {
         GenerationParams gp = params.toBuilder().addSpecial(false).parseSpecial(true).keepCache(true).build();
         // the cache now holds full[0, common): what it holds is known even if generate throws
         cached = Arrays.copyOf(full, common);
-        TokenStream ts = context.generate(fresh, gp);
+        ContextStream ts = context.start(fresh, gp);
         messages.clear();
         messages.addAll(next);
         lastDecoded = fresh.length;

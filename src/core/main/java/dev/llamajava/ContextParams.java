@@ -20,11 +20,14 @@ import dev.llamajava.gguf.GgmlType;
  * @param embeddings     compute embeddings ({@link LlamaContext#embed(String)}); generation still works
  * @param pooling        how embeddings are pooled ({@link Pooling#UNSPECIFIED}: the model's own, none for most LLMs)
  * @param sequences      sequences the context holds at once (llama.cpp's {@code n_seq_max}, 1 to 256); with more
- *                       than one the KV cache is unified: all sequences share its {@code contextSize} cells
+ *                       than one the KV cache is unified by default: all sequences share its {@code contextSize} cells
+ * @param kvUnified      with more than one sequence: one KV buffer shared by all (llama.cpp's {@code kv_unified}, any
+ *                       sequence may use any cell, and {@code llama_memory_seq_cp} shares cells), or one stream of
+ *                       {@code contextSize / sequences} cells per sequence (a copy between them copies the buffer)
  */
 public record ContextParams(int contextSize, int batchSize, int microBatchSize, int threads, int threadsBatch,
                             FlashAttention flashAttention, KvCacheType typeK, KvCacheType typeV, int seed, boolean embeddings,
-                            Pooling pooling, int sequences) {
+                            Pooling pooling, int sequences, boolean kvUnified) {
 
     /** The most sequences one context holds ({@code LLAMA_MAX_SEQ}). */
     public static final int MAX_SEQUENCES = 256;
@@ -131,7 +134,7 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
         Builder b = new Builder();
         b.contextSize = contextSize; b.batchSize = batchSize; b.microBatchSize = microBatchSize; b.threads = threads;
         b.threadsBatch = threadsBatch; b.flashAttention = flashAttention; b.typeK = typeK; b.typeV = typeV; b.seed = seed;
-        b.embeddings = embeddings; b.pooling = pooling; b.sequences = sequences;
+        b.embeddings = embeddings; b.pooling = pooling; b.sequences = sequences; b.kvUnified = kvUnified;
         return b;
     }
 
@@ -149,6 +152,7 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
         private boolean embeddings;
         private Pooling pooling = Pooling.UNSPECIFIED;
         private int sequences = 1;
+        private boolean kvUnified = true;
 
         private Builder() { }
 
@@ -176,13 +180,15 @@ public record ContextParams(int contextSize, int batchSize, int microBatchSize, 
         public Builder pooling(Pooling v) { pooling = v; return this; }
         /** @param v sequences held at once (1 to 256) @return this */
         public Builder sequences(int v) { sequences = v; return this; }
+        /** @param v one KV buffer shared by all sequences (default), or one per sequence @return this */
+        public Builder kvUnified(boolean v) { kvUnified = v; return this; }
 
         /**
          * @return the parameters
          * @throws IllegalArgumentException when a value is out of range (the message names the field)
          */
         public ContextParams build() {
-            return new ContextParams(contextSize, batchSize, microBatchSize, threads, threadsBatch, flashAttention, typeK, typeV, seed, embeddings, pooling, sequences);
+            return new ContextParams(contextSize, batchSize, microBatchSize, threads, threadsBatch, flashAttention, typeK, typeV, seed, embeddings, pooling, sequences, kvUnified);
         }
     }
 }

@@ -179,7 +179,7 @@ public final class LlamaContext extends NativeResource {
                 llama_context_params.embeddings(p, params.embeddings());
                 llama_context_params.pooling_type(p, params.pooling().value);
                 llama_context_params.n_seq_max(p, params.sequences());
-                if (params.sequences() > 1) llama_context_params.kv_unified(p, true);
+                llama_context_params.kv_unified(p, params.sequences() > 1 && params.kvUnified());
                 llama_context_params.no_perf(p, false);
                 Natives.beginCapture();
                 List<Natives.Line> lines;
@@ -573,7 +573,7 @@ public final class LlamaContext extends NativeResource {
     public TokenStream generate(String prompt, GenerationParams params) {
         Objects.requireNonNull(prompt, "prompt");
         Objects.requireNonNull(params, "params");
-        return new TokenStream(this, prompt, null, params);
+        return new ContextStream(this, prompt, null, params);
     }
 
     /**
@@ -590,7 +590,12 @@ public final class LlamaContext extends NativeResource {
     public TokenStream generate(int[] promptTokens, GenerationParams params) {
         Objects.requireNonNull(promptTokens, "promptTokens");
         Objects.requireNonNull(params, "params");
-        return new TokenStream(this, null, promptTokens.clone(), params);
+        return start(promptTokens.clone(), params);
+    }
+
+    /** {@link #generate(int[], GenerationParams)} on tokens the caller gives up, as the stream's own type. */
+    ContextStream start(int[] promptTokens, GenerationParams params) {
+        return new ContextStream(this, null, promptTokens, params);
     }
 
     /**

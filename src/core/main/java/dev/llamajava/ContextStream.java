@@ -1,0 +1,250 @@
+package dev.llamajava;
+
+import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.TokenTexts;
+
+import java.lang.foreign.MemorySegment;
+import java.util.function.Consumer;
+
+/**
+ * A stream that decodes on its reader's thread over a context it keeps reserved until it ends (see
+ * {@link TokenStream}). Closing the context from another thread while the reader is inside a decode cancels that
+ * decode; the reader's call then ends the stream and frees the context.
+ */
+final class ContextStream extends TokenStream {
+
+    private final LlamaContext context;
+    private final GenerationParams params;
+    private final MemorySegment ctx;
+    private final MemorySegment vocab;
+    private final Sampler sampler;
+    private final int[] promptTokens;
+    private final TokenEmitter emitter;
+    private Consumer<ContextStream> onFinish;
+    private final int nVocab;
+    private final TokenTexts texts;
+    private final boolean backendGreedy;
+    private final long startNanos = System.nanoTime();
+    private volatile boolean cancelled;
+
+    private boolean promptDone;
+    private int pendingDecode = -1;
+    private int kvTokens; // tokens in the KV cache: counted here instead of asking llama.cpp every token
+    private long promptEndNanos;
+    private long promptStartNanos;
+    private long decodeNanos;
+    private long sampleNanos;
+    private long logitsNanos;
+    private boolean released;
+
+    ContextStream(LlamaContext context, String prompt, int[] tokens, GenerationParams params) {
+        this.context = context;
+        this.params = params;
+        this.ctx = context.acquire(); // exclusive: held until the stream ends
+        LlamaModel model = context.model();
+        this.vocab = model.vocab();   // valid while the context pins the model
+        this.nVocab = model.nVocab;
+        this.texts = model.texts;
+        Sampler s = null;
+        boolean ok = false;
+        try {
+            context.abort.begin(this);
+            if (!params.keepCache()) llama_h.llama_memory_clear(llama_h.llama_get_memory(ctx), false); // metadata only: zeroing the KV buffers costs ~2 ms per call and nothing reads them
+            int cached = LlamaContext.cachedTokens(ctx);
+            this.kvTokens = cached;
+            int[] t = tokens != null ? tokens : LlamaModel.tokenize(vocab, prompt, params.addSpecial() && cached == 0, params.parseSpecial());
+            for (int id : t) {
+                if (id < 0 || id >= nVocab) throw new IllegalArgumentException("prompt token " + id + " is outside the vocabulary [0, " + nVocab + ")");
+            }
+            if (t.length == 0 && cached == 0) throw new IllegalArgumentException("the prompt is empty (no tokens) and the context holds none");
+            boolean greedyOnly = params.sampler().isPureGreedy();
+            boolean backend = greedyOnly && !params.logprobs() && BackendGreedy.wanted(model);
+            if (t.length == 0 && !(backend && context.greedy.lastDecodeSampled) && context.logitsOrNull(ctx, -1) == null) {
+                throw new IllegalStateException("the prompt is empty and the last decode kept no logits to sample from: "
+                        + "give the last token of a manual Batch logits=true, or pass at least one prompt token");
+            }
+            // greedy in the graph where wanted (the logits stay on the device); every other stream needs raw logits
+            if (backend) backend = context.greedy.attach(ctx);
+            else context.greedy.detach(ctx);
+            this.backendGreedy = backend;
+            if (cached + t.length > context.nCtx) {
+                throw new ContextOverflowException("the prompt has " + t.length + " tokens" + (cached > 0 ? " after " + cached + " cached" : "")
+                        + " but the context holds " + context.nCtx + " (ContextParams.contextSize)");
+            }
+            this.promptTokens = t;
+            SamplerParams sp = params.sampler();
+            if (sp.seed() == -1 && context.params().seed() != -1) sp = sp.toBuilder().seed(context.params().seed()).build();
+            s = greedyOnly ? null : Sampler.forStream(vocab, nVocab, sp);
+            if (s != null) s.acceptPrompt(t); // the penalty history starts with the prompt, as in llama.cpp's tools
+            this.sampler = s;
+            this.emitter = new TokenEmitter(params, texts, nVocab);
+            ok = true;
+        } finally {
+            if (!ok) {
+                if (s != null) s.close();
+                context.abort.end(this);
+                context.release();
+            }
+        }
+    }
+
+    @Override
+    public int[] promptTokens() {
+        return promptTokens.clone();
+    }
+
+    @Override
+    public void cancel() {
+        cancelled = true;
+        context.abort.abort(this);
+    }
+
+    @Override
+    public boolean hasNext() {
+        lock.lock();
+        try {
+            if (stopReason == null && (cancelled || context.isClosed())) {
+                finish(cancelled ? StopReason.CANCELLED : StopReason.CLOSED);
+            }
+            if (stopReason == StopReason.CANCELLED || stopReason == StopReason.CLOSED) ready.clear(); // nothing after a cancel
+            while (ready.isEmpty() && stopReason == null) step();
+            if (cancelled && stopReason == null) finish(StopReason.CANCELLED);
+            return !ready.isEmpty();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void step() {
+        try {
+            if (checkStop()) return;
+            if (!promptDone) {
+                promptStartNanos = System.nanoTime();
+                int rc = promptTokens.length == 0 ? 0 : context.decodeTokens(ctx, promptTokens, 0, promptTokens.length);
+                promptEndNanos = System.nanoTime();
+                promptDone = true;
+                if (decodeFailed(rc)) return;
+                kvTokens += promptTokens.length;
+            } else if (pendingDecode >= 0) {
+                if (kvTokens >= context.nCtx) {
+                    finish(StopReason.CONTEXT_FULL);
+                    return;
+                }
+                long t0 = System.nanoTime();
+                int rc = context.decodeOne(ctx, pendingDecode);
+                decodeNanos += System.nanoTime() - t0;
+                pendingDecode = -1;
+                if (decodeFailed(rc)) return;
+                kvTokens++;
+            }
+            if (checkStop()) return;
+            long s0 = System.nanoTime();
+            int id = backendGreedy ? context.greedy.sampledToken(ctx, nVocab) : -1;
+            MemorySegment logits = MemorySegment.NULL;
+            if (id < 0) {
+                logits = context.greedy.lastDecodeSampled ? MemorySegment.NULL : llama_h.llama_get_logits_ith(ctx, -1);
+                if (logits.equals(MemorySegment.NULL)) {
+                    finish(StopReason.CANCELLED);
+                    throw new LlamaException("llama.cpp has no logits for the last token (see the dev.llamajava.native log)");
+                }
+            }
+            long s1 = System.nanoTime();
+            if (id < 0) id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
+            long s2 = System.nanoTime();
+            boolean counted = emitter.generated() > 0;
+            StopReason end = emitter.emit(id, logits, ready);
+            if (end == StopReason.END_OF_GENERATION) {
+                finish(end);
+                return;
+            }
+            pendingDecode = id;
+            if (counted) {
+                logitsNanos += s1 - s0;
+                sampleNanos += s2 - s1;
+            }
+            if (end != null) finish(end);
+        } catch (RuntimeException | Error e) {
+            finish(StopReason.CANCELLED);
+            throw e;
+        }
+    }
+
+    private boolean checkStop() {
+        if (context.isClosed()) {
+            finish(StopReason.CLOSED);
+            return true;
+        }
+        if (cancelled || Thread.currentThread().isInterrupted()) {
+            finish(StopReason.CANCELLED);
+            return true;
+        }
+        return false;
+    }
+
+    private boolean decodeFailed(int rc) {
+        if (rc == 0) return false;
+        if (rc == 1) {
+            finish(StopReason.CONTEXT_FULL);
+        } else if (rc == 2) {
+            finish(context.isClosed() ? StopReason.CLOSED : StopReason.CANCELLED);
+        } else {
+            finish(StopReason.CANCELLED);
+            throw new LlamaException("llama_decode failed with code " + rc + " (see the dev.llamajava.native log)");
+        }
+        return true;
+    }
+
+    private void finish(StopReason reason) {
+        if (stopReason != null) return;
+        stopReason = reason;
+        emitter.flush(reason, ready);
+        long end = System.nanoTime();
+        if (!promptDone) promptEndNanos = promptStartNanos = end;
+        int generated = emitter.generated();
+        result = new GenerationResult(promptDone ? promptTokens.length : 0, generated,
+                generated > 0 ? emitter.firstTokenNanos - startNanos : 0, promptEndNanos - promptStartNanos,
+                generated > 0 ? end - emitter.firstTokenNanos : 0, reason, emitter.text(), decodeNanos, sampleNanos,
+                logitsNanos, emitter.pieceNanos, emitter.stopNanos);
+        releaseAll();
+        if (onFinish != null) onFinish.accept(this);
+    }
+
+    void onFinish(Consumer<ContextStream> f) {
+        onFinish = f;
+    }
+
+    String resultText() {
+        return result.text();
+    }
+
+    /** Generated ids that are in the KV cache (the last sampled one is decoded lazily, so it may not be). */
+    int[] decodedGenerated() {
+        int n = emitter.generated();
+        return emitter.ids(pendingDecode >= 0 ? n - 1 : n);
+    }
+
+    private void releaseAll() {
+        if (released) return;
+        released = true;
+        try {
+            if (sampler != null) sampler.close();
+        } finally {
+            context.abort.end(this);
+            context.release();
+        }
+    }
+
+    /** Frees the context for the next generation too; while another thread is inside a decode, this cancels it and that thread's call ends the stream. */
+    @Override
+    public void close() {
+        if (stopReason != null) return;
+        cancel();
+        if (lock.tryLock()) {
+            try {
+                finish(StopReason.CANCELLED);
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+}
