@@ -17,9 +17,12 @@ import java.util.Objects;
  * @param keepCache    keep the context's KV cache and continue after it (the default clears it first)
  * @param topLogprobs  the most probable tokens to report at each step ({@link Token#topLogprobs()}), 0 to 20; more
  *                     than 0 implies {@code logprobs}
+ * @param ignoreEos    end-of-generation tokens do not end the generation: they are emitted like any other token (for
+ *                     benchmarks that need an exact number of tokens, as llama.cpp's tools decode regardless)
  */
 public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerParams sampler, boolean logprobs,
-                               boolean addSpecial, boolean parseSpecial, boolean keepCache, int topLogprobs) {
+                               boolean addSpecial, boolean parseSpecial, boolean keepCache, int topLogprobs,
+                               boolean ignoreEos) {
 
     /** The most alternatives {@link #topLogprobs()} reports (OpenAI's limit). */
     public static final int MAX_TOP_LOGPROBS = 20;
@@ -39,6 +42,7 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
         Builder b = new Builder();
         b.maxTokens = maxTokens; b.stopStrings = stopStrings; b.sampler = sampler; b.logprobs = logprobs;
         b.addSpecial = addSpecial; b.parseSpecial = parseSpecial; b.keepCache = keepCache; b.topLogprobs = topLogprobs;
+        b.ignoreEos = ignoreEos;
         return b;
     }
 
@@ -63,6 +67,7 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
         private boolean keepCache;
         private int topLogprobs;
         private String grammar;
+        private boolean ignoreEos;
 
         private Builder() { }
 
@@ -105,6 +110,8 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
         /** @return this, constrained to any JSON object (OpenAI's {@code json_object} response format) */
         public Builder json() { grammar = JsonSchemaGrammar.ANY_OBJECT; return this; }
 
+        /** @param v do not end on end-of-generation tokens @return this */
+        public Builder ignoreEos(boolean v) { ignoreEos = v; return this; }
         /** @param v alternatives to report per token (0 to 20; implies logprobs) @return this */
         public Builder topLogprobs(int v) { topLogprobs = v; return this; }
 
@@ -114,7 +121,7 @@ public record GenerationParams(int maxTokens, List<String> stopStrings, SamplerP
          */
         public GenerationParams build() {
             SamplerParams sp = grammar == null ? sampler : sampler.toBuilder().grammar(grammar).grammarRoot("root").build();
-            return new GenerationParams(maxTokens, stopStrings, sp, logprobs, addSpecial, parseSpecial, keepCache, topLogprobs);
+            return new GenerationParams(maxTokens, stopStrings, sp, logprobs, addSpecial, parseSpecial, keepCache, topLogprobs, ignoreEos);
         }
     }
 }

@@ -51,7 +51,7 @@ final class TokenEmitter {
      * @return why the generation ends here, or null when it goes on
      */
     StopReason emit(int id, MemorySegment logits, ArrayDeque<Token> out) {
-        if (texts.isEog(id)) return StopReason.END_OF_GENERATION;
+        if (!params.ignoreEos() && texts.isEog(id)) return StopReason.END_OF_GENERATION;
         long s2 = System.nanoTime();
         float lp = Float.NaN;
         List<Token.Alternative> top = List.of();
