@@ -1,6 +1,7 @@
-/** llama-java's command line ({@code llama-java run|chat|bench|info|quantize|pull|select}) and its benchmark. */
+/** llama-java's command line ({@code llama-java run|chat|serve|bench|info|quantize|pull|select|classify}) and its benchmark. */
 module dev.llamajava.cli {
     requires dev.llamajava;
+    requires dev.llamajava.server;
     requires info.picocli;
     requires com.fasterxml.jackson.databind;
     requires java.management;

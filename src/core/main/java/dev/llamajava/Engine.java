@@ -13,9 +13,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -105,7 +105,9 @@ public final class Engine implements AutoCloseable {
     private final int nVocab;
     private final TokenTexts texts;
     private final int slotContext;
-    private final BlockingQueue<EngineStream> queue;
+    private final BlockingQueue<EngineStream> queue = new LinkedBlockingQueue<>();
+    /** Places for requests: one per slot plus the queue's; taken by generate, given back when the request ends. */
+    private final Semaphore places;
     private final Slot[] slots;
     private final Thread loop;
     private final AtomicLong requests = new AtomicLong();
@@ -135,7 +137,7 @@ public final class Engine implements AutoCloseable {
         this.nVocab = model.nVocab;
         this.texts = model.texts;
         this.slotContext = params.slotContext();
-        this.queue = params.queueCapacity() == 0 ? new SynchronousQueue<>() : new ArrayBlockingQueue<>(params.queueCapacity());
+        this.places = new Semaphore(params.slots() + params.queueCapacity());
         this.slots = new Slot[params.slots()];
         for (int i = 0; i < slots.length; i++) slots[i] = new Slot(i, 64);
         this.loop = Thread.ofPlatform().daemon().name("llama-engine-" + THREADS.incrementAndGet()).unstarted(this::run);
@@ -229,21 +231,25 @@ public final class Engine implements AutoCloseable {
         try {
             if (sampler != null) sampler.acceptPrompt(tokens);
             EngineStream s = new EngineStream(tokens, gp, sampler);
-            boolean queued;
+            boolean placed;
             try {
                 long wait = params.queueTimeout().toNanos();
-                queued = wait == 0 ? queue.offer(s) : queue.offer(s, wait, TimeUnit.NANOSECONDS);
+                placed = wait == 0 ? places.tryAcquire() : places.tryAcquire(wait, TimeUnit.NANOSECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new EngineBusyException("interrupted while waiting for a place in the engine's queue");
             }
-            if (!queued) {
+            if (!placed) {
                 rejected.incrementAndGet();
                 throw new EngineBusyException("all " + slots.length + " slots are busy and " + params.queueCapacity()
                         + " requests wait (EngineParams.slots, queueCapacity" + (params.queueTimeout().isZero() ? "" : ", after waiting " + params.queueTimeout()) + ")");
             }
+            queue.add(s);
             synchronized (this) {
-                if (exited && queue.remove(s)) throw new IllegalStateException("the engine is closed");
+                if (exited && queue.remove(s)) {
+                    places.release();
+                    throw new IllegalStateException("the engine is closed");
+                }
             }
             ok = true;
             return s;
@@ -336,6 +342,7 @@ public final class Engine implements AutoCloseable {
         EngineStream s;
         while ((s = queue.poll()) != null) {
             if (s.sampler != null) s.sampler.close();
+            places.release();
             s.handoff.add(new EngineStream.End(emptyResult(s, reason), error));
         }
     }
@@ -463,6 +470,7 @@ public final class Engine implements AutoCloseable {
     private void start(EngineStream r) {
         if (r.cancelled) {
             if (r.sampler != null) r.sampler.close();
+            places.release();
             r.handoff.add(new EngineStream.End(emptyResult(r, StopReason.CANCELLED), null));
             return;
         }
@@ -583,6 +591,7 @@ public final class Engine implements AutoCloseable {
             s.pending = -1;
             s.lastUsed = ++clock;
             active.decrementAndGet();
+            places.release();
             if (!params.prefixReuse()) {
                 llama_h.llama_memory_seq_rm(mem, s.seq, -1, -1);
                 s.nCache = 0;
