@@ -54,7 +54,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * An OpenAI-compatible HTTP server over an {@link Engine}: {@code /v1/chat/completions} and {@code /v1/completions}
  * (streamed as server-sent events or not; {@code response_format} {@code json_object} and {@code json_schema};
  * {@code stop}, {@code max_tokens}, {@code temperature}, {@code top_p}, {@code seed}, {@code logprobs}, {@code n},
- * penalties), {@code /v1/embeddings}, {@code /v1/models}, {@code /health} and {@code /metrics} (Prometheus).
+ * penalties, and llama-server's {@code ignore_eos}), {@code /v1/embeddings}, {@code /v1/models}, {@code /health} and {@code /metrics} (Prometheus).
  * Errors are OpenAI's error JSON with the matching status: 400 for bad JSON, wrong types and prompts that do not fit,
  * 401 for a missing or wrong API key, 404 for an unknown model or path, 413 for a body over the limit, 429 when every
  * slot and queue place is taken, 503 while shutting down.
@@ -338,7 +338,8 @@ public final class OpenAiServer implements AutoCloseable {
         Double pres = numField(b, "presence_penalty", -2, 2);
         if (freq != null || pres != null) sp.penalties(64, 1.0f, freq == null ? 0f : freq.floatValue(), pres == null ? 0f : pres.floatValue());
         SamplerParams sampler = temp != null && temp == 0 ? SamplerParams.greedy() : sp.build();
-        GenerationParams.Builder g = GenerationParams.builder().maxTokens(maxTokens).sampler(sampler).addSpecial(true).parseSpecial(true);
+        GenerationParams.Builder g = GenerationParams.builder().maxTokens(maxTokens).sampler(sampler).addSpecial(true).parseSpecial(true)
+                .ignoreEos(boolField(b, "ignore_eos", false)); // llama-server's extension, for load tests
         JsonNode stop = b.get("stop");
         if (stop != null && !stop.isNull()) {
             List<String> stops = new ArrayList<>();
