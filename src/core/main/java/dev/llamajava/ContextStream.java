@@ -234,17 +234,8 @@ final class ContextStream extends TokenStream {
         }
     }
 
-    /** Frees the context for the next generation too; while another thread is inside a decode, this cancels it and that thread's call ends the stream. */
     @Override
-    public void close() {
-        if (stopReason != null) return;
-        cancel();
-        if (lock.tryLock()) {
-            try {
-                finish(StopReason.CANCELLED);
-            } finally {
-                lock.unlock();
-            }
-        }
+    void endNow() {
+        finish(StopReason.CANCELLED);
     }
 }

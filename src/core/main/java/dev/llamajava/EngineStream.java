@@ -96,15 +96,7 @@ final class EngineStream extends TokenStream {
     }
 
     @Override
-    public void close() {
-        if (stopReason != null) return;
-        cancel();
-        if (lock.tryLock()) {
-            try {
-                if (stopReason == null) endHere(StopReason.CANCELLED);
-            } finally {
-                lock.unlock();
-            }
-        }
+    void endNow() {
+        if (stopReason == null) endHere(StopReason.CANCELLED);
     }
 }

@@ -562,6 +562,74 @@ public final class LlamaContext extends NativeResource {
     }
 
     /**
+     * Saves one sequence's KV cache and the tokens it holds to a file (llama.cpp's {@code llama_state_seq_save_file}),
+     * for example a long shared prefix to restore later into any sequence of a context over the same model with the
+     * same {@code sequences} and KV layout ({@code kvUnified}); llama.cpp refuses another stream count.
+     *
+     * @param file   the file
+     * @param seq    the sequence, {@code 0} to {@code sequences() - 1}
+     * @param tokens the tokens in that sequence's cache
+     * @return the bytes written
+     * @throws IllegalArgumentException when {@code seq} is out of range
+     * @throws IllegalStateException    when closed or in use
+     * @throws LlamaException           when llama.cpp cannot write it
+     */
+    public long saveSequence(Path file, int seq, int[] tokens) {
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(tokens, "tokens");
+        checkSequence(seq);
+        try (Borrow c = use(); Arena a = Arena.ofConfined()) {
+            long n = llama_h.llama_state_seq_save_file(c.ptr(), a.allocateFrom(file.toAbsolutePath().toString()), seq,
+                    a.allocateFrom(ValueLayout.JAVA_INT, tokens), tokens.length);
+            if (n == 0) throw new LlamaException("llama.cpp could not save sequence " + seq + " to " + file);
+            return n;
+        }
+    }
+
+    /**
+     * Restores a sequence saved by {@link #saveSequence} into sequence {@code seq} (which is cleared first).
+     *
+     * @param file the file
+     * @param seq  the sequence to fill
+     * @return the tokens it now holds
+     * @throws IllegalArgumentException when {@code seq} is out of range
+     * @throws IllegalStateException    when closed or in use
+     * @throws LlamaException           when the file is missing or does not fit this context and model
+     */
+    public int[] loadSequence(Path file, int seq) {
+        Objects.requireNonNull(file, "file");
+        checkSequence(seq);
+        if (!Files.isRegularFile(file)) throw new LlamaException("no saved sequence at " + file);
+        try (Borrow c = use(); Arena a = Arena.ofConfined()) {
+            views.invalidate();
+            llama_h.llama_memory_seq_rm(llama_h.llama_get_memory(c.ptr()), seq, -1, -1);
+            MemorySegment toks = a.allocate(ValueLayout.JAVA_INT, nCtx);
+            MemorySegment n = a.allocate(ValueLayout.JAVA_LONG);
+            long read;
+            Natives.beginCapture();
+            List<String> errors;
+            try {
+                read = llama_h.llama_state_seq_load_file(c.ptr(), a.allocateFrom(file.toAbsolutePath().toString()), seq, toks, nCtx, n);
+            } finally {
+                errors = Natives.endCapture();
+            }
+            if (read == 0) {
+                throw new LlamaException("llama.cpp could not load a sequence from " + file + " (saved from another model, or more tokens than this context holds?)"
+                        + (errors.isEmpty() ? "" : ": " + String.join("; ", errors)));
+            }
+            long count = n.get(ValueLayout.JAVA_LONG, 0);
+            if (count < 0 || count > nCtx) throw new LlamaException("the sequence in " + file + " claims " + count + " tokens");
+            return toks.asSlice(0, count * 4).toArray(ValueLayout.JAVA_INT);
+        }
+    }
+
+    private void checkSequence(int seq) {
+        if (seq < 0 || seq >= params.sequences()) {
+            throw new IllegalArgumentException("seq must be in [0, " + params.sequences() + ") (ContextParams.sequences), was " + seq);
+        }
+    }
+
+    /**
      * Starts a generation. The prompt is decoded on the first {@code hasNext()}.
      *
      * @param prompt text

@@ -41,10 +41,25 @@ public abstract sealed class TokenStream implements Iterator<Token>, AutoCloseab
     public abstract void cancel();
 
     /**
-     * Ends the generation (cancelling it if it runs) and frees what it holds. Safe to call twice and from any thread.
+     * Ends the generation (cancelling it if it runs) and frees what it holds (a context's stream frees the context for
+     * the next generation). Safe to call twice and from any thread: while another thread is reading (inside a decode,
+     * or waiting for the engine), this cancels and that thread's call ends the stream.
      */
     @Override
-    public abstract void close();
+    public void close() {
+        if (stopReason != null) return;
+        cancel();
+        if (lock.tryLock()) {
+            try {
+                endNow();
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
+    /** Ends the stream now, as cancelled; called holding the lock. */
+    abstract void endNow();
 
     /** @return the prompt's token ids */
     public abstract int[] promptTokens();

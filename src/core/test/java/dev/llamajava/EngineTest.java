@@ -361,4 +361,35 @@ class EngineTest {
             assertArrayEquals(solo(tiny, "One day", ten), ids(e.generate("One day", ten)));
         }
     }
+
+    @Test
+    void aSequenceSavedFromOneContextContinuesInAnother() throws Exception {
+        String prompt = "Lily and Tom went to the park. They";
+        GenerationParams p = GenerationParams.builder().greedy().maxTokens(30).build();
+        int[] expected = solo(invariant, prompt, p);
+        int[] ids = invariant.tokenize(prompt, true, true);
+        int[] head = Arrays.copyOf(ids, ids.length - 1);
+        Path file = TestSupport.workDir("engine").resolve("seq1.state");
+        try (LlamaContext a = LlamaContext.create(invariant, threads().toBuilder().contextSize(512).sequences(2).kvUnified(false).build());
+             Batch b = Batch.create(512, 1)) {
+            for (int i = 0; i < head.length; i++) b.add(head[i], i, 1, false);
+            a.decode(b);
+            assertTrue(a.saveSequence(file, 1, head) > 0);
+            assertThrows(IllegalArgumentException.class, () -> a.saveSequence(file, 2, head));
+        }
+        // into sequence 0 of another context of the same layout (llama.cpp refuses another stream count)
+        try (LlamaContext c = LlamaContext.create(invariant, threads().toBuilder().contextSize(512).sequences(2).kvUnified(false).build())) {
+            assertArrayEquals(head, c.loadSequence(file, 0));
+            assertEquals(head.length, c.cachedTokens());
+            try (TokenStream ts = c.generate(new int[]{ids[ids.length - 1]}, p.toBuilder().keepCache(true).build())) {
+                assertArrayEquals(expected, ts.stream().mapToInt(Token::id).toArray());
+            }
+            assertThrows(LlamaException.class, () -> c.loadSequence(file.resolveSibling("missing.state"), 0));
+        }
+        // a sequence saved from another model is refused, not loaded
+        try (LlamaContext t = LlamaContext.create(tiny, threads().toBuilder().contextSize(512).sequences(2).kvUnified(false).build())) {
+            assertThrows(LlamaException.class, () -> t.loadSequence(file, 0));
+            assertEquals(0, t.cachedTokens());
+        }
+    }
 }

@@ -44,7 +44,7 @@ class GenerationTest {
     /** What llama-simple prints to stdout: the prompt's pieces (special tokens rendered) then the generated pieces. */
     static String llamaSimple(String prompt, int n) throws Exception {
         var r = TestSupport.run(List.of(TestSupport.tool("llama-simple").toString(), "-m", TestSupport.stories260K().toString(),
-                "-n", Integer.toString(n), prompt), null, null, 300);
+                "-n", Integer.toString(n), prompt), null, TestSupport.toolLogEnv(), 300);
         assertEquals(0, r.exit(), r.stderr());
         return r.stdout();
     }
@@ -78,7 +78,7 @@ class GenerationTest {
         List<String> cmd = new ArrayList<>(List.of(TestSupport.tool("llama-completion").toString(), "-m",
                 TestSupport.stories260K().toString(), "-p", "Once upon a time", "-n", Integer.toString(n), "-no-cnv", "--no-warmup"));
         cmd.addAll(samplerArgs);
-        var r = TestSupport.run(cmd, null, null, 300);
+        var r = TestSupport.run(cmd, null, TestSupport.toolLogEnv(), 300); // its last lines reach stdout only with the flush
         assertEquals(0, r.exit(), r.stderr());
         String echo = " Once upon a time";
         assertTrue(r.stdout().startsWith(echo), r.stdout());
@@ -116,7 +116,7 @@ class GenerationTest {
         var r = TestSupport.run(List.of(TestSupport.tool("llama-completion").toString(), "-m", TestSupport.stories260K().toString(),
                 "-p", prompt, "-n", "40", "-no-cnv", "--no-warmup", "--seed", "7", "--temp", "0.3", "--top-k", "0", "--top-p", "1.0",
                 "--min-p", "0", "--repeat-penalty", "3.0", "--frequency-penalty", "1.0", "--presence-penalty", "1.5",
-                "--repeat-last-n", "64"), null, null, 300);
+                "--repeat-last-n", "64"), null, TestSupport.toolLogEnv(), 300);
         assertEquals(0, r.exit(), r.stderr());
         assertTrue(r.stdout().startsWith(" " + prompt), r.stdout());
         String theirs = r.stdout().substring(prompt.length() + 1).stripTrailing();

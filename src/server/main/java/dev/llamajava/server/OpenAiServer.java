@@ -291,7 +291,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ---- completions ----
 
-    private record Request(String prompt, GenerationParams gen, int n, boolean stream, boolean usage, boolean logprobs) { }
+    private record Request(int[] prompt, GenerationParams gen, int n, boolean stream, boolean usage, boolean logprobs) { }
 
     private Request parse(JsonNode b, boolean chat) {
         String prompt;
@@ -385,10 +385,21 @@ public final class OpenAiServer implements AutoCloseable {
             }
         }
         try {
-            return new Request(prompt, g.build(), n, stream, usage, logprobs);
+            return new Request(tokens(prompt), g.build(), n, stream, usage, logprobs);
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(null, e.getMessage());
         }
+    }
+
+    /**
+     * The prompt's tokens with BOS as the model asks, once: a chat template that writes BOS itself (Llama 3's does)
+     * would otherwise get a second one.
+     */
+    private int[] tokens(String prompt) {
+        int[] t = model.tokenize(prompt, true, true);
+        int bos = model.bosToken();
+        if (t.length >= 2 && bos >= 0 && t[0] == bos && t[1] == bos) t = java.util.Arrays.copyOfRange(t, 1, t.length);
+        return t;
     }
 
     private static String content(JsonNode c) {
