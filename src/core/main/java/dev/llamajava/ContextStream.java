@@ -32,9 +32,6 @@ final class ContextStream extends TokenStream {
     private int kvTokens; // tokens in the KV cache: counted here instead of asking llama.cpp every token
     private long promptEndNanos;
     private long promptStartNanos;
-    private long decodeNanos;
-    private long sampleNanos;
-    private long logitsNanos;
     private boolean released;
 
     ContextStream(LlamaContext context, String prompt, int[] tokens, GenerationParams params) {
@@ -132,7 +129,7 @@ final class ContextStream extends TokenStream {
                 }
                 long t0 = System.nanoTime();
                 int rc = context.decodeOne(ctx, pendingDecode);
-                decodeNanos += System.nanoTime() - t0;
+                emitter.decodeNanos += System.nanoTime() - t0;
                 pendingDecode = -1;
                 if (decodeFailed(rc)) return;
                 kvTokens++;
@@ -150,18 +147,8 @@ final class ContextStream extends TokenStream {
             }
             long s1 = System.nanoTime();
             if (id < 0) id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
-            long s2 = System.nanoTime();
-            boolean counted = emitter.generated() > 0;
-            StopReason end = emitter.emit(id, logits, ready);
-            if (end == StopReason.END_OF_GENERATION) {
-                finish(end);
-                return;
-            }
-            pendingDecode = id;
-            if (counted) {
-                logitsNanos += s1 - s0;
-                sampleNanos += s2 - s1;
-            }
+            StopReason end = emitter.emit(id, logits, ready, s1 - s0, System.nanoTime() - s1);
+            if (end != StopReason.END_OF_GENERATION) pendingDecode = id;
             if (end != null) finish(end);
         } catch (RuntimeException | Error e) {
             finish(StopReason.CANCELLED);
@@ -198,13 +185,7 @@ final class ContextStream extends TokenStream {
         if (stopReason != null) return;
         stopReason = reason;
         emitter.flush(reason, ready);
-        long end = System.nanoTime();
-        if (!promptDone) promptEndNanos = promptStartNanos = end;
-        int generated = emitter.generated();
-        result = new GenerationResult(promptDone ? promptTokens.length : 0, generated,
-                generated > 0 ? emitter.firstTokenNanos - startNanos : 0, promptEndNanos - promptStartNanos,
-                generated > 0 ? end - emitter.firstTokenNanos : 0, reason, emitter.text(), decodeNanos, sampleNanos,
-                logitsNanos, emitter.pieceNanos, emitter.stopNanos);
+        result = emitter.result(reason, promptDone ? promptTokens.length : 0, startNanos, promptDone ? promptEndNanos - promptStartNanos : 0);
         releaseAll();
         if (onFinish != null) onFinish.accept(this);
     }

@@ -86,11 +86,7 @@ public final class Engine implements AutoCloseable {
         int out = -1;
         int added;
         long lastUsed;
-        long promptStart;
         long promptNanos;
-        long decodeNanos;
-        long sampleNanos;
-        long logitsNanos;
         final ArrayDeque<Token> tokens = new ArrayDeque<>();
 
         Slot(int seq, int capacity) {
@@ -312,12 +308,12 @@ public final class Engine implements AutoCloseable {
             drain(StopReason.CLOSED, e);
             return;
         }
-        int nBatch = Math.min(params.stepTokens(), context.nBatch);
+        int stepTokens = Math.min(params.stepTokens(), context.nBatch); // llama.cpp may have lowered the batch size
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment batch = llama_h.llama_batch_init(arena, context.nBatch, 0, 1);
             try {
                 context.abort.begin(this);
-                schedule(ctx, batch, nBatch);
+                schedule(ctx, batch, stepTokens);
             } catch (Throwable t) {
                 failure = t;
                 LOG.log(System.Logger.Level.ERROR, "the engine's scheduler failed; its streams end", t);
@@ -343,11 +339,12 @@ public final class Engine implements AutoCloseable {
         while ((s = queue.poll()) != null) {
             if (s.sampler != null) s.sampler.close();
             places.release();
-            s.handoff.add(new EngineStream.End(emptyResult(s, reason), error));
+            s.handoff.add(new EngineStream.End(emptyResult(reason), error));
         }
     }
 
-    private static GenerationResult emptyResult(EngineStream s, StopReason reason) {
+    /** The summary of a request that never reached a slot. */
+    private static GenerationResult emptyResult(StopReason reason) {
         return new GenerationResult(0, 0, 0, 0, 0, reason, "", 0, 0, 0, 0, 0);
     }
 
@@ -401,7 +398,6 @@ public final class Engine implements AutoCloseable {
                 if (s.stream == null || s.promptPos >= s.stream.prompt.length) continue;
                 int[] p = s.stream.prompt;
                 int take = Math.min(budget, p.length - s.promptPos);
-                if (s.promptStart == 0) s.promptStart = System.nanoTime();
                 for (int i = 0; i < take; i++) {
                     tok.setAtIndex(ValueLayout.JAVA_INT, n, p[s.promptPos + i]);
                     pos.setAtIndex(ValueLayout.JAVA_INT, n, s.nCache + i);
@@ -440,7 +436,7 @@ public final class Engine implements AutoCloseable {
                 if (s.pending >= 0) {
                     append(s, s.pending);
                     s.pending = -1;
-                    s.decodeNanos += dt;
+                    s.emitter.decodeNanos += dt;
                 } else {
                     int[] p = s.stream.prompt;
                     for (int i = 0; i < s.added; i++) append(s, p[s.promptPos + i]);
@@ -471,7 +467,7 @@ public final class Engine implements AutoCloseable {
         if (r.cancelled) {
             if (r.sampler != null) r.sampler.close();
             places.release();
-            r.handoff.add(new EngineStream.End(emptyResult(r, StopReason.CANCELLED), null));
+            r.handoff.add(new EngineStream.End(emptyResult(StopReason.CANCELLED), null));
             return;
         }
         int[] p = r.prompt;
@@ -519,8 +515,7 @@ public final class Engine implements AutoCloseable {
         dst.emitter = new TokenEmitter(r.params, texts, nVocab);
         dst.promptPos = keep;
         dst.pending = -1;
-        dst.promptStart = 0;
-        dst.promptNanos = dst.decodeNanos = dst.sampleNanos = dst.logitsNanos = 0;
+        dst.promptNanos = 0;
         dst.lastUsed = ++clock;
         active.incrementAndGet();
         requests.incrementAndGet();
@@ -552,13 +547,7 @@ public final class Engine implements AutoCloseable {
             end(s, StopReason.CANCELLED, e);
             return;
         }
-        long s2 = System.nanoTime();
-        boolean counted = s.emitter.generated() > 0;
-        StopReason stop = s.emitter.emit(id, row, s.tokens);
-        if (counted) {
-            s.logitsNanos += s1 - s0;
-            s.sampleNanos += s2 - s1;
-        }
+        StopReason stop = s.emitter.emit(id, row, s.tokens, s1 - s0, System.nanoTime() - s1);
         Token t;
         while ((t = s.tokens.poll()) != null) r.handoff.add(t);
         if (stop == null) s.pending = id; // decoded in the next step
@@ -576,13 +565,8 @@ public final class Engine implements AutoCloseable {
             while ((t = s.tokens.poll()) != null) r.handoff.add(t);
         }
         s.tokens.clear();
-        long now = System.nanoTime();
-        int generated = e.generated();
-        generatedTokens.addAndGet(generated);
-        GenerationResult result = new GenerationResult(r.prompt.length, generated,
-                generated > 0 ? e.firstTokenNanos - r.submitNanos : 0, s.promptNanos,
-                generated > 0 ? now - e.firstTokenNanos : 0, reason, e.text(), s.decodeNanos, s.sampleNanos,
-                s.logitsNanos, e.pieceNanos, e.stopNanos);
+        generatedTokens.addAndGet(e.generated());
+        GenerationResult result = e.result(reason, r.prompt.length, r.submitNanos, s.promptNanos);
         try {
             if (r.sampler != null) r.sampler.close();
         } finally {

@@ -555,9 +555,7 @@ public final class LlamaContext extends NativeResource {
             if (!llama_h.llama_state_load_file(c.ptr(), a.allocateFrom(file.toAbsolutePath().toString()), toks, nCtx, n)) {
                 throw new LlamaException("llama.cpp could not load the state from " + file + " (saved from another model or a larger context?)");
             }
-            long count = n.get(ValueLayout.JAVA_LONG, 0);
-            if (count < 0 || count > nCtx) throw new LlamaException("the state in " + file + " claims " + count + " tokens");
-            return toks.asSlice(0, count * 4).toArray(ValueLayout.JAVA_INT);
+            return savedTokens(toks, n, file);
         }
     }
 
@@ -617,10 +615,15 @@ public final class LlamaContext extends NativeResource {
                 throw new LlamaException("llama.cpp could not load a sequence from " + file + " (saved from another model, or more tokens than this context holds?)"
                         + (errors.isEmpty() ? "" : ": " + String.join("; ", errors)));
             }
-            long count = n.get(ValueLayout.JAVA_LONG, 0);
-            if (count < 0 || count > nCtx) throw new LlamaException("the sequence in " + file + " claims " + count + " tokens");
-            return toks.asSlice(0, count * 4).toArray(ValueLayout.JAVA_INT);
+            return savedTokens(toks, n, file);
         }
+    }
+
+    /** The tokens a state load wrote ({@code n} of them into {@code toks}), checked against the context size. */
+    private int[] savedTokens(MemorySegment toks, MemorySegment n, Path file) {
+        long count = n.get(ValueLayout.JAVA_LONG, 0);
+        if (count < 0 || count > nCtx) throw new LlamaException("the state in " + file + " claims " + count + " tokens");
+        return toks.asSlice(0, count * 4).toArray(ValueLayout.JAVA_INT);
     }
 
     private void checkSequence(int seq) {

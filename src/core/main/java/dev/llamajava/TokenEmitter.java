@@ -15,8 +15,9 @@ import java.util.List;
 
 /**
  * What happens to a sampled token id on its way to the caller, for one generation: the end-of-generation check,
- * log-probabilities, its text (whole UTF-8 characters), the {@link Token}, stop strings, {@code maxTokens}, and the
- * summary at the end. Shared by a context's own stream and the engine's slots; used by one thread at a time.
+ * log-probabilities, its text (whole UTF-8 characters), the {@link Token}, stop strings, {@code maxTokens}, the
+ * per-token timings, and the summary at the end. Shared by a context's own stream and the engine's slots; used by one
+ * thread at a time.
  */
 final class TokenEmitter {
 
@@ -28,9 +29,13 @@ final class TokenEmitter {
     private final StringBuilder text = new StringBuilder();
     private int generated;
     private int[] generatedIds = new int[64];
-    long firstTokenNanos;
-    long pieceNanos;
-    long stopNanos;
+    private long firstTokenNanos;
+    private long pieceNanos;
+    private long stopNanos;
+    private long logitsNanos;
+    private long sampleNanos;
+    /** Time inside {@code llama_decode} for generated tokens, added by the caller. */
+    long decodeNanos;
 
     TokenEmitter(GenerationParams params, TokenTexts texts, int nVocab) {
         this.params = params;
@@ -47,10 +52,12 @@ final class TokenEmitter {
     /**
      * Emits the sampled token {@code id} into {@code out}.
      *
-     * @param logits the logits row it was sampled from (read only when log-probabilities are asked for)
+     * @param logits     the logits row it was sampled from (read only when log-probabilities are asked for)
+     * @param fetchNanos time the caller spent fetching the logits
+     * @param pickNanos  time the caller spent choosing the token
      * @return why the generation ends here, or null when it goes on
      */
-    StopReason emit(int id, MemorySegment logits, ArrayDeque<Token> out) {
+    StopReason emit(int id, MemorySegment logits, ArrayDeque<Token> out, long fetchNanos, long pickNanos) {
         if (!params.ignoreEos() && texts.isEog(id)) return StopReason.END_OF_GENERATION;
         long s2 = System.nanoTime();
         float lp = Float.NaN;
@@ -67,7 +74,9 @@ final class TokenEmitter {
         if (generated == generatedIds.length) generatedIds = Arrays.copyOf(generatedIds, generated * 2);
         generatedIds[generated] = id;
         boolean stop = filter.offer(new Token(id, piece, lp, generated, top), out, text);
-        if (generated++ > 0) {
+        if (generated++ > 0) { // the first token's costs are the prompt's
+            logitsNanos += fetchNanos;
+            sampleNanos += pickNanos;
             pieceNanos += s3 - s2;
             stopNanos += System.nanoTime() - s3;
         }
@@ -102,9 +111,18 @@ final class TokenEmitter {
         filter.flush(out, text);
     }
 
-    /** @return the text emitted so far */
-    String text() {
-        return text.toString();
+    /**
+     * @param reason       why it ended
+     * @param promptTokens prompt tokens decoded
+     * @param startNanos   when the generation was asked for
+     * @param promptNanos  time inside the prompt's decodes
+     * @return the summary, as of now
+     */
+    GenerationResult result(StopReason reason, int promptTokens, long startNanos, long promptNanos) {
+        long end = System.nanoTime();
+        boolean any = generated > 0;
+        return new GenerationResult(promptTokens, generated, any ? firstTokenNanos - startNanos : 0, promptNanos,
+                any ? end - firstTokenNanos : 0, reason, text.toString(), decodeNanos, sampleNanos, logitsNanos, pieceNanos, stopNanos);
     }
 
     /** @return the first {@code n} generated ids */

@@ -59,6 +59,16 @@ public final class Bench implements Callable<Integer> {
     @Mixin
     BenchOptions options = new BenchOptions();
 
+    /**
+     * @param sorted samples in ascending order
+     * @param q      the quantile, in (0, 1]
+     * @return the nearest-rank quantile, NaN when there are no samples
+     */
+    static double percentile(double[] sorted, double q) {
+        if (sorted.length == 0) return Double.NaN;
+        return sorted[Math.max(0, Math.min(sorted.length - 1, (int) Math.ceil(q * sorted.length) - 1))];
+    }
+
     /** Median, min and max of repeated measurements. */
     public record Stat(double median, double min, double max) {
         /**

@@ -5,13 +5,12 @@ import dev.llamajava.Classifier;
 import dev.llamajava.ContextParams;
 import dev.llamajava.LlamaModel;
 import dev.llamajava.ModelParams;
-import dev.llamajava.SyntheticModels;
 import dev.llamajava.bench.Bench.Ratio;
 import dev.llamajava.bench.Bench.Stat;
-import dev.llamajava.gguf.SyntheticModel;
 import dev.llamajava.internal.Json;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -37,12 +36,9 @@ import java.util.concurrent.Callable;
 @Command(name = "classify-bench", mixinStandardHelpOptions = true, description = "Classifier latency vs llama-bench at the same depth.")
 public final class ClassifyBench implements Callable<Integer> {
 
-    @Option(names = "--model", description = "A GGUF file (default: the synthetic Llama-3.2-1B-shaped model).")
-    Path model;
-    @Option(names = "--synthetic", defaultValue = "Q4_K_M", description = "Quantization of the synthetic model (default: ${DEFAULT-VALUE}).")
-    String synthetic = "Q4_K_M";
-    @Option(names = "--threads", defaultValue = "2", description = "Threads (default: ${DEFAULT-VALUE}).")
-    int threads = 2;
+    @Mixin
+    SyntheticOptions opts = new SyntheticOptions();
+
     @Option(names = "--prefix", defaultValue = "200", description = "Cached prefix tokens, BOS included (default: ${DEFAULT-VALUE}).")
     int prefix = 200;
     @Option(names = "--input", defaultValue = "20", description = "Tokens per classified input (default: ${DEFAULT-VALUE}).")
@@ -53,10 +49,6 @@ public final class ClassifyBench implements Callable<Integer> {
     int decisions = 10;
     @Option(names = "--compare-native", required = true, description = "llama-bench of the same build.")
     Path llamaBench;
-    @Option(names = "--json", description = "Write JSON here.")
-    Path json;
-    @Option(names = "--markdown", description = "Write markdown here.")
-    Path markdown;
 
     /** Words that are one token each after a space in the Llama 3 and llama2 vocabularies, for inputs of exact size. */
     private static final List<String> WORDS = List.of(" the", " cat", " dog", " and", " a", " to", " is", " was", " in",
@@ -71,8 +63,8 @@ public final class ClassifyBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path file = model != null ? model : SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, synthetic, null);
-        ContextParams cp = ContextParams.builder().contextSize(512).threads(threads).threadsBatch(threads).build();
+        Path file = opts.file();
+        ContextParams cp = ContextParams.builder().contextSize(512).threads(opts.threads).threadsBatch(opts.threads).build();
         List<Double> latencies = new ArrayList<>();
         double[] ourP50 = new double[rounds];
         double[] native_ = new double[rounds];
@@ -107,7 +99,7 @@ public final class ClassifyBench implements Callable<Integer> {
         }
         double[] all = latencies.stream().mapToDouble(Double::doubleValue).toArray();
         Arrays.sort(all);
-        double p50 = percentile(all, 0.50), p99 = percentile(all, 0.99);
+        double p50 = Bench.percentile(all, 0.50), p99 = Bench.percentile(all, 0.99);
         double total = Arrays.stream(all).sum();
         double perSecond = all.length * 1000.0 / total;
         Ratio ratio = Ratio.of(ourP50, native_);
@@ -116,14 +108,14 @@ public final class ClassifyBench implements Callable<Integer> {
                 | model | threads | prefix | input | decisions/s | p50 ms | p99 ms | llama-bench pp%d @ d%d ms | p50 / llama-bench |
                 |---|---|---|---|---|---|---|---|---|
                 | %s | %d | %d | %d | %.1f | %.2f | %.2f | %.2f | %.3f [%.3f-%.3f] |
-                """, input, prefix, file.getFileName(), threads, prefix, input, perSecond, p50, p99, nat.median(), ratio.median(), ratio.low(), ratio.high());
+                """, input, prefix, file.getFileName(), opts.threads, prefix, input, perSecond, p50, p99, nat.median(), ratio.median(), ratio.low(), ratio.high());
         System.out.println();
         System.out.print(md);
         System.out.printf(Locale.ROOT, "%d decisions over %d rounds; prefix decoded once per context in %.0f ms; bar: p50 within 1.10x of llama-bench%n",
                 all.length, rounds, prefixMs);
-        if (markdown != null) Files.writeString(markdown, md);
-        if (json != null) {
-            ObjectNode o = Json.object().put("model", file.getFileName().toString()).put("threads", threads)
+        if (opts.markdown != null) Files.writeString(opts.markdown, md);
+        if (opts.json != null) {
+            ObjectNode o = Json.object().put("model", file.getFileName().toString()).put("threads", opts.threads)
                     .put("prefix_tokens", prefix).put("input_tokens", input).put("decisions", all.length)
                     .put("decisions_per_second", perSecond).put("p50_ms", p50).put("p99_ms", p99)
                     .put("llama_bench_ms", nat.median()).put("p50_over_llama_bench", ratio.median())
@@ -131,7 +123,7 @@ public final class ClassifyBench implements Callable<Integer> {
             o.putObject("p50_over_llama_bench_ci").put("low", ratio.low()).put("high", ratio.high()).put("confidence", ratio.confidence());
             o.putArray("round_p50_ms").addAll(Arrays.stream(ourP50).mapToObj(v -> Json.object().numberNode(v)).toList());
             o.putArray("round_llama_bench_ms").addAll(Arrays.stream(native_).mapToObj(v -> Json.object().numberNode(v)).toList());
-            Files.writeString(json, Json.pretty(Json.object().set("classify", o)) + "\n");
+            Files.writeString(opts.json, Json.pretty(Json.object().set("classify", o)) + "\n");
         }
         return 0;
     }
@@ -146,14 +138,10 @@ public final class ClassifyBench implements Callable<Integer> {
         return s;
     }
 
-    static double percentile(double[] sorted, double q) {
-        int i = (int) Math.ceil(q * sorted.length) - 1;
-        return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
-    }
 
     /** llama-bench's mean time for a prompt of {@code input} tokens at depth {@code prefix}, in ms. */
     private double nativeMillis(Path file) throws IOException, InterruptedException {
-        var records = LlamaBench.records(llamaBench, file, threads, decisions, false,
+        var records = LlamaBench.records(llamaBench, file, opts.threads, decisions, false,
                 "-p", Integer.toString(input), "-n", "0", "-d", Integer.toString(prefix));
         for (var rec : records) {
             if (rec.path("n_prompt").asInt() == input && rec.path("n_gen").asInt() == 0) return rec.path("avg_ns").asDouble() / 1e6;

@@ -102,20 +102,16 @@ public final class LoadBench implements Callable<Integer> {
             double[] gaps = samples.stream().flatMap(s -> s.gaps().stream()).mapToDouble(g -> g / 1e6).sorted().toArray();
             ObjectNode p = out.addObject().put("server", label).put("clients", n).put("requests", samples.size())
                     .put("max_tokens", maxTokens).put("tokens", tokens).put("seconds", seconds).put("tokens_per_second", tokens / seconds)
-                    .put("ttft_p50_ms", pct(ttft, 0.5)).put("ttft_p99_ms", pct(ttft, 0.99)).put("itl_p50_ms", pct(gaps, 0.5))
+                    .put("ttft_p50_ms", Bench.percentile(ttft, 0.5)).put("ttft_p99_ms", Bench.percentile(ttft, 0.99)).put("itl_p50_ms", Bench.percentile(gaps, 0.5))
                     .put("errors", errors);
             samples.stream().filter(s -> s.error() != null).limit(3).forEach(s -> p.withArray("error_samples").add(s.error()));
             System.out.printf(Locale.ROOT, "%s, %d clients: %.2f tokens/s, TTFT p50 %.0f ms p99 %.0f ms, ITL p50 %.1f ms, %d errors%n",
-                    label, n, tokens / seconds, pct(ttft, 0.5), pct(ttft, 0.99), pct(gaps, 0.5), errors);
+                    label, n, tokens / seconds, Bench.percentile(ttft, 0.5), Bench.percentile(ttft, 0.99), Bench.percentile(gaps, 0.5), errors);
         }
         if (json != null) Files.writeString(json, Json.pretty(out) + "\n");
         return 0;
     }
 
-    static double pct(double[] sorted, double q) {
-        if (sorted.length == 0) return Double.NaN;
-        return sorted[Math.max(0, Math.min(sorted.length - 1, (int) Math.ceil(q * sorted.length) - 1))];
-    }
 
     /** One streamed completion. */
     private Sample one(HttpClient http, int client, int r) {

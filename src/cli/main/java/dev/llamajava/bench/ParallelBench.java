@@ -10,14 +10,13 @@ import dev.llamajava.GenerationParams;
 import dev.llamajava.LlamaModel;
 import dev.llamajava.ModelParams;
 import dev.llamajava.StopReason;
-import dev.llamajava.SyntheticModels;
 import dev.llamajava.TokenStream;
 import dev.llamajava.bench.Bench.Ratio;
 import dev.llamajava.bench.Bench.Stat;
-import dev.llamajava.gguf.SyntheticModel;
 import dev.llamajava.internal.Json;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -53,12 +52,9 @@ import java.util.concurrent.TimeUnit;
 @Command(name = "parallel-bench", mixinStandardHelpOptions = true, description = "Engine throughput vs llama-batched-bench.")
 public final class ParallelBench implements Callable<Integer> {
 
-    @Option(names = "--model", description = "A GGUF file (default: the synthetic Llama-3.2-1B-shaped model).")
-    Path model;
-    @Option(names = "--synthetic", defaultValue = "Q4_K_M", description = "Quantization of the synthetic model (default: ${DEFAULT-VALUE}).")
-    String synthetic = "Q4_K_M";
-    @Option(names = "--threads", defaultValue = "2", description = "Threads (default: ${DEFAULT-VALUE}).")
-    int threads = 2;
+    @Mixin
+    SyntheticOptions opts = new SyntheticOptions();
+
     @Option(names = "--pp", defaultValue = "64", description = "Prompt tokens per stream (default: ${DEFAULT-VALUE}).")
     int pp = 64;
     @Option(names = "--tg", defaultValue = "32", description = "Generated tokens per stream after the first (default: ${DEFAULT-VALUE}).")
@@ -71,10 +67,6 @@ public final class ParallelBench implements Callable<Integer> {
     Path batchedBench;
     @Option(names = "--log-flush", description = "libllamajava_logflush.so, preloaded into llama-batched-bench so its last lines reach stdout.")
     Path logFlush;
-    @Option(names = "--json", description = "Write JSON here.")
-    Path json;
-    @Option(names = "--markdown", description = "Write markdown here.")
-    Path markdown;
 
     /** One point's speeds, tokens/s. */
     record Point(double pp, double tg) { }
@@ -88,14 +80,14 @@ public final class ParallelBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path file = model != null ? model : SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, synthetic, null);
+        Path file = opts.file();
         int maxPl = Arrays.stream(npl).max().orElseThrow();
         Map<Integer, double[][]> ours = new LinkedHashMap<>(), theirs = new LinkedHashMap<>();
         for (int pl : npl) {
             ours.put(pl, new double[2][rounds]);
             theirs.put(pl, new double[2][rounds]);
         }
-        ContextParams cp = ContextParams.builder().threads(threads).threadsBatch(threads).build();
+        ContextParams cp = ContextParams.builder().threads(opts.threads).threadsBatch(opts.threads).build();
         EngineParams ep = EngineParams.builder().slots(maxPl).slotContext(pp + tg + 1).context(cp).build();
         try (LlamaModel m = LlamaModel.load(file, ModelParams.defaults())) {
             Random rnd = new Random(1);
@@ -119,7 +111,7 @@ public final class ParallelBench implements Callable<Integer> {
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT,
                 "| streams | prompt t/s | batched-bench | ratio | generation t/s (all streams) | per stream | batched-bench | ratio |%n"
                         + "|---|---|---|---|---|---|---|---|%n"));
-        ObjectNode root = Json.object().put("model", file.getFileName().toString()).put("threads", threads).put("pp", pp)
+        ObjectNode root = Json.object().put("model", file.getFileName().toString()).put("threads", opts.threads).put("pp", pp)
                 .put("tg", tg).put("rounds", rounds).put("slots", maxPl).put("slot_context", pp + tg + 1);
         ArrayNode points = root.putArray("points");
         for (int pl : npl) {
@@ -141,9 +133,9 @@ public final class ParallelBench implements Callable<Integer> {
         System.out.println();
         System.out.print(md);
         System.out.printf(Locale.ROOT, "%s, %d threads, prompts of %d tokens, %d generated per stream after the first; bar: ratios 0.95 or better%n",
-                file.getFileName(), threads, pp, tg);
-        if (markdown != null) Files.writeString(markdown, md.toString());
-        if (json != null) Files.writeString(json, Json.pretty(Json.object().set("parallel", root)) + "\n");
+                file.getFileName(), opts.threads, pp, tg);
+        if (opts.markdown != null) Files.writeString(opts.markdown, md.toString());
+        if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("parallel", root)) + "\n");
         return 0;
     }
 
@@ -188,7 +180,7 @@ public final class ParallelBench implements Callable<Integer> {
         List<String> cmd = new ArrayList<>(List.of(batchedBench.toString(), "-m", file.toString(), "-c", Integer.toString(maxPl * (pp + tg + 1)),
                 "-b", "2048", "-ub", "512", "-npp", Integer.toString(pp), "-ntg", Integer.toString(tg),
                 "-npl", String.join(",", Arrays.stream(npl).mapToObj(Integer::toString).toList()),
-                "-t", Integer.toString(threads), "-tb", Integer.toString(threads), "-ngl", "0", "--output-format", "jsonl"));
+                "-t", Integer.toString(opts.threads), "-tb", Integer.toString(opts.threads), "-ngl", "0", "--output-format", "jsonl"));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(Redirect.DISCARD);
         if (logFlush != null) pb.environment().put("LD_PRELOAD", logFlush.toString());
         Process p = pb.start();

@@ -39,7 +39,6 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.UUID;
@@ -48,7 +47,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * An OpenAI-compatible HTTP server over an {@link Engine}: {@code /v1/chat/completions} and {@code /v1/completions}
@@ -86,7 +84,6 @@ public final class OpenAiServer implements AutoCloseable {
     private final Object embedLock = new Object();
     private final Metrics metrics = new Metrics();
     private final Set<TokenStream> open = ConcurrentHashMap.newKeySet();
-    private final AtomicInteger inFlight = new AtomicInteger();
     private final long created = System.currentTimeMillis() / 1000;
     private volatile boolean stopping;
     private WebServer web;
@@ -190,7 +187,6 @@ public final class OpenAiServer implements AutoCloseable {
     /** Runs a handler: the API key, errors as OpenAI's error JSON, metrics. Never lets an exception escape. */
     private void handle(String endpoint, boolean auth, ServerRequest req, ServerResponse res, Body body) {
         long t0 = System.nanoTime();
-        inFlight.incrementAndGet();
         try {
             if (auth && params.apiKey() != null) {
                 String h = req.headers().first(HeaderNames.AUTHORIZATION).orElse("");
@@ -211,7 +207,6 @@ public final class OpenAiServer implements AutoCloseable {
             LOG.log(System.Logger.Level.WARNING, "request to " + endpoint + " failed", e);
             error(res, new ApiException(500, "server_error", null, null, "internal error: " + e));
         } finally {
-            inFlight.decrementAndGet();
             metrics.request(endpoint, res.status().code(), System.nanoTime() - t0);
         }
     }
@@ -343,13 +338,12 @@ public final class OpenAiServer implements AutoCloseable {
         JsonNode stop = b.get("stop");
         if (stop != null && !stop.isNull()) {
             List<String> stops = new ArrayList<>();
-            if (stop.isTextual()) stops.add(stop.asText());
+            if (stop.isTextual() && !stop.asText().isEmpty()) stops.add(stop.asText());
             else if (stop.isArray() && stop.size() <= 4) for (JsonNode s : stop) {
                 if (!s.isTextual() || s.asText().isEmpty()) throw ApiException.invalid("stop", "'stop' must hold non-empty strings");
                 stops.add(s.asText());
             }
-            else throw ApiException.invalid("stop", "'stop' must be a string or an array of up to 4 strings");
-            if (stops.stream().anyMatch(String::isEmpty)) throw ApiException.invalid("stop", "'stop' must not be empty");
+            else throw ApiException.invalid("stop", "'stop' must be a non-empty string or an array of up to 4 of them");
             g.stopStrings(stops);
         }
         boolean logprobs;
@@ -759,7 +753,7 @@ public final class OpenAiServer implements AutoCloseable {
         stopping = true;
         long deadline = System.nanoTime() + grace.toNanos();
         boolean done;
-        while (!(done = inFlightGenerations() == 0) && System.nanoTime() < deadline) {
+        while (!(done = open.isEmpty()) && System.nanoTime() < deadline) {
             try {
                 Thread.sleep(10);
             } catch (InterruptedException e) {
@@ -781,18 +775,9 @@ public final class OpenAiServer implements AutoCloseable {
         return done;
     }
 
-    private int inFlightGenerations() {
-        return open.size();
-    }
-
     /** Shuts down with no grace: running generations are cancelled. */
     @Override
     public void close() {
         shutdown(Duration.ZERO);
-    }
-
-    /** @return what {@link Optional} holds for the chat template, for tests */
-    Optional<String> template() {
-        return Optional.ofNullable(template);
     }
 }
