@@ -11,8 +11,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -247,6 +249,50 @@ public final class LlamaModel extends NativeResource {
             MemorySegment t = llama_h.llama_model_chat_template(m, MemorySegment.NULL);
             return t.equals(MemorySegment.NULL) ? Optional.empty() : Optional.of(Llama.string(t));
         }
+    }
+
+    /**
+     * A conversation as prompt tokens: formatted with the model's own chat template, ending with the assistant's
+     * header, tokenized with special tokens parsed, and with BOS exactly once (a template that writes BOS itself, as
+     * Llama 3's does, would otherwise get a second one from the tokenizer).
+     *
+     * @param messages the conversation
+     * @return the prompt's tokens
+     * @throws UnsupportedChatTemplateException when the model has no chat template or llama.cpp does not know it
+     * @throws IllegalStateException            when closed
+     */
+    public int[] chatPrompt(List<ChatMessage> messages) {
+        String template = chatTemplate().orElseThrow(() -> new UnsupportedChatTemplateException(
+                "the model " + path().getFileName() + " has no chat template (tokenizer.chat_template): format the prompt yourself, "
+                        + "or use ChatTemplates.apply with a built-in name such as \"llama3\""));
+        return chatPrompt(template, messages);
+    }
+
+    /**
+     * A conversation as prompt tokens, formatted with the given template (see {@link #chatPrompt(List)}).
+     *
+     * @param template a template text or a built-in name such as {@code llama3}
+     * @param messages the conversation
+     * @return the prompt's tokens
+     * @throws UnsupportedChatTemplateException when llama.cpp does not know the template
+     * @throws IllegalStateException            when closed
+     */
+    public int[] chatPrompt(String template, List<ChatMessage> messages) {
+        return tokenizePrompt(ChatTemplates.apply(template, messages, true));
+    }
+
+    /**
+     * Tokenizes a prompt that may hold special-token text (such as a formatted chat): special tokens parsed, BOS added
+     * as the model asks but never twice (when the text starts with the BOS text itself).
+     *
+     * @param text the prompt
+     * @return its tokens
+     * @throws IllegalStateException when closed
+     */
+    public int[] tokenizePrompt(String text) {
+        int[] t = tokenize(text, true, true);
+        int bos = bosToken();
+        return t.length >= 2 && bos >= 0 && t[0] == bos && t[1] == bos ? Arrays.copyOfRange(t, 1, t.length) : t;
     }
 
     /** @return beginning-of-sequence token, or -1 @throws IllegalStateException when closed */

@@ -86,6 +86,35 @@ public record SamplerParams(float temperature, int topK, float topP, float minP,
         return builder().temperature(0).build();
     }
 
+    /**
+     * The sampler an OpenAI-style request asks for, the one mapping under the server, LangChain4j and Spring AI:
+     * each null keeps {@link #defaults()}' value; a temperature of 0 is {@link #greedy()}; the frequency and presence
+     * penalties look at the last 64 tokens; the seed's low 31 bits are used.
+     *
+     * @param temperature      softmax temperature, or null
+     * @param topP             nucleus sampling, or null
+     * @param topK             top-k, or null
+     * @param frequencyPenalty frequency penalty, or null
+     * @param presencePenalty  presence penalty, or null
+     * @param seed             random seed, or null (llama.cpp picks one)
+     * @return the sampler
+     * @throws IllegalArgumentException when a value is out of range (the message names the field)
+     */
+    public static SamplerParams of(Double temperature, Double topP, Integer topK, Double frequencyPenalty,
+                                   Double presencePenalty, Long seed) {
+        if (temperature != null && temperature == 0) return greedy();
+        Builder b = builder();
+        if (temperature != null) b.temperature(temperature.floatValue());
+        if (topP != null) b.topP(topP.floatValue());
+        if (topK != null) b.topK(topK);
+        if (seed != null) b.seed((int) (seed & 0x7fffffffL));
+        if (frequencyPenalty != null || presencePenalty != null) {
+            b.penalties(64, 1.0f, frequencyPenalty == null ? 0f : frequencyPenalty.floatValue(),
+                    presencePenalty == null ? 0f : presencePenalty.floatValue());
+        }
+        return b.build();
+    }
+
     /** @return a builder with the defaults */
     public static Builder builder() {
         return new Builder();

@@ -9,10 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -40,30 +37,6 @@ class EmbeddingTest {
         tinyModel.close();
     }
 
-    /** {@code llama-embedding ... --embd-output-format json}: the vectors it prints (%1.7f each). */
-    static List<float[]> reference(Path model, List<String> prompts, String pooling, int normalize) throws Exception {
-        var r = TestSupport.run(List.of(TestSupport.tool("llama-embedding").toString(), "-m", model.toString(),
-                "-p", String.join("\n", prompts), "--pooling", pooling, "--embd-normalize", Integer.toString(normalize),
-                "--embd-output-format", "json", "-t", "2", "-c", "512", "--no-warmup"), null, TestSupport.toolLogEnv(), 300);
-        assertEquals(0, r.exit(), r.stderr());
-        String out = r.stdout();
-        if (out.indexOf('{') < 0) throw new AssertionError("llama-embedding printed no JSON; stdout: " + out + "\nstderr: " + r.stderr());
-        // each "embedding": [...] array, read as text: past a reranker's outputs the tool prints whatever lies after
-        // them in memory (it reads n_embd floats of a vector that holds n_cls_out), sometimes -nan
-        List<float[]> vectors = new ArrayList<>();
-        Matcher m = Pattern.compile("\"embedding\": \\[([^\\]]*)\\]").matcher(out);
-        while (m.find()) {
-            String[] parts = m.group(1).split(",");
-            float[] v = new float[parts.length];
-            for (int i = 0; i < v.length; i++) {
-                String p = parts[i].trim();
-                v[i] = p.contains("nan") ? Float.NaN : Float.parseFloat(p);
-            }
-            vectors.add(v);
-        }
-        return vectors;
-    }
-
     static void assertClose(float[] expected, float[] actual, String what) {
         assertEquals(expected.length, actual.length, what + ": dimensions");
         for (int i = 0; i < expected.length; i++) {
@@ -84,8 +57,8 @@ class EmbeddingTest {
         String name = pooling.name().toLowerCase();
         for (var m : List.of(new Object[]{stories, TestSupport.stories260K()}, new Object[]{tinyModel, tiny})) {
             LlamaModel model = (LlamaModel) m[0];
-            List<float[]> normalised = reference((Path) m[1], PROMPTS, name, 2);
-            List<float[]> raw = reference((Path) m[1], PROMPTS.subList(0, 1), name, -1);
+            List<float[]> normalised = TestSupport.llamaEmbedding((Path) m[1], PROMPTS, name, 2);
+            List<float[]> raw = TestSupport.llamaEmbedding((Path) m[1], PROMPTS.subList(0, 1), name, -1);
             try (LlamaContext one = context(model, pooling, 1); LlamaContext many = context(model, pooling, 4)) {
                 assertEquals(pooling, one.pooling());
                 for (int i = 0; i < PROMPTS.size(); i++) {
@@ -101,7 +74,7 @@ class EmbeddingTest {
 
     @Test
     void perTokenEqualsLlamaEmbedding() throws Exception {
-        List<float[]> expected = reference(TestSupport.stories260K(), PROMPTS.subList(1, 2), "none", 2);
+        List<float[]> expected = TestSupport.llamaEmbedding(TestSupport.stories260K(), PROMPTS.subList(1, 2), "none", 2);
         try (LlamaContext ctx = context(stories, Pooling.NONE, 1)) {
             float[][] got = ctx.tokenEmbeddings(PROMPTS.get(1), true);
             assertEquals(expected.size(), got.length, "one vector per token");
@@ -117,7 +90,7 @@ class EmbeddingTest {
                 List.of("yes", "no"));
         String query = "Where did the dog go?";
         List<String> docs = List.of("The dog ran to the park.", "Once upon a time there was a girl.", "Red ball", "The cat slept.");
-        List<float[]> expected = reference(reranker, docs.stream().map(d -> query + "\t" + d).toList(), "rank", -1);
+        List<float[]> expected = TestSupport.llamaEmbedding(reranker, docs.stream().map(d -> query + "\t" + d).toList(), "rank", -1);
         try (LlamaModel m = LlamaModel.load(reranker); LlamaContext ctx = context(m, Pooling.UNSPECIFIED, 3)) {
             assertEquals(Pooling.RANK, ctx.pooling(), "the model's own pooling");
             float[] scores = ctx.rerank(query, docs);

@@ -11,6 +11,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -114,5 +116,29 @@ public final class TestSupport {
         cmd.add(mainClass);
         cmd.addAll(List.of(args));
         return cmd;
+    }
+
+    /** {@code llama-embedding ... --embd-output-format json}: the vectors it prints (%1.7f each). */
+    public static List<float[]> llamaEmbedding(Path model, List<String> prompts, String pooling, int normalize) throws Exception {
+        var r = run(List.of(tool("llama-embedding").toString(), "-m", model.toString(),
+                "-p", String.join("\n", prompts), "--pooling", pooling, "--embd-normalize", Integer.toString(normalize),
+                "--embd-output-format", "json", "-t", "2", "-c", "512", "--no-warmup"), null, toolLogEnv(), 300);
+        if (r.exit() != 0) throw new AssertionError("llama-embedding exited " + r.exit() + ": " + r.stderr());
+        String out = r.stdout();
+        if (out.indexOf('{') < 0) throw new AssertionError("llama-embedding printed no JSON; stdout: " + out + "\nstderr: " + r.stderr());
+        // each "embedding": [...] array, read as text: past a reranker's outputs the tool prints whatever lies after
+        // them in memory (it reads n_embd floats of a vector that holds n_cls_out), sometimes -nan
+        List<float[]> vectors = new ArrayList<>();
+        Matcher m = Pattern.compile("\"embedding\": \\[([^\\]]*)\\]").matcher(out);
+        while (m.find()) {
+            String[] parts = m.group(1).split(",");
+            float[] v = new float[parts.length];
+            for (int i = 0; i < v.length; i++) {
+                String p = parts[i].trim();
+                v[i] = p.contains("nan") ? Float.NaN : Float.parseFloat(p);
+            }
+            vectors.add(v);
+        }
+        return vectors;
     }
 }

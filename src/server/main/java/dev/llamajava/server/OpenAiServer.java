@@ -6,16 +6,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.llamajava.ChatMessage;
-import dev.llamajava.ChatTemplates;
 import dev.llamajava.ContextOverflowException;
-import dev.llamajava.ContextParams;
 import dev.llamajava.Engine;
 import dev.llamajava.EngineBusyException;
 import dev.llamajava.GenerationParams;
 import dev.llamajava.GenerationResult;
-import dev.llamajava.LlamaContext;
 import dev.llamajava.LlamaModel;
 import dev.llamajava.SamplerParams;
+import dev.llamajava.TextEmbedder;
 import dev.llamajava.StopReason;
 import dev.llamajava.Token;
 import dev.llamajava.TokenStream;
@@ -80,8 +78,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final LlamaModel model;
     private final ServerParams params;
     private final String template;
-    private final LlamaContext embedContext;
-    private final Object embedLock = new Object();
+    private final TextEmbedder embedder;
     private final Metrics metrics = new Metrics();
     private final Set<TokenStream> open = ConcurrentHashMap.newKeySet();
     private final long created = System.currentTimeMillis() / 1000;
@@ -95,12 +92,12 @@ public final class OpenAiServer implements AutoCloseable {
         return t;
     });
 
-    private OpenAiServer(Engine engine, ServerParams params, LlamaContext embedContext) {
+    private OpenAiServer(Engine engine, ServerParams params, TextEmbedder embedder) {
         this.engine = engine;
         this.model = engine.model();
         this.params = params;
         this.template = model.chatTemplate().orElse(null);
-        this.embedContext = embedContext;
+        this.embedder = embedder;
     }
 
     /**
@@ -115,7 +112,10 @@ public final class OpenAiServer implements AutoCloseable {
     public static OpenAiServer start(Engine engine, ServerParams params) {
         Objects.requireNonNull(engine, "engine");
         Objects.requireNonNull(params, "params");
-        LlamaContext embed = params.embeddings() ? embeddingContext(engine) : null;
+        TextEmbedder embed = params.embeddings()
+                ? TextEmbedder.create(engine.model(), engine.params().context().toBuilder().contextSize(2048).batchSize(2048)
+                        .microBatchSize(2048).sequences(4).build())
+                : null;
         OpenAiServer s = new OpenAiServer(engine, params, embed);
         try {
             s.web = WebServer.builder()
@@ -134,16 +134,6 @@ public final class OpenAiServer implements AutoCloseable {
         }
         LOG.log(System.Logger.Level.INFO, "serving {0} on http://{1}:{2}", params.modelName(), params.host(), Integer.toString(s.port()));
         return s;
-    }
-
-    /** An embedding context: the model's pooling, or mean pooling for a model that names none (a causal LM). */
-    private static LlamaContext embeddingContext(Engine engine) {
-        ContextParams base = engine.params().context().toBuilder().contextSize(2048).batchSize(2048).microBatchSize(2048)
-                .embeddings(true).sequences(4).build();
-        LlamaContext c = LlamaContext.create(engine.model(), base);
-        if (c.pooling() != ContextParams.Pooling.NONE) return c;
-        c.close();
-        return LlamaContext.create(engine.model(), base.toBuilder().pooling(ContextParams.Pooling.MEAN).build());
     }
 
     /** @return the port it listens on */
@@ -289,7 +279,7 @@ public final class OpenAiServer implements AutoCloseable {
     private record Request(int[] prompt, GenerationParams gen, int n, boolean stream, boolean usage, boolean logprobs) { }
 
     private Request parse(JsonNode b, boolean chat) {
-        String prompt;
+        int[] promptTokens;
         if (chat) {
             JsonNode msgs = b.path("messages");
             if (!msgs.isArray() || msgs.isEmpty()) throw ApiException.invalid("messages", "'messages' must be a non-empty array");
@@ -301,12 +291,12 @@ public final class OpenAiServer implements AutoCloseable {
                 list.add(new ChatMessage(role.equals("developer") ? "system" : role, content(m.path("content"))));
             }
             if (template == null) throw ApiException.invalid("messages", "the model has no chat template; use /v1/completions");
-            prompt = ChatTemplates.apply(template, list, true);
+            promptTokens = model.chatPrompt(template, list);
         } else {
             JsonNode p = b.path("prompt");
             if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) p = p.get(0);
             if (!p.isTextual()) throw ApiException.invalid("prompt", "'prompt' must be a string");
-            prompt = p.asText();
+            promptTokens = model.tokenizePrompt(p.asText());
         }
         int maxTokens = params.maxTokens();
         for (String f : List.of("max_tokens", "max_completion_tokens")) {
@@ -319,20 +309,18 @@ public final class OpenAiServer implements AutoCloseable {
         int n = intField(b, "n", 1, 1, params.maxChoices());
         boolean stream = boolField(b, "stream", false);
         boolean usage = b.path("stream_options").path("include_usage").asBoolean(false);
-        SamplerParams.Builder sp = SamplerParams.defaults().toBuilder();
         Double temp = numField(b, "temperature", 0, 2);
-        if (temp != null) sp.temperature(temp.floatValue());
         Double topP = numField(b, "top_p", 0, 1);
-        if (topP != null) sp.topP(topP.floatValue());
         JsonNode seed = b.get("seed");
-        if (seed != null && !seed.isNull()) {
-            if (!seed.isIntegralNumber()) throw ApiException.invalid("seed", "'seed' must be an integer");
-            sp.seed((int) (seed.asLong() & 0x7fffffffL));
-        }
+        if (seed != null && !seed.isNull() && !seed.isIntegralNumber()) throw ApiException.invalid("seed", "'seed' must be an integer");
         Double freq = numField(b, "frequency_penalty", -2, 2);
         Double pres = numField(b, "presence_penalty", -2, 2);
-        if (freq != null || pres != null) sp.penalties(64, 1.0f, freq == null ? 0f : freq.floatValue(), pres == null ? 0f : pres.floatValue());
-        SamplerParams sampler = temp != null && temp == 0 ? SamplerParams.greedy() : sp.build();
+        SamplerParams sampler;
+        try {
+            sampler = SamplerParams.of(temp, topP, null, freq, pres, seed == null || seed.isNull() ? null : seed.asLong());
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(null, e.getMessage());
+        }
         GenerationParams.Builder g = GenerationParams.builder().maxTokens(maxTokens).sampler(sampler).addSpecial(true).parseSpecial(true)
                 .ignoreEos(boolField(b, "ignore_eos", false)); // llama-server's extension, for load tests
         JsonNode stop = b.get("stop");
@@ -379,21 +367,10 @@ public final class OpenAiServer implements AutoCloseable {
             }
         }
         try {
-            return new Request(tokens(prompt), g.build(), n, stream, usage, logprobs);
+            return new Request(promptTokens, g.build(), n, stream, usage, logprobs);
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(null, e.getMessage());
         }
-    }
-
-    /**
-     * The prompt's tokens with BOS as the model asks, once: a chat template that writes BOS itself (Llama 3's does)
-     * would otherwise get a second one.
-     */
-    private int[] tokens(String prompt) {
-        int[] t = model.tokenize(prompt, true, true);
-        int bos = model.bosToken();
-        if (t.length >= 2 && bos >= 0 && t[0] == bos && t[1] == bos) t = java.util.Arrays.copyOfRange(t, 1, t.length);
-        return t;
     }
 
     private static String content(JsonNode c) {
@@ -670,7 +647,7 @@ public final class OpenAiServer implements AutoCloseable {
     // ---- embeddings ----
 
     private void embeddings(ServerRequest req, ServerResponse res) throws IOException {
-        if (embedContext == null) throw new ApiException(404, "invalid_request_error", "not_found", null, "embeddings are off on this server");
+        if (embedder == null) throw new ApiException(404, "invalid_request_error", "not_found", null, "embeddings are off on this server");
         JsonNode b = body(req);
         JsonNode input = b.path("input");
         List<Object> inputs = new ArrayList<>();
@@ -693,16 +670,14 @@ public final class OpenAiServer implements AutoCloseable {
         for (int i = 0; i < inputs.size(); i++) {
             int[] toks = inputs.get(i) instanceof String s ? model.tokenize(s, true, true) : (int[]) inputs.get(i);
             if (toks.length == 0) throw ApiException.invalid("input", "input " + i + " has no tokens");
-            if (toks.length > embedContext.contextSize()) {
+            if (toks.length > embedder.maxTokens()) {
                 throw new ApiException(400, "invalid_request_error", "context_length_exceeded", "input",
-                        "input " + i + " has " + toks.length + " tokens; the embedding context holds " + embedContext.contextSize());
+                        "input " + i + " has " + toks.length + " tokens; the embedding context holds " + embedder.maxTokens());
             }
             promptTokens += toks.length;
             float[] v;
             try {
-                synchronized (embedLock) {
-                    v = embedContext.embed(toks, true);
-                }
+                v = embedder.embed(toks, true);
             } catch (IllegalArgumentException e) {
                 throw ApiException.invalid("input", e.getMessage());
             }
@@ -764,11 +739,7 @@ public final class OpenAiServer implements AutoCloseable {
         for (TokenStream s : open) s.cancel();
         web.stop();
         watchdog.shutdownNow();
-        if (embedContext != null) {
-            synchronized (embedLock) {
-                embedContext.close();
-            }
-        }
+        if (embedder != null) embedder.close();
         synchronized (stopped) {
             stopped.notifyAll();
         }
