@@ -1,6 +1,8 @@
 package dev.llamajava;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.llamajava.internal.schema.GrammarConverter;
 import dev.llamajava.internal.schema.NlohmannJson;
@@ -75,6 +77,35 @@ public final class JsonSchemaGrammar {
      */
     public static String toGbnf(JsonNode schema) {
         return convert(schema).grammar();
+    }
+
+    /**
+     * A schema in the strict form of OpenAI's structured outputs, which framework schemas (LangChain4j's, Spring AI's)
+     * are written for: every object that names no {@code required} list requires each property it declares, and one
+     * that does not say otherwise takes no other properties. Without it, {@code {}} is a valid answer for any object.
+     *
+     * @param schema the schema; not changed
+     * @return a strict copy
+     */
+    public static JsonNode strict(JsonNode schema) {
+        JsonNode copy = Objects.requireNonNull(schema, "schema").deepCopy();
+        tighten(copy);
+        return copy;
+    }
+
+    private static void tighten(JsonNode schema) {
+        if (!(schema instanceof ObjectNode o)) return;
+        if (o.get("properties") instanceof ObjectNode props) {
+            if (!o.has("required")) {
+                ArrayNode req = o.putArray("required");
+                props.fieldNames().forEachRemaining(req::add);
+            }
+            if (!o.has("additionalProperties")) o.put("additionalProperties", false);
+            props.forEach(JsonSchemaGrammar::tighten);
+        }
+        for (String k : List.of("items", "additionalProperties")) tighten(o.get(k));
+        for (String k : List.of("anyOf", "oneOf", "allOf")) if (o.get(k) instanceof ArrayNode a) a.forEach(JsonSchemaGrammar::tighten);
+        for (String k : List.of("$defs", "definitions")) if (o.get(k) instanceof ObjectNode d) d.forEach(JsonSchemaGrammar::tighten);
     }
 
     /**

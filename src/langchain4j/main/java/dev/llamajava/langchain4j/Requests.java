@@ -1,9 +1,6 @@
 package dev.llamajava.langchain4j;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.ChatMessage;
 import dev.langchain4j.data.message.SystemMessage;
@@ -24,6 +21,7 @@ import dev.llamajava.Engine;
 import dev.llamajava.EngineBusyException;
 import dev.llamajava.GenerationParams;
 import dev.llamajava.GenerationResult;
+import dev.llamajava.JsonSchemaGrammar;
 import dev.llamajava.SamplerParams;
 import dev.llamajava.TokenStream;
 import dev.llamajava.UnsupportedChatTemplateException;
@@ -117,30 +115,9 @@ final class Requests {
         ResponseFormat rf = p.responseFormat();
         if (rf != null && rf.type() == ResponseFormatType.JSON) {
             if (rf.jsonSchema() == null || rf.jsonSchema().rootElement() == null) g.json();
-            else g.jsonSchema(strict(JSON.valueToTree(JsonSchemaElementJsonUtils.toMap(rf.jsonSchema().rootElement()))));
+            else g.jsonSchema(JsonSchemaGrammar.strict(JSON.valueToTree(JsonSchemaElementJsonUtils.toMap(rf.jsonSchema().rootElement()))));
         }
         return g.build();
-    }
-
-    /**
-     * OpenAI's strict structured output, which LangChain4j's schemas are written for: an object that names no
-     * {@code required} list requires every property it declares, and one that does not say otherwise takes no others.
-     * Without it, {@code {}} would be a valid answer for every record.
-     */
-    static JsonNode strict(JsonNode schema) {
-        if (!(schema instanceof ObjectNode o)) return schema;
-        if (o.get("properties") instanceof ObjectNode props) {
-            if (!o.has("required")) {
-                ArrayNode req = o.putArray("required");
-                props.fieldNames().forEachRemaining(req::add);
-            }
-            if (!o.has("additionalProperties")) o.put("additionalProperties", false);
-            props.forEach(Requests::strict);
-        }
-        for (String k : List.of("items", "additionalProperties")) strict(o.get(k));
-        for (String k : List.of("anyOf", "oneOf", "allOf")) if (o.get(k) instanceof ArrayNode a) a.forEach(Requests::strict);
-        for (String k : List.of("$defs", "definitions")) if (o.get(k) instanceof ObjectNode d) d.forEach(Requests::strict);
-        return schema;
     }
 
     static FinishReason finishReason(GenerationResult r) {
