@@ -30,8 +30,20 @@ final class NativeExtractor {
 
     private NativeExtractor() { }
 
+    /**
+     * A resource of the natives jars, through the class loader: with the library a named module (module path), its
+     * own {@code Class.getResourceAsStream} would look only inside the library's jar, and the natives jar is another
+     * (automatic) module. The folder names ({@code native}, {@code linux-x86_64}) are no package names, so no module
+     * encapsulates them.
+     */
+    static InputStream resource(String absolutePath) {
+        String name = absolutePath.startsWith("/") ? absolutePath.substring(1) : absolutePath;
+        ClassLoader cl = NativeExtractor.class.getClassLoader();
+        return cl != null ? cl.getResourceAsStream(name) : ClassLoader.getSystemResourceAsStream(name);
+    }
+
     static Map<String, String> readManifest(String resDir) {
-        try (InputStream in = NativeExtractor.class.getResourceAsStream(resDir + NativeLoader.MANIFEST)) {
+        try (InputStream in = resource(resDir + NativeLoader.MANIFEST)) {
             if (in == null) return null;
             Map<String, String> m = new LinkedHashMap<>();
             for (String line : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
@@ -52,7 +64,7 @@ final class NativeExtractor {
     static String version(String resDir) {
         String v = NativeExtractor.class.getPackage().getImplementationVersion();
         if (v == null) v = "dev";
-        try (InputStream in = NativeExtractor.class.getResourceAsStream(resDir + NativeLoader.MANIFEST)) {
+        try (InputStream in = resource(resDir + NativeLoader.MANIFEST)) {
             return v + "-" + Hashing.sha256(in.readAllBytes()).substring(0, 12);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -101,7 +113,7 @@ final class NativeExtractor {
                     if (Files.isRegularFile(target) && Hashing.sha256(target).equals(e.getValue())) continue;
                     Path tmp = Files.createTempFile(dir, "." + e.getKey(), ".part");
                     try {
-                        try (InputStream in = NativeExtractor.class.getResourceAsStream(resDir + e.getKey())) {
+                        try (InputStream in = resource(resDir + e.getKey())) {
                             if (in == null) throw new IOException("resource " + resDir + e.getKey() + " listed in the manifest is missing");
                             Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
                         }
