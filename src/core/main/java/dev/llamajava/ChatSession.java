@@ -163,7 +163,7 @@ public final class ChatSession {
     private int[] fit(List<ChatMessage> msgs, GenerationParams params) {
         int reserve = params.maxTokens() > 0 ? Math.min(params.maxTokens(), context.contextSize() / 2) : context.contextSize() / 4;
         for (;;) {
-            int[] full = context.model().tokenize(ChatTemplates.apply(template, msgs, true), true, true);
+            int[] full = context.model().chatPrompt(template, msgs);
             if (full.length + reserve <= context.contextSize()) return full;
             int first = msgs.isEmpty() || !msgs.getFirst().role().equals("system") ? 0 : 1;
             if (msgs.size() - first <= 1) {

@@ -323,7 +323,7 @@ public final class Classifier implements AutoCloseable {
                     }
                 }
             }
-            int[] prefixTokens = model.tokenize(pre, true, true);
+            int[] prefixTokens = model.tokenizePrompt(pre);
             List<Node> trie = new ArrayList<>();
             int[][] rows = trie(labelTokens, trie);
             boolean multi = !trie.isEmpty();

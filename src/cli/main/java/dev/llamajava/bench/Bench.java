@@ -1,7 +1,6 @@
 package dev.llamajava.bench;
 
 import dev.llamajava.ChatMessage;
-import dev.llamajava.ChatTemplates;
 import dev.llamajava.ContextParams;
 import dev.llamajava.Device;
 import dev.llamajava.GenerationParams;
@@ -171,8 +170,7 @@ public final class Bench implements Callable<Integer> {
             double[] ttftOver = new double[reps];
             Map<String, Double> greedy = new LinkedHashMap<>();
             String tmpl = SyntheticModel.LLAMA3_TEMPLATE.equals(mm.chatTemplate().orElse("")) ? "llama3" : "chatml";
-            int[] shortPrompt = mm.tokenize(ChatTemplates.apply(tmpl,
-                    List.of(ChatMessage.user("Summarise the weather report in one line, please.")), true), true, true);
+            int[] shortPrompt = mm.chatPrompt(tmpl, List.of(ChatMessage.user("Summarise the weather report in one line, please.")));
             if (shortPrompt.length > 20) shortPrompt = Arrays.copyOf(shortPrompt, 20);
             int[] first = {prompt[0]};
             // our warm-up (JIT, caches): at least two repetitions and 3 s, so that no compilation runs beside a measurement
