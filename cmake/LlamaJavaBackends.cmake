@@ -51,6 +51,11 @@ endif()
 set(LLAMA_BUILD_APP      OFF CACHE BOOL "" FORCE)
 set(LLAMA_OPENSSL        OFF CACHE BOOL "" FORCE)
 set(LLAMA_ALL_WARNINGS   OFF CACHE BOOL "" FORCE)
-set(GGML_OPENMP          ON  CACHE BOOL "" FORCE)
+if(WIN32)
+  # ggml's own thread pool: OpenMP would add MinGW's libgomp-1.dll (and its pthread DLL) to every Windows install
+  set(GGML_OPENMP        OFF CACHE BOOL "" FORCE)
+else()
+  set(GGML_OPENMP        ON  CACHE BOOL "" FORCE)
+endif()
 
 set(LLAMAJAVA_REFERENCE_TOOLS llama-simple llama-completion llama-bench llama-quantize llama-tokenize llama-embedding llama-batched-bench)

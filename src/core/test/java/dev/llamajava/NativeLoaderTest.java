@@ -143,6 +143,36 @@ class NativeLoaderTest {
                 + "(is llama-java-<version>-natives-linux-x86_64.jar on the class path?)\n"), r.stdout());
     }
 
+    /** A folder that looks like another platform's natives jar (its manifest only). */
+    static Path fakeNatives(String platform) throws Exception {
+        Path root = TestSupport.workDir("fake-natives-" + platform);
+        Path d = root.resolve("dev/llamajava/native/" + platform);
+        Files.createDirectories(d);
+        Files.writeString(d.resolve("natives.sha256"), "0".repeat(64) + "  libllama.so\n");
+        return root;
+    }
+
+    @Test
+    void onlyAnotherPlatformsNativesIsAClearException() throws Exception {
+        String cp = classPathWithoutNatives() + File.pathSeparator + fakeNatives("linux-aarch64") + File.pathSeparator
+                + fakeNatives("windows-x86_64");
+        var r = TestSupport.run(TestSupport.javaCommand(cp, List.of(), "dev.llamajava.LoaderProbe"), null, null, 120);
+        assertEquals(3, r.exit(), r.stdout() + r.stderr());
+        assertTrue(r.stdout().contains("could not load llama.cpp's native libraries for linux-x86_64"), r.stdout());
+        assertTrue(r.stdout().contains("(is llama-java-<version>-natives-linux-x86_64.jar on the class path?); "
+                + "natives jars seen: linux-aarch64, windows-x86_64\n"), r.stdout());
+    }
+
+    @Test
+    void theRunningPlatformsNativesArePickedAmongSeveral() throws Exception {
+        String cp = fakeNatives("linux-aarch64") + File.pathSeparator + fakeNatives("windows-x86_64") + File.pathSeparator + CP;
+        var r = TestSupport.run(TestSupport.javaCommand(cp, List.of(), "dev.llamajava.LoaderProbe", TestSupport.stories260K().toString()),
+                null, null, 120);
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertTrue(r.stdout().contains("LOADED ") && r.stdout().contains("TOKENS ["), r.stdout());
+        assertTrue(r.stdout().contains("linux-x86_64"), r.stdout());
+    }
+
     @Test
     void explicitLibraryPathIsUsedAsIs() throws Exception {
         Llama.load();

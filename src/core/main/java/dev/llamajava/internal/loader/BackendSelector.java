@@ -28,10 +28,10 @@ final class BackendSelector {
      * Loads the CPU backend variant that scores best on this CPU (as ggml's own search does), and nothing else from
      * the folder: a GPU library that happens to sit there is never loaded here.
      */
-    static void loadBestCpuVariant(Path dir) {
+    static void loadBestCpuVariant(Path dir, Platform p) {
         Path best = null;
         int bestScore = 0;
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "libggml-cpu*.so")) {
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, p.cpuBackendGlob())) {
             for (Path lib : ds) {
                 int score;
                 try (Arena a = Arena.ofConfined()) {
@@ -49,7 +49,7 @@ final class BackendSelector {
         } catch (IOException e) {
             throw new NativeLibraryException("cannot list the CPU backends in " + dir + ": " + e, e);
         }
-        if (best == null) throw new NativeLibraryException("no CPU backend in " + dir + " supports this CPU (libggml-cpu-*.so)");
+        if (best == null) throw new NativeLibraryException("no CPU backend in " + dir + " supports this CPU (" + p.cpuBackendGlob() + ")");
         try (Arena a = Arena.ofConfined()) {
             if (llama_h.ggml_backend_load(a.allocateFrom(best.toString())).equals(MemorySegment.NULL)) {
                 throw new NativeLibraryException("llama.cpp could not load the CPU backend " + best);

@@ -43,7 +43,6 @@ public final class NativeLoader {
 
     static final String RESOURCE_ROOT = "/dev/llamajava/native/";
     static final String MANIFEST = "natives.sha256";
-    static final List<String> CORE_LIBRARIES = List.of("libggml-base.so", "libggml.so", "libllama.so", "libllamajava.so");
     private static final Pattern LOADED_BACKEND = Pattern.compile("loaded (\\S+) backend from (\\S+)");
 
     private static final Object LOCK = new Object();
@@ -84,47 +83,40 @@ public final class NativeLoader {
         }
     }
 
-    static String platform() {
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
-        String o = os.startsWith("linux") ? "linux" : os.startsWith("mac") ? "macos" : os.startsWith("windows") ? "windows" : os;
-        String a = switch (arch) {
-            case "amd64", "x86_64" -> "x86_64";
-            case "aarch64", "arm64" -> "aarch64";
-            default -> arch;
-        };
-        return o + "-" + a;
+    /** The platform of this JVM. */
+    static Platform platform() {
+        return Platform.current();
     }
 
-    static final List<String> SUPPORTED_PLATFORMS = List.of("linux-x86_64");
-
     private static Loaded doLoad() {
-        String platform = platform();
+        Platform p = platform();
+        String platform = p.id();
         List<String> tried = new ArrayList<>();
         String explicit = Settings.LIBRARY_PATH.explicit().orElse(null);
         if (explicit != null) {
             Path dir = Path.of(explicit).toAbsolutePath();
-            String why = checkLibraryDir(dir);
+            String why = checkLibraryDir(dir, p);
             if (why != null) {
                 tried.add("llama.library.path / LLAMA_LIBRARY_PATH = " + dir + ": " + why);
                 throw failure(platform, tried, null);
             }
             try {
-                return finish(dir, "llama.library.path " + dir);
+                return finish(dir, p, "llama.library.path " + dir);
             } catch (RuntimeException e) {
                 tried.add("llama.library.path / LLAMA_LIBRARY_PATH = " + dir + ": " + e.getMessage());
                 throw failure(platform, tried, e);
             }
         }
         tried.add("llama.library.path / LLAMA_LIBRARY_PATH: not set");
-        if (!SUPPORTED_PLATFORMS.contains(platform)) {
-            tried.add("platform " + platform + ": llama-java ships natives for " + SUPPORTED_PLATFORMS);
+        if (!p.supported()) {
+            tried.add("platform " + platform + ": llama-java ships natives for " + Platform.SUPPORTED + seen());
             throw failure(platform, tried, null);
         }
         String resDir = RESOURCE_ROOT + platform + "/";
         Map<String, String> manifest = NativeExtractor.readManifest(resDir);
         if (manifest == null) {
-            tried.add("class path resource " + resDir + MANIFEST + ": not found (is llama-java-<version>-natives-" + platform + ".jar on the class path?)");
+            tried.add("class path resource " + resDir + MANIFEST + ": not found (is llama-java-<version>-natives-" + platform
+                    + ".jar on the class path?)" + seen());
             throw failure(platform, tried, null);
         }
         String version = NativeExtractor.version(resDir);
@@ -133,7 +125,7 @@ public final class NativeLoader {
             Path dir = base.resolve(version).resolve(platform);
             try {
                 NativeExtractor.extract(resDir, manifest, base, dir);
-                return finish(dir, "natives jar, extracted to " + dir);
+                return finish(dir, p, "natives jar, extracted to " + dir);
             } catch (RuntimeException e) {
                 if (bound != null) throw bound; // bound to this folder: no other candidate can be used in this JVM
                 tried.add("extract to " + dir + ": " + e.getMessage());
@@ -148,30 +140,44 @@ public final class NativeLoader {
                 .append(platform).append(" (os.name=").append(System.getProperty("os.name"))
                 .append(", os.arch=").append(System.getProperty("os.arch")).append("). Tried:");
         for (String t : tried) sb.append("\n  - ").append(t);
-        sb.append("\nTo fix: put llama-java-<version>-natives-linux-x86_64.jar on the class path next to llama-java.jar, "
+        Platform p = platform();
+        sb.append("\nTo fix: put llama-java-<version>-natives-").append(platform).append(".jar on the class path next to llama-java.jar, "
                 + "or set -Dllama.library.path (LLAMA_LIBRARY_PATH) to a directory with "
-                + String.join(", ", CORE_LIBRARIES) + " and the libggml-cpu*.so backends (built by ci/build-native).");
+                + String.join(", ", p.coreLibraries()) + " and the " + p.cpuBackendGlob() + " backends (built by ci/build-native).");
         return new NativeLibraryException(sb.toString(), cause);
     }
 
-    static String checkLibraryDir(Path dir) {
+    /** The natives jars on the class path, by platform: "; natives jars seen: linux-aarch64", or "; no natives jar seen". */
+    static String seen() {
+        List<String> found = new ArrayList<>();
+        for (String id : Platform.SUPPORTED) {
+            try (InputStream in = NativeExtractor.resource(RESOURCE_ROOT + id + "/" + MANIFEST)) {
+                if (in != null) found.add(id);
+            } catch (IOException ignore) {
+                // only for the message
+            }
+        }
+        return found.isEmpty() ? "; no natives jar seen" : "; natives jars seen: " + String.join(", ", found);
+    }
+
+    static String checkLibraryDir(Path dir, Platform p) {
         if (!Files.isDirectory(dir)) return "not a directory";
         List<String> missing = new ArrayList<>();
-        for (String lib : CORE_LIBRARIES) if (!Files.isRegularFile(dir.resolve(lib))) missing.add(lib);
+        for (String lib : p.coreLibraries()) if (!Files.isRegularFile(dir.resolve(lib))) missing.add(lib);
         if (!missing.isEmpty()) return "missing " + String.join(", ", missing);
         return null;
     }
 
-    private static Loaded finish(Path dir, String source) {
+    private static Loaded finish(Path dir, Platform p, String source) {
         // checked before anything is opened: a folder that fails here binds nothing, so a later call may use another
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "libggml-cpu*.so")) {
-            if (!ds.iterator().hasNext()) throw new NativeLibraryException("no CPU backend in " + dir + " (libggml-cpu*.so)");
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, p.cpuBackendGlob())) {
+            if (!ds.iterator().hasNext()) throw new NativeLibraryException("no CPU backend in " + dir + " (" + p.cpuBackendGlob() + ")");
         } catch (IOException e) {
             throw new NativeLibraryException("cannot list the CPU backends in " + dir + ": " + e, e);
         }
         Arena arena = Arena.global();
         SymbolLookup lookup = null;
-        for (String lib : CORE_LIBRARIES) {
+        for (String lib : p.coreLibraries()) {
             SymbolLookup l;
             try {
                 l = SymbolLookup.libraryLookup(dir.resolve(lib), arena);
@@ -186,7 +192,7 @@ public final class NativeLoader {
         try {
             NativeLog.install();
             llama_h.llama_backend_init();
-            BackendSelector.loadBestCpuVariant(dir); // only CPU backends from this folder: a GPU backend is loaded by selectBackend alone
+            BackendSelector.loadBestCpuVariant(dir, p); // only CPU backends from this folder: a GPU backend is loaded by selectBackend alone
             System.getLogger("dev.llamajava").log(System.Logger.Level.DEBUG, "llama-java natives: " + source);
         } catch (RuntimeException | Error e) {
             // the bindings are bound to these libraries now: another folder cannot replace them in this JVM
@@ -209,8 +215,8 @@ public final class NativeLoader {
         Matcher m = LOADED_BACKEND.matcher(line);
         if (m.find() && m.group(1).equals("CPU")) {
             String file = Path.of(m.group(2)).getFileName().toString();
-            Matcher v = Pattern.compile("libggml-cpu-?([^.]*)\\.so").matcher(file);
-            NativeLog.setCpuVariant(v.find() ? (v.group(1).isEmpty() ? "native" : v.group(1)) : file, line);
+            String variant = platform().cpuVariant(file);
+            NativeLog.setCpuVariant(variant != null ? variant : file, line);
         }
     }
 
