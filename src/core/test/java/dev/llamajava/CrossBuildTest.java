@@ -57,7 +57,7 @@ class CrossBuildTest {
             List<String> cross = new ArrayList<>();
             if (windows) {
                 cross.addAll(List.of("wine", exe.toString()));
-                cross.addAll(List.of("-m", "Z:" + stories.toAbsolutePath().toString().replace('/', '\\'), "-n", n, prompt));
+                cross.addAll(List.of("-m", "Z:" + stories.toRealPath().toString().replace('/', '\\'), "-n", n, prompt));
             } else {
                 cross.addAll(List.of("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", exe.toString()));
                 cross.addAll(args);

@@ -140,7 +140,7 @@ class NativeLoaderTest {
         assertEquals(3, r.exit(), r.stdout() + r.stderr());
         assertTrue(r.stdout().contains("  - llama.library.path / LLAMA_LIBRARY_PATH: not set\n"
                 + "  - class path resource /dev/llamajava/native/linux-x86_64/natives.sha256: not found "
-                + "(is llama-java-<version>-natives-linux-x86_64.jar on the class path?)\n"), r.stdout());
+                + "(is llama-java-<version>-natives-linux-x86_64.jar on the class path?); no natives jar seen\n"), r.stdout());
     }
 
     /** A folder that looks like another platform's natives jar (its manifest only). */

@@ -73,7 +73,7 @@ record Platform(String id, String prefix, String suffix) {
 
     /** @return the variant a CPU backend file holds ({@code haswell}), {@code native} for the plain one, or null */
     String cpuVariant(String fileName) {
-        Matcher v = Pattern.compile(Pattern.quote(prefix) + "ggml-cpu-?([^.]*)" + Pattern.quote(suffix)).matcher(fileName);
-        return v.find() ? (v.group(1).isEmpty() ? "native" : v.group(1)) : null;
+        Matcher v = Pattern.compile(Pattern.quote(prefix) + "ggml-cpu-?(.*)" + Pattern.quote(suffix)).matcher(fileName);
+        return v.matches() ? (v.group(1).isEmpty() ? "native" : v.group(1)) : null;
     }
 }
