@@ -1,7 +1,5 @@
 package dev.llamajava.langchain4j;
 
-import dev.langchain4j.model.ModelProvider;
-import dev.langchain4j.model.chat.Capability;
 import dev.langchain4j.model.chat.ChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
@@ -10,7 +8,6 @@ import dev.llamajava.Engine;
 import dev.llamajava.GenerationResult;
 import dev.llamajava.TokenStream;
 
-import java.util.Set;
 
 /**
  * LangChain4j's {@link ChatModel} over an {@link Engine}: every call is one of the engine's parallel sequences, so any
@@ -29,12 +26,10 @@ import java.util.Set;
  * String answer = chat.chat("Name three colours.");
  * }</pre>
  */
-public final class LlamaChatModel implements ChatModel {
-
-    private final Requests requests;
+public final class LlamaChatModel extends LlamaModels implements ChatModel {
 
     private LlamaChatModel(Requests requests) {
-        this.requests = requests;
+        super(requests);
     }
 
     /** @return a builder */
@@ -49,26 +44,6 @@ public final class LlamaChatModel implements ChatModel {
             GenerationResult r = stream.collect(t -> { });
             return requests.response(r, s.promptTokens());
         }
-    }
-
-    @Override
-    public ChatRequestParameters defaultRequestParameters() {
-        return requests.defaults;
-    }
-
-    @Override
-    public Set<Capability> supportedCapabilities() {
-        return Set.of(Capability.RESPONSE_FORMAT_JSON_SCHEMA);
-    }
-
-    @Override
-    public ModelProvider provider() {
-        return ModelProvider.OTHER;
-    }
-
-    /** @return the engine it generates with */
-    public Engine engine() {
-        return requests.engine;
     }
 
     /** Builder for {@link LlamaChatModel} and {@link LlamaStreamingChatModel}. */

@@ -1,10 +1,7 @@
 package dev.llamajava.langchain4j;
 
-import dev.langchain4j.model.ModelProvider;
-import dev.langchain4j.model.chat.Capability;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
-import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.response.PartialResponse;
 import dev.langchain4j.model.chat.response.PartialResponseContext;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
@@ -15,7 +12,6 @@ import dev.llamajava.Token;
 import dev.llamajava.TokenStream;
 
 import java.lang.System.Logger.Level;
-import java.util.Set;
 
 /**
  * LangChain4j's {@link StreamingChatModel} over an {@link Engine}, with the mapping of {@link LlamaChatModel}. A call
@@ -25,14 +21,12 @@ import java.util.Set;
  * frees its slot; the handler then hears nothing more. An exception thrown by the handler cancels the generation and
  * is passed to {@code onError}.
  */
-public final class LlamaStreamingChatModel implements StreamingChatModel {
+public final class LlamaStreamingChatModel extends LlamaModels implements StreamingChatModel {
 
     private static final System.Logger LOG = System.getLogger("dev.llamajava.langchain4j");
 
-    private final Requests requests;
-
     LlamaStreamingChatModel(Requests requests) {
-        this.requests = requests;
+        super(requests);
     }
 
     /** @return a builder (its {@code buildStreaming()} makes this model) */
@@ -75,26 +69,6 @@ public final class LlamaStreamingChatModel implements StreamingChatModel {
         } catch (Throwable again) {
             LOG.log(Level.WARNING, "the streaming handler's onError threw", again);
         }
-    }
-
-    @Override
-    public ChatRequestParameters defaultRequestParameters() {
-        return requests.defaults;
-    }
-
-    @Override
-    public Set<Capability> supportedCapabilities() {
-        return Set.of(Capability.RESPONSE_FORMAT_JSON_SCHEMA);
-    }
-
-    @Override
-    public ModelProvider provider() {
-        return ModelProvider.OTHER;
-    }
-
-    /** @return the engine it generates with */
-    public Engine engine() {
-        return requests.engine;
     }
 
     private static final class Handle implements StreamingHandle {
