@@ -36,6 +36,11 @@ else()
   set(GGML_CUDA OFF CACHE BOOL "" FORCE)
 endif()
 
+# ggml's RPC backend (libggml-rpc: devices served by rpc-server processes on other machines, ModelParams.rpcServers)
+# and llama.cpp's rpc-server tool. Plain TCP only: a build host that has libibverbs must not make the jar need it.
+set(GGML_RPC      ON  CACHE BOOL "" FORCE)
+set(GGML_RPC_RDMA OFF CACHE BOOL "" FORCE)
+
 # llama.cpp's own parts we need: the libraries, and the reference tools our tests and bench run.
 set(LLAMA_BUILD_COMMON   ON  CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_TOOLS    ON  CACHE BOOL "" FORCE)
@@ -58,4 +63,5 @@ else()
   set(GGML_OPENMP        ON  CACHE BOOL "" FORCE)
 endif()
 
-set(LLAMAJAVA_REFERENCE_TOOLS llama-simple llama-completion llama-bench llama-quantize llama-tokenize llama-embedding llama-batched-bench)
+set(LLAMAJAVA_REFERENCE_TOOLS llama-simple llama-completion llama-bench llama-quantize llama-tokenize llama-embedding llama-batched-bench
+  ggml-rpc-server)

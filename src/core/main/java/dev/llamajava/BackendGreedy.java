@@ -7,19 +7,25 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * A context's greedy sampler inside llama.cpp's graph ("backend sampling", {@code llama_set_sampler}): the argmax
- * runs on the device right after the output layer, so the 128,256 logits of a Llama 3 token are neither copied to
- * the host nor scanned in Java. While it is attached, a decode keeps no raw logits; the context detaches it for
- * anything that needs them (a manual decode, a sampled stream, logprobs), and remembers whether the last decode
- * picked its token this way, so stale logits are never read.
+ * A context's sampler inside llama.cpp's graph ("backend sampling", {@code llama_set_sampler}): the sampling runs on
+ * the device right after the output layer, so the 128,256 logits of a Llama 3 token are neither copied to the host nor
+ * scanned in Java. Either its own greedy chain, or a sampled stream's chain lent for the stream's life when every sampler
+ * in it has a graph form (logit bias, penalties, top-k, top-p, min-p, temperature, the final draw; not DRY, typical,
+ * mirostat or a grammar); the stream detaches it before freeing it. While one is attached, a decode keeps no raw
+ * logits; the context detaches it for anything that needs them (a manual decode, logprobs, the classifier), and
+ * remembers whether the last decode picked its token this way, so stale logits are never read.
  *
- * <p>On by default where the logits would have to cross from a GPU ({@code llama.sampling.backend=auto}); {@code on}
- * uses it on the CPU too, {@code off} never. Confined to the context's owner (the context is used by one thread at a
- * time); it must not reference the context, since the context's free runs from its cleaner.
+ * <p>On by default where the logits would have to cross from another device (a GPU, or an RPC server:
+ * {@code llama.sampling.backend=auto}); {@code on} uses it on the CPU too, {@code off} never. A seeded stream sampled in
+ * the graph repeats itself run after run, as llama.cpp's tools with {@code --backend-sampling} do, but its draws need not
+ * equal those of host sampling with the same seed. Confined to the context's owner (the context is used by one thread
+ * at a time); it must not reference the context, since the context's free runs from its cleaner.
  */
 final class BackendGreedy {
 
     private MemorySegment chain = MemorySegment.NULL;
+    /** Whether the attached chain is this object's greedy chain (freed here), or a stream's (freed by its sampler). */
+    private boolean owned;
     private boolean unsupported;
     /** Whether the last decode ran with the sampler attached (its token is in llama.cpp's sampled buffer, its logits are not). */
     boolean lastDecodeSampled;
@@ -48,7 +54,8 @@ final class BackendGreedy {
      * @return whether it is attached; false when llama.cpp cannot offload it (then it is not tried again)
      */
     boolean attach(MemorySegment ctx) {
-        if (attached()) return true;
+        if (attached() && owned) return true;
+        detach(ctx);
         if (unsupported) return false;
         MemorySegment c;
         try (Arena a = Arena.ofConfined()) {
@@ -61,30 +68,47 @@ final class BackendGreedy {
             return false;
         }
         chain = c;
+        owned = true;
         return true;
     }
 
-    /** Detaches and frees the chain, if attached: the next decode keeps raw logits again. */
+    /**
+     * Lends a stream's sampler chain to the graph for sequence 0. llama.cpp initialises a chain for the graph once in
+     * its life, so only a chain made for one stream may come here, once; its stream must {@link #detach} it before the
+     * chain is freed.
+     *
+     * @return whether it is attached (false: the stream samples on the host)
+     */
+    boolean lend(MemorySegment ctx, MemorySegment streamChain) {
+        detach(ctx);
+        if (unsupported) return false;
+        if (!llama_h.llama_set_sampler(ctx, 0, streamChain)) return false;
+        chain = streamChain;
+        owned = false;
+        return true;
+    }
+
+    /** Detaches the chain, if attached, and frees it if it is the greedy one: the next decode keeps raw logits again. */
     void detach(MemorySegment ctx) {
         if (!attached()) return;
         llama_h.llama_set_sampler(ctx, 0, MemorySegment.NULL);
-        llama_h.llama_sampler_free(chain);
+        if (owned) llama_h.llama_sampler_free(chain);
         chain = MemorySegment.NULL;
     }
 
     /** Frees the chain after llama.cpp freed the context (which does not own it). */
     void freeAfterContext() {
-        if (attached()) llama_h.llama_sampler_free(chain);
+        if (attached() && owned) llama_h.llama_sampler_free(chain);
         chain = MemorySegment.NULL;
     }
 
     /**
      * @param nVocab the vocabulary size
-     * @return the token the last decode picked in the graph, or -1 when it picked none
+     * @return the token the last decode picked in the graph with the greedy chain, or -1 when it picked none
      * @throws LlamaException when llama.cpp hands back an id outside the vocabulary
      */
     int sampledToken(MemorySegment ctx, int nVocab) {
-        if (!lastDecodeSampled) return -1;
+        if (!lastDecodeSampled || !owned) return -1;
         int id = llama_h.llama_get_sampled_token_ith(ctx, -1);
         if (id >= nVocab) throw new LlamaException("llama.cpp picked token " + id + " in its graph, outside the vocabulary [0, " + nVocab + ")");
         return id < 0 ? -1 : id;

@@ -1,5 +1,6 @@
 package dev.llamajava;
 
+import dev.llamajava.NativeResource.Borrow;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.internal.TokenTexts;
 
@@ -24,6 +25,8 @@ final class ContextStream extends TokenStream {
     private final int nVocab;
     private final TokenTexts texts;
     private final boolean backendGreedy;
+    /** Whether the sampler's chain runs in the graph (lent to the context until the stream ends). */
+    private final boolean lentChain;
     private final long startNanos = System.nanoTime();
     private volatile boolean cancelled;
 
@@ -55,15 +58,12 @@ final class ContextStream extends TokenStream {
             }
             if (t.length == 0 && cached == 0) throw new IllegalArgumentException("the prompt is empty (no tokens) and the context holds none");
             boolean greedyOnly = params.sampler().isPureGreedy();
-            boolean backend = greedyOnly && !params.logprobs() && BackendGreedy.wanted(model);
+            boolean inGraph = !params.logprobs() && BackendGreedy.wanted(model);
+            boolean backend = greedyOnly && inGraph;
             if (t.length == 0 && !(backend && context.greedy.lastDecodeSampled) && context.logitsOrNull(ctx, -1) == null) {
                 throw new IllegalStateException("the prompt is empty and the last decode kept no logits to sample from: "
                         + "give the last token of a manual Batch logits=true, or pass at least one prompt token");
             }
-            // greedy in the graph where wanted (the logits stay on the device); every other stream needs raw logits
-            if (backend) backend = context.greedy.attach(ctx);
-            else context.greedy.detach(ctx);
-            this.backendGreedy = backend;
             if (cached + t.length > context.nCtx) {
                 throw new ContextOverflowException("the prompt has " + t.length + " tokens" + (cached > 0 ? " after " + cached + " cached" : "")
                         + " but the context holds " + context.nCtx + " (ContextParams.contextSize)");
@@ -73,11 +73,27 @@ final class ContextStream extends TokenStream {
             if (sp.seed() == -1 && context.params().seed() != -1) sp = sp.toBuilder().seed(context.params().seed()).build();
             s = greedyOnly ? null : Sampler.forStream(vocab, nVocab, sp);
             if (s != null) s.acceptPrompt(t); // the penalty history starts with the prompt, as in llama.cpp's tools
+            // in the graph where wanted (the logits stay on the device): greedy with the context's own chain, a sampled
+            // stream with its chain lent (a prompt of its own first: an empty one continues from a decode another chain
+            // sampled); every other stream needs raw logits
+            boolean lent = false;
+            if (backend) {
+                backend = context.greedy.attach(ctx);
+            } else if (s != null && inGraph && t.length > 0 && s.graphCapable()) {
+                try (Borrow chain = s.use()) {
+                    lent = context.greedy.lend(ctx, chain.ptr());
+                }
+            } else {
+                context.greedy.detach(ctx);
+            }
+            this.backendGreedy = backend;
+            this.lentChain = lent;
             this.sampler = s;
             this.emitter = new TokenEmitter(params, texts, nVocab);
             ok = true;
         } finally {
             if (!ok) {
+                context.greedy.detach(ctx); // before its sampler is freed, if the chain was lent
                 if (s != null) s.close();
                 context.abort.end(this);
                 context.release();
@@ -138,7 +154,7 @@ final class ContextStream extends TokenStream {
             long s0 = System.nanoTime();
             int id = backendGreedy ? context.greedy.sampledToken(ctx, nVocab) : -1;
             MemorySegment logits = MemorySegment.NULL;
-            if (id < 0) {
+            if (id < 0 && !lentChain) {
                 logits = context.greedy.lastDecodeSampled ? MemorySegment.NULL : llama_h.llama_get_logits_ith(ctx, -1);
                 if (logits.equals(MemorySegment.NULL)) {
                     finish(StopReason.CANCELLED);
@@ -208,6 +224,7 @@ final class ContextStream extends TokenStream {
         if (released) return;
         released = true;
         try {
+            if (lentChain) context.greedy.detach(ctx); // the context must not keep a chain that is about to be freed
             if (sampler != null) sampler.close();
         } finally {
             context.abort.end(this);

@@ -3,6 +3,7 @@ package dev.llamajava;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.gguf.FileType;
 import dev.llamajava.internal.NativeMemory;
+import dev.llamajava.internal.RpcBackend;
 import dev.llamajava.internal.TokenTexts;
 
 import java.lang.System.Logger;
@@ -50,6 +51,7 @@ public final class LlamaModel extends NativeResource {
     LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers, boolean outputOnGpu, boolean rankHead) {
         super("LlamaModel", ptr, p -> {
             llama_h.llama_model_free(p);
+            RpcBackend.release(params.rpcServers()); // its connections closed with its buffers
             NativeMemory.trim();
         }, false, null);
         this.path = path;

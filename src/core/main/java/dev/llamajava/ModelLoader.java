@@ -5,6 +5,7 @@ import dev.llamajava.ffi.llama_model_params;
 import dev.llamajava.ffi.llama_progress_callback;
 import dev.llamajava.internal.CpuRepack;
 import dev.llamajava.internal.GgufPrecheck;
+import dev.llamajava.internal.RpcBackend;
 import dev.llamajava.internal.loader.Natives;
 
 import java.io.IOException;
@@ -13,8 +14,10 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +38,17 @@ final class ModelLoader {
         Path abs = path.toAbsolutePath();
         GgufPrecheck.Inspection inspection = checkGguf(abs);
         Natives.ensureLoaded();
+        if (params.rpcServers().isEmpty()) return load(abs, params, inspection);
+        // RPC: the probes, llama.cpp's connections and the load run under one lock (see RpcBackend)
+        RpcBackend.lock().lock();
+        try {
+            return load(abs, params, inspection);
+        } finally {
+            RpcBackend.lock().unlock();
+        }
+    }
+
+    private static LlamaModel load(Path abs, ModelParams params, GgufPrecheck.Inspection inspection) {
         AtomicBoolean cancelled = new AtomicBoolean();
         AtomicReference<Throwable> listenerError = new AtomicReference<>();
         MemorySegment ptr;
@@ -51,6 +65,7 @@ final class ModelLoader {
             llama_model_params.check_tensors(p, params.checkTensors());
             llama_model_params.use_extra_bufts(p, params.cpuRepack());
             llama_model_params.load_mode(p, loadMode(abs, params, gpuLayers, inspection).value());
+            if (!params.rpcServers().isEmpty()) llama_model_params.devices(p, rpcDevices(abs, params.rpcServers(), arena));
             ModelParams.LoadProgressListener listener = params.progressListener();
             if (listener != null) {
                 llama_model_params.progress_callback(p, llama_progress_callback.allocate((progress, user) -> {
@@ -84,8 +99,36 @@ final class ModelLoader {
             throw new ModelLoadException(abs, "llama.cpp could not load " + abs + ": " + why);
         }
         LOG.log(Level.DEBUG, () -> "loaded " + abs);
-        boolean outputOnGpu = gpuLayers != 0 && hasGpu() && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr));
+        boolean offloaded = hasGpu() || !params.rpcServers().isEmpty();
+        boolean outputOnGpu = gpuLayers != 0 && offloaded && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr));
+        RpcBackend.hold(params.rpcServers());
         return new LlamaModel(abs, ptr, params, buffers, outputOnGpu, inspection.rankHead());
+    }
+
+    /**
+     * The devices of a load with RPC servers, as llama.cpp's default selection orders them: the RPC devices first
+     * (fewer transfers), then the local GPUs (integrated ones only when there is no discrete GPU); NULL-terminated.
+     * Passed explicitly, so the RPC devices are never registered globally and later loads without them stay local.
+     */
+    private static MemorySegment rpcDevices(Path abs, List<String> endpoints, Arena arena) {
+        List<MemorySegment> devs;
+        try {
+            devs = new ArrayList<>(RpcBackend.connect(endpoints));
+        } catch (RpcBackend.RpcException e) {
+            throw new ModelLoadException(abs, "Cannot load " + abs + " across RPC servers " + endpoints + ": " + e.getMessage(), e);
+        }
+        List<MemorySegment> gpus = new ArrayList<>(), igpus = new ArrayList<>();
+        for (long i = 0, n = llama_h.ggml_backend_dev_count(); i < n; i++) {
+            MemorySegment d = llama_h.ggml_backend_dev_get(i);
+            int type = llama_h.ggml_backend_dev_type(d);
+            if (type == llama_h.GGML_BACKEND_DEVICE_TYPE_GPU) gpus.add(d);
+            else if (type == llama_h.GGML_BACKEND_DEVICE_TYPE_IGPU) igpus.add(d);
+        }
+        devs.addAll(gpus.isEmpty() ? igpus : gpus);
+        MemorySegment list = arena.allocate(ValueLayout.ADDRESS, devs.size() + 1);
+        for (int i = 0; i < devs.size(); i++) list.setAtIndex(ValueLayout.ADDRESS, i, devs.get(i));
+        list.setAtIndex(ValueLayout.ADDRESS, devs.size(), MemorySegment.NULL);
+        return list;
     }
 
     /**

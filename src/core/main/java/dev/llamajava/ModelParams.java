@@ -1,5 +1,8 @@
 package dev.llamajava;
 
+import dev.llamajava.internal.RpcBackend;
+
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -19,10 +22,18 @@ import java.util.Objects;
  * @param fitKvType        for {@link #GPU_LAYERS_AUTO}: the KV cache type the fit assumes
  * @param cpuRepack        let the CPU backend keep weights in its interleaved {@code CPU_REPACK} layout (llama.cpp's
  *                         {@code use_extra_bufts}, on by default; off keeps them as stored)
+ * @param rpcServers       {@code host:port} of ggml {@code rpc-server} processes whose devices take layers like local GPUs
+ *                         (llama.cpp's {@code --rpc}); empty for none. Their devices come first, then the local GPUs; the
+ *                         layers are split in proportion to each device's free memory. A server that is down, silent or
+ *                         of another protocol version fails the load with a {@link ModelLoadException} after at most
+ *                         {@code llama.rpc.timeout} seconds (10). A server that dies while the model is in use aborts the
+ *                         process inside llama.cpp's RPC client: run such a model in a process of its own where that
+ *                         matters. The RPC protocol has no authentication or encryption: use it on a trusted network.
  */
 public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMode splitMode,
                           boolean vocabOnly, boolean checkTensors, LoadProgressListener progressListener,
-                          int fitContext, ContextParams.KvCacheType fitKvType, boolean cpuRepack) {
+                          int fitContext, ContextParams.KvCacheType fitKvType, boolean cpuRepack,
+                          List<String> rpcServers) {
 
     /** Offload all layers. */
     public static final int GPU_LAYERS_ALL = -1;
@@ -85,6 +96,11 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         if (mainGpu < 0) throw new IllegalArgumentException("mainGpu must be >= 0, was " + mainGpu);
         Objects.requireNonNull(splitMode, "splitMode");
         Objects.requireNonNull(loadMode, "loadMode");
+        rpcServers = List.copyOf(Objects.requireNonNull(rpcServers, "rpcServers"));
+        rpcServers.forEach(RpcBackend::checkEndpoint);
+        if (rpcServers.stream().distinct().count() != rpcServers.size()) {
+            throw new IllegalArgumentException("rpcServers names an endpoint twice: " + rpcServers);
+        }
     }
 
     /** @return the defaults (llama.cpp's) */
@@ -110,6 +126,7 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         b.fitContext = fitContext;
         b.fitKvType = fitKvType;
         b.cpuRepack = cpuRepack;
+        b.rpcServers = rpcServers;
         return b;
     }
 
@@ -125,6 +142,7 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         private int fitContext = 4096;
         private ContextParams.KvCacheType fitKvType = ContextParams.KvCacheType.F16;
         private boolean cpuRepack = true;
+        private List<String> rpcServers = List.of();
 
         private Builder() { }
 
@@ -156,16 +174,24 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
         public Builder checkTensors(boolean v) { this.checkTensors = v; return this; }
         /** @param v let the CPU backend repack weights into its interleaved layout (default true) @return this */
         public Builder cpuRepack(boolean v) { this.cpuRepack = v; return this; }
+        /**
+         * @param endpoints {@code host:port} of ggml {@code rpc-server} processes to split the layers across (none: local only)
+         * @return this
+         */
+        public Builder rpcServers(String... endpoints) { this.rpcServers = List.of(endpoints); return this; }
+        /** @param endpoints {@code host:port} of ggml {@code rpc-server} processes @return this */
+        public Builder rpcServers(List<String> endpoints) { this.rpcServers = List.copyOf(endpoints); return this; }
         /** @param v load progress listener, may be null @return this */
         public Builder progressListener(LoadProgressListener v) { this.progressListener = v; return this; }
 
         /**
          * @return the parameters
-         * @throws IllegalArgumentException when a value is out of range (the message names the field)
+         * @throws IllegalArgumentException when a value is out of range (the message names the field), or an RPC endpoint is
+         *                                  not {@code host:port} or is named twice
          */
         public ModelParams build() {
             return new ModelParams(gpuLayers, loadMode, mainGpu, splitMode, vocabOnly, checkTensors, progressListener, fitContext, fitKvType,
-                    cpuRepack);
+                    cpuRepack, rpcServers);
         }
     }
 }

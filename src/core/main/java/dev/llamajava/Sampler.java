@@ -161,6 +161,14 @@ public final class Sampler extends NativeResource {
         llama_h.llama_sampler_chain_add(chain, s);
     }
 
+    /**
+     * @return whether llama.cpp can run this whole chain in its graph (backend sampling): no grammar, and none of the
+     *         samplers without a graph form (DRY, typical, mirostat)
+     */
+    boolean graphCapable() {
+        return grammar.equals(MemorySegment.NULL) && params.dryMultiplier() <= 0 && params.mirostat() == 0 && params.typicalP() >= 1.0f;
+    }
+
     /** @return the settings this chain was built from */
     public SamplerParams params() {
         return params;

@@ -55,6 +55,34 @@ class BackendSamplingTest {
         }
     }
 
+    /**
+     * A seeded sampled stream whose chain (top-k, top-p, min-p, temperature, the draw) runs in the graph draws what
+     * llama-completion draws with {@code --backend-sampling} and the same chain and seed.
+     */
+    @Test
+    void sampledInTheGraphEqualsLlamaCompletionWithBackendSampling() throws Exception {
+        for (int seed : new int[]{42, 7}) {
+            String theirs = GenerationTest.llamaCompletion(List.of("-bs", "--seed", Integer.toString(seed), "--samplers",
+                    "top_k;top_p;min_p;temperature"), 32);
+            try (LlamaContext ctx = LlamaContext.create(model, GenerationTest.ctxParams(128));
+                 TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().maxTokens(32)
+                         .sampler(SamplerParams.builder().seed(seed).build()).build())) {
+                String ours = ts.text();
+                assertTrue(theirs.length() > 40, theirs);
+                assertTrue(ours.startsWith(theirs), "llama-completion -bs: [" + theirs + "]\nours: [" + ours + "]");
+                LlamaException e = assertThrows(LlamaException.class, () -> ctx.logits(-1));
+                assertTrue(e.getMessage().contains("picked its token in llama.cpp's graph"), "drawn in the graph: " + e.getMessage());
+            }
+        }
+        // DRY has no graph form: that chain samples on the host, and its logits are there
+        try (LlamaContext ctx = LlamaContext.create(model, GenerationTest.ctxParams(128));
+             TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().maxTokens(8)
+                     .sampler(SamplerParams.builder().seed(1).dry(0.8f, 1.75f, 2, -1).build()).build())) {
+            assertTrue(ts.text().length() > 4);
+            assertEquals(model.vocabSize(), ctx.logits(-1).length);
+        }
+    }
+
     @Test
     void aBadSettingIsAClearException() {
         System.setProperty("llama.sampling.backend", "sometimes");
@@ -62,8 +90,11 @@ class BackendSamplingTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> c.generate("Once", GenerationParams.builder().greedy().maxTokens(2).build()));
             assertEquals("llama.sampling.backend / LLAMA_BACKEND_SAMPLING must be auto, on or off, was 'sometimes'", e.getMessage());
-            // the refused stream left the context free: a sampled stream (which never reads the setting) runs on it
-            try (TokenStream ts = c.generate("Once", GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).maxTokens(2).build())) {
+            // sampled streams read it too; a stream with logprobs never samples in the graph, so it does not
+            assertThrows(IllegalArgumentException.class,
+                    () -> c.generate("Once", GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).maxTokens(2).build()));
+            // the refused streams left the context free
+            try (TokenStream ts = c.generate("Once", GenerationParams.builder().greedy().logprobs(true).maxTokens(2).build())) {
                 assertTrue(ts.hasNext());
             }
         } finally {
@@ -93,7 +124,8 @@ class BackendSamplingTest {
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> c.generate(new int[0], GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).keepCache(true).build()));
             assertTrue(e.getMessage().contains("kept no logits"), e.getMessage());
-            // a sampled stream after a graph-sampled one: the sampler detached, its logits are real (same text as a fresh context)
+            // a sampled stream after a greedy graph-sampled one: the greedy chain detached, the stream's own chain drew (the
+            // same text as on a fresh context)
             try (TokenStream ts = c.generate("One day", sampled)) {
                 assertEquals(fresh, ts.text());
             }

@@ -52,8 +52,8 @@ class CrossNativesJarIT {
                 }
             }
             List<String> core = platform.startsWith("windows")
-                    ? List.of("ggml-base.dll", "ggml.dll", "llama.dll", "llamajava.dll")
-                    : List.of("libggml-base.so", "libggml.so", "libllama.so", "libllamajava.so");
+                    ? List.of("ggml-base.dll", "ggml.dll", "llama.dll", "llamajava.dll", "ggml-rpc.dll")
+                    : List.of("libggml-base.so", "libggml.so", "libllama.so", "libllamajava.so", "libggml-rpc.so");
             for (String c : core) assertTrue(sums.containsKey(c), c + " is not in the manifest: " + sums.keySet());
             assertTrue(sums.keySet().stream().anyMatch(f -> f.contains("ggml-cpu-")), "no CPU variant: " + sums.keySet());
             assertTrue(sums.containsKey("build.properties"));

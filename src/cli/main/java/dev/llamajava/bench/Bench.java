@@ -147,6 +147,10 @@ public final class Bench implements Callable<Integer> {
      */
     static Row benchModel(Path model, BenchOptions o, Path llamaBench, PrintStream log) throws Exception {
         int threads = o.threads(), pp = o.pp, tg = o.tg, reps = o.reps, inner = o.inner;
+        if (!o.rpc.isEmpty() && llamaBench != null) {
+            throw new IllegalArgumentException("--rpc with llama-bench side by side: an rpc-server serves one client at a time, and"
+                    + " this side holds its connection; run llama-bench --rpc on its own");
+        }
         GgufFile g = GgufFile.read(model);
         log.println("  " + model.getFileName() + ": " + reps + " repetitions of " + inner + " runs"
                 + (llamaBench != null ? ", llama-bench and llama-java back to back, alternating who goes first" : ""));
@@ -155,7 +159,7 @@ public final class Bench implements Callable<Integer> {
         for (int i = 0; i < load.length; i++) {
             if (m != null) m.close();
             long t0 = System.nanoTime();
-            m = LlamaModel.load(model, ModelParams.builder().gpuLayers(o.gpu ? -1 : 0).build());
+            m = LlamaModel.load(model, ModelParams.builder().gpuLayers(o.gpu || !o.rpc.isEmpty() ? -1 : 0).rpcServers(o.rpc).build());
             load[i] = (System.nanoTime() - t0) / 1e6;
         }
         try (LlamaModel mm = m;

@@ -3,6 +3,7 @@ package dev.llamajava.bench;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.List;
 
 /** What the benchmark measures and where it writes its tables: options shared by {@link Bench} and {@code llama-java bench}. */
 public final class BenchOptions {
@@ -19,6 +20,9 @@ public final class BenchOptions {
     int inner = 1;
     @Option(names = "--gpu", description = "Offload every layer to the GPU (and run llama-bench with -ngl 99).")
     boolean gpu;
+    @Option(names = "--rpc", split = ",", paramLabel = "HOST:PORT", description = "Split the layers across these RPC servers "
+            + "(every layer offloaded; llama-java's side only: an rpc-server serves one client at a time, so llama-bench cannot share them).")
+    List<String> rpc = List.of();
     @Option(names = "--json", description = "Write JSON here.")
     Path json;
     @Option(names = "--markdown", description = "Write markdown here.")
@@ -31,6 +35,6 @@ public final class BenchOptions {
 
     /** @return the backend's name in the tables */
     String backend() {
-        return gpu ? "CUDA" : "CPU";
+        return !rpc.isEmpty() ? "RPC" : gpu ? "CUDA" : "CPU";
     }
 }

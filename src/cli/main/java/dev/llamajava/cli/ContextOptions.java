@@ -8,6 +8,7 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.List;
 
 /** Context options (a mixin of run and chat), and the tuning profile that sets them. */
 final class ContextOptions {
@@ -18,6 +19,9 @@ final class ContextOptions {
     @Option(names = "--profile", description = "Settings written by `bench --tune --write-profile` (threads, batch sizes, "
             + "flash attention, KV type, load mode, CPU repacking).")
     Path profile;
+    @Option(names = "--rpc", split = ",", paramLabel = "HOST:PORT", description = "RPC servers (llama-java rpc-server or llama.cpp's "
+            + "rpc-server) whose devices take the layers, comma-separated.")
+    List<String> rpc = List.of();
 
     private TuneProfile loaded() {
         if (profile == null) return null;
@@ -37,6 +41,6 @@ final class ContextOptions {
 
     ModelParams modelParams() {
         TuneProfile p = loaded();
-        return p != null ? p.modelParams() : ModelParams.defaults();
+        return (p != null ? p.modelParams() : ModelParams.defaults()).toBuilder().rpcServers(rpc).build();
     }
 }

@@ -19,7 +19,7 @@ import java.util.List;
 @Command(name = "llama-java", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Run GGUF language models through llama.cpp from Java.",
         subcommands = {RunCommand.class, ChatCommand.class, BenchCommand.class, InfoCommand.class, QuantizeCommand.class,
-                PullCommand.class, SelectCommand.class, ClassifyCommand.class, ServeCommand.class})
+                PullCommand.class, SelectCommand.class, ClassifyCommand.class, ServeCommand.class, RpcServerCommand.class})
 public final class Main {
 
     static PrintStream out = utf8(FileDescriptor.out);

@@ -79,9 +79,13 @@ public final class Settings {
     public static final Setting BACKEND = new Setting("llama.backend", "LLAMA_BACKEND", () -> "auto",
             "compute backend: auto, cpu or cuda");
 
-    /** Greedy sampling inside llama.cpp's graph (the logits never leave the device): auto (on when the output layer is on a GPU), on, off. */
+    /** Sampling inside llama.cpp's graph (the logits never leave the device): auto (on when the output layer is on a GPU or an RPC server), on, off. */
     public static final Setting BACKEND_SAMPLING = new Setting("llama.sampling.backend", "LLAMA_BACKEND_SAMPLING", () -> "auto",
-            "greedy sampling in llama.cpp's graph: auto (when the output layer is on a GPU), on or off");
+            "sampling in llama.cpp's graph: auto (when the output layer is on a GPU or an RPC server), on or off");
+
+    /** How long connecting to an RPC server and its handshake may take, in seconds, before a load fails. */
+    public static final Setting RPC_TIMEOUT = new Setting("llama.rpc.timeout", "LLAMA_RPC_TIMEOUT", () -> "10",
+            "seconds an RPC server has to accept a connection and answer the handshake");
 
     /** A checkout of llama.cpp (its vocabulary files feed the synthetic models). */
     public static final Setting LLAMA_CPP_SOURCE = new Setting("llama.cpp.source", "LLAMA_CPP_SOURCE_DIR", () -> null,
@@ -111,6 +115,6 @@ public final class Settings {
 
     /** @return every setting, for documentation and diagnostics */
     public static List<Setting> all() {
-        return List.of(CACHE_DIR, MODELS_DIR, LIBRARY_PATH, CUDA_LIBRARY_PATH, BACKEND, BACKEND_SAMPLING, LLAMA_CPP_SOURCE, VOCAB_GGUF, TOOLS_DIR, LLAMA_BENCH, HF_ENDPOINT, HF_TOKEN, HF_HOME);
+        return List.of(CACHE_DIR, MODELS_DIR, LIBRARY_PATH, CUDA_LIBRARY_PATH, BACKEND, BACKEND_SAMPLING, RPC_TIMEOUT, LLAMA_CPP_SOURCE, VOCAB_GGUF, TOOLS_DIR, LLAMA_BENCH, HF_ENDPOINT, HF_TOKEN, HF_HOME);
     }
 }

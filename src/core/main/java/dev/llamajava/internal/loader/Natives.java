@@ -29,6 +29,11 @@ public final class Natives {
     /** @return the directory the libraries were loaded from */
     public static Path directory() { return NativeLoader.load().directory(); }
 
+    /** @param name a library's base name, e.g. {@code ggml-rpc} @return its file in the natives folder (which may lack it) */
+    public static Path library(String name) {
+        return directory().resolve(NativeLoader.platform().file(name));
+    }
+
 
     /** @return the CPU backend variant llama.cpp picked, e.g. {@code haswell}, or null when unknown */
     public static String cpuVariant() {

@@ -1,0 +1,283 @@
+package dev.llamajava.bench;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.llamajava.ContextParams;
+import dev.llamajava.GenerationParams;
+import dev.llamajava.GenerationResult;
+import dev.llamajava.LlamaContext;
+import dev.llamajava.LlamaModel;
+import dev.llamajava.ModelParams;
+import dev.llamajava.SamplerParams;
+import dev.llamajava.TokenStream;
+import dev.llamajava.bench.Bench.Stat;
+import dev.llamajava.internal.Json;
+import dev.llamajava.internal.RpcBackend;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.ProcessBuilder.Redirect;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The RPC benchmark: one model local, then split across {@code --servers} llama.cpp {@code ggml-rpc-server} processes
+ * on loopback ports, each behind a counting proxy, so that the bytes and round trips per token that would cross a real
+ * network are measured rather than guessed. Greedy generation picks its token in the graph where the output layer is
+ * remote (one id crosses the wire); a sampled stream needs the logits on the host (the whole row crosses), so both are
+ * measured. From the bytes and round trips it projects what a link of {@code --link-gbps} with {@code --rtt-us} of
+ * round-trip latency would add to a token.
+ *
+ * <pre>RpcBench [--model PATH | --synthetic Q4_K_M] [--threads 2] [--servers 2] [--pp 64] [--tg 32] [--rounds 3]
+ *          --rpc-server ggml-rpc-server [--link-gbps 10] [--rtt-us 50] [--json F] [--markdown F]</pre>
+ */
+@Command(name = "rpc-bench", mixinStandardHelpOptions = true, description = "Local vs split across RPC servers, with the bytes on the wire.")
+public final class RpcBench implements Callable<Integer> {
+
+    @Mixin
+    SyntheticOptions opts = new SyntheticOptions();
+    @Option(names = "--servers", defaultValue = "2", description = "rpc-server processes (default: ${DEFAULT-VALUE}).")
+    int servers = 2;
+    @Option(names = "--pp", defaultValue = "64", description = "Prompt tokens (default: ${DEFAULT-VALUE}).")
+    int pp = 64;
+    @Option(names = "--tg", defaultValue = "32", description = "Generated tokens after the first (default: ${DEFAULT-VALUE}).")
+    int tg = 32;
+    @Option(names = "--rounds", defaultValue = "3", description = "Rounds, local and split alternating (default: ${DEFAULT-VALUE}).")
+    int rounds = 3;
+    @Option(names = "--rpc-server", required = true, description = "llama.cpp's ggml-rpc-server of the same build.")
+    Path rpcServer;
+    @Option(names = "--link-gbps", defaultValue = "10", description = "Link speed of the projection, Gbit/s (default: ${DEFAULT-VALUE}).")
+    double linkGbps = 10;
+    @Option(names = "--rtt-us", defaultValue = "50", description = "Round-trip time of the projection, µs (default: ${DEFAULT-VALUE}).")
+    double rttUs = 50;
+
+    /** @param args see the class comment */
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new RpcBench()).execute(args));
+    }
+
+    /** Bytes and turns (a reply after a request: one synchronous round trip) through one proxied connection set. */
+    static final class Counters {
+        final AtomicLong up = new AtomicLong();
+        final AtomicLong down = new AtomicLong();
+        final AtomicLong turns = new AtomicLong();
+        volatile boolean lastUp;
+
+        long[] snapshot() {
+            return new long[]{up.get(), down.get(), turns.get()};
+        }
+    }
+
+    /** A loopback proxy in front of one rpc-server that counts what crosses it. */
+    static final class Proxy implements AutoCloseable {
+        final ServerSocket listen;
+        final Counters counters = new Counters();
+        final Thread acceptor;
+
+        Proxy(int targetPort) throws IOException {
+            listen = new ServerSocket(0, 4, InetAddress.getLoopbackAddress());
+            acceptor = Thread.ofPlatform().daemon().name("rpc-proxy").start(() -> {
+                while (!listen.isClosed()) {
+                    try {
+                        Socket client = listen.accept();
+                        Socket server = new Socket(InetAddress.getLoopbackAddress(), targetPort);
+                        client.setTcpNoDelay(true);
+                        server.setTcpNoDelay(true);
+                        pump(client, server, true);
+                        pump(server, client, false);
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            });
+        }
+
+        private void pump(Socket from, Socket to, boolean upstream) {
+            Thread.ofPlatform().daemon().start(() -> {
+                byte[] buf = new byte[1 << 16];
+                try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
+                    for (int n; (n = in.read(buf)) > 0; ) {
+                        if (upstream) {
+                            counters.up.addAndGet(n);
+                            counters.lastUp = true;
+                        } else {
+                            counters.down.addAndGet(n);
+                            if (counters.lastUp) counters.turns.incrementAndGet();
+                            counters.lastUp = false;
+                        }
+                        out.write(buf, 0, n);
+                    }
+                } catch (IOException ignored) {
+                    // a side closed: the other pump ends too
+                } finally {
+                    try {
+                        from.close();
+                        to.close();
+                    } catch (IOException ignored) {
+                        // closing
+                    }
+                }
+            });
+        }
+
+        String endpoint() {
+            return "127.0.0.1:" + listen.getLocalPort();
+        }
+
+        @Override
+        public void close() throws IOException {
+            listen.close();
+        }
+    }
+
+    /** One measured run: speeds, and the traffic per prompt and per generated token. */
+    record Run(double ppTs, double tgTs, double[] promptTraffic, double[] tokenTraffic) { }
+
+    @Override
+    public Integer call() throws Exception {
+        Path file = opts.file();
+        List<Process> procs = new ArrayList<>();
+        List<Proxy> proxies = new ArrayList<>();
+        try {
+            for (int i = 0; i < servers; i++) {
+                int port;
+                try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+                    port = s.getLocalPort();
+                }
+                procs.add(new ProcessBuilder(rpcServer.toString(), "-H", "127.0.0.1", "-p", Integer.toString(port), "-t",
+                        Integer.toString(opts.threads)).redirectErrorStream(true).redirectOutput(Redirect.DISCARD).start());
+                waitFor("127.0.0.1:" + port);
+                proxies.add(new Proxy(port));
+            }
+            List<String> endpoints = proxies.stream().map(Proxy::endpoint).toList();
+            return measure(file, endpoints, proxies);
+        } finally {
+            for (Proxy p : proxies) p.close();
+            procs.forEach(Process::destroyForcibly);
+        }
+    }
+
+    private static void waitFor(String endpoint) throws InterruptedException {
+        for (int i = 0; ; i++) {
+            try {
+                RpcBackend.handshake(endpoint, 2000);
+                return;
+            } catch (RuntimeException e) {
+                if (i > 300) throw e;
+                Thread.sleep(100);
+            }
+        }
+    }
+
+    private int measure(Path file, List<String> endpoints, List<Proxy> proxies) throws IOException {
+        String[] modes = {"local", "rpc greedy (token picked in the graph)", "rpc sampled (logits to the host)"};
+        Map<String, double[][]> speeds = new LinkedHashMap<>();
+        Map<String, double[]> traffic = new LinkedHashMap<>();
+        for (String m : modes) speeds.put(m, new double[2][rounds]);
+        long loadUp;
+        ContextParams cp = ContextParams.builder().contextSize(pp + tg + 8).threads(opts.threads).threadsBatch(opts.threads).build();
+        try (LlamaModel local = LlamaModel.load(file, ModelParams.builder().gpuLayers(0).build())) {
+            long[] before = total(proxies);
+            try (LlamaModel remote = LlamaModel.load(file, ModelParams.builder().rpcServers(endpoints).build());
+                 LlamaContext lc = LlamaContext.create(local, cp);
+                 LlamaContext rc = LlamaContext.create(remote, cp)) {
+                loadUp = total(proxies)[0] - before[0];
+                System.out.printf(Locale.ROOT, "%s: %d layers over %d servers; the load sent %.1f MB; RPC weight buffers %s%n",
+                        file.getFileName(), remote.layerCount(), endpoints.size(), loadUp / 1e6, remote.weightBuffers());
+                SplittableRandom rnd = new SplittableRandom(1);
+                int[] prompt = rnd.ints(pp, 0, local.vocabSize()).toArray();
+                GenerationParams greedy = GenerationParams.builder().greedy().ignoreEos(true).maxTokens(tg + 1).addSpecial(false).build();
+                GenerationParams sampled = GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).ignoreEos(true)
+                        .maxTokens(tg + 1).addSpecial(false).build();
+                for (LlamaContext c : List.of(lc, rc)) run(c, prompt, greedy, proxies); // warm-up
+                for (int r = 0; r < rounds; r++) {
+                    Run[] runs = {run(lc, prompt, greedy, proxies), run(rc, prompt, greedy, proxies), run(rc, prompt, sampled, proxies)};
+                    for (int i = 0; i < modes.length; i++) {
+                        speeds.get(modes[i])[0][r] = runs[i].ppTs();
+                        speeds.get(modes[i])[1][r] = runs[i].tgTs();
+                        if (r == 0) {
+                            traffic.put(modes[i] + "/prompt", runs[i].promptTraffic());
+                            traffic.put(modes[i] + "/token", runs[i].tokenTraffic());
+                        }
+                        System.out.printf(Locale.ROOT, "round %d, %s: prompt %.1f t/s, generation %.2f t/s%n", r + 1, modes[i],
+                                runs[i].ppTs(), runs[i].tgTs());
+                    }
+                }
+            }
+        }
+        double bytesPerSecond = linkGbps * 1e9 / 8;
+        StringBuilder md = new StringBuilder(String.format(Locale.ROOT,
+                "| mode | prompt t/s | generation t/s | bytes up / down per generated token | round trips per token "
+                        + "| per prompt (%d tokens): up / down / round trips | projected generation t/s at %.0f Gbit/s, %.0f µs RTT |%n"
+                        + "|---|---|---|---|---|---|---|%n", pp, linkGbps, rttUs));
+        ObjectNode root = Json.object().put("model", file.getFileName().toString()).put("threads", opts.threads).put("servers", servers)
+                .put("pp", pp).put("tg", tg).put("rounds", rounds).put("load_bytes_sent", loadUp).put("link_gbps", linkGbps).put("rtt_us", rttUs);
+        double localTg = Stat.of(speeds.get(modes[0])[1]).median();
+        for (String m : modes) {
+            Stat spp = Stat.of(speeds.get(m)[0]), stg = Stat.of(speeds.get(m)[1]);
+            double[] tok = traffic.get(m + "/token"), pr = traffic.get(m + "/prompt");
+            // on two real machines each computes its own layers, so the compute per token stays the local one; the wire adds
+            // its bytes at the link's speed and one RTT per synchronous round trip
+            double projected = m.equals(modes[0]) ? localTg : 1.0 / (1.0 / localTg + (tok[0] + tok[1]) / bytesPerSecond + tok[2] * rttUs / 1e6);
+            md.append(String.format(Locale.ROOT, "| %s | %.1f | %.2f | %.0f / %.0f | %.1f | %.0f / %.0f / %.0f | %s |%n", m, spp.median(), stg.median(),
+                    tok[0], tok[1], tok[2], pr[0], pr[1], pr[2], m.equals(modes[0]) ? "(local)" : String.format(Locale.ROOT, "%.2f", projected)));
+            ObjectNode o = root.putObject(m).put("prompt_tps", spp.median()).put("generation_tps", stg.median())
+                    .put("bytes_up_per_token", tok[0]).put("bytes_down_per_token", tok[1]).put("round_trips_per_token", tok[2])
+                    .put("prompt_bytes_up", pr[0]).put("prompt_bytes_down", pr[1]).put("prompt_round_trips", pr[2]);
+            if (!m.equals(modes[0])) o.put("projected_generation_tps", projected);
+            o.set("rounds", Json.MAPPER.valueToTree(Map.of("prompt_tps", speeds.get(m)[0], "generation_tps", speeds.get(m)[1])));
+        }
+        System.out.println();
+        System.out.print(md);
+        if (opts.markdown != null) Files.writeString(opts.markdown, md.toString());
+        if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("rpc", root)) + "\n");
+        return 0;
+    }
+
+    private static long[] total(List<Proxy> proxies) {
+        long[] t = new long[3];
+        for (Proxy p : proxies) {
+            long[] s = p.counters.snapshot();
+            for (int i = 0; i < 3; i++) t[i] += s[i];
+        }
+        return t;
+    }
+
+    /** One generation: the prompt's traffic until the first token, then the generated tokens' traffic per token. */
+    private Run run(LlamaContext ctx, int[] prompt, GenerationParams gp, List<Proxy> proxies) {
+        long[] t0 = total(proxies);
+        long[] t1 = null;
+        GenerationResult r;
+        try (TokenStream s = ctx.generate(prompt, gp)) {
+            int n = 0;
+            while (s.hasNext()) {
+                s.next();
+                if (n++ == 0) t1 = total(proxies);
+            }
+            r = s.result();
+        }
+        long[] t2 = total(proxies);
+        if (r.generatedTokens() != tg + 1) throw new IllegalStateException("generated " + r.generatedTokens() + " tokens, not " + (tg + 1));
+        double[] prompt3 = new double[3], token3 = new double[3];
+        for (int i = 0; i < 3; i++) {
+            prompt3[i] = t1[i] - t0[i];
+            token3[i] = (t2[i] - t1[i]) / (double) tg;
+        }
+        return new Run(r.promptTokensPerSecond(), r.generationTokensPerSecond(), prompt3, token3);
+    }
+}
