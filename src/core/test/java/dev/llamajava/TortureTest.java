@@ -1,5 +1,6 @@
 package dev.llamajava;
 
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
@@ -37,6 +38,11 @@ class TortureTest {
     static int intProp(String name, int def) {
         String v = System.getProperty(name);
         return v == null || v.isBlank() || v.startsWith("${") ? def : Integer.parseInt(v.trim());
+    }
+
+    @AfterEach
+    void defaultSampling() {
+        System.clearProperty("llama.sampling.backend");
     }
 
     @Test
@@ -111,6 +117,8 @@ class TortureTest {
                 LlamaContext c = pick(contexts, r);
                 if (c != null) {
                     SamplerParams sp = r.nextBoolean() ? SamplerParams.greedy() : SamplerParams.builder().seed(r.nextInt(100)).build();
+                    // half the streams sample in llama.cpp's graph (greedy: the context's chain; sampled: the stream's own, lent)
+                    System.setProperty("llama.sampling.backend", r.nextBoolean() ? "on" : "off");
                     streams.add(c.generate(r.nextBoolean() ? "Once upon a time" : "The little dog",
                             GenerationParams.builder().sampler(sp).maxTokens(1 + r.nextInt(6)).keepCache(r.nextBoolean()).build()));
                 }
