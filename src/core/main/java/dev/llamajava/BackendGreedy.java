@@ -51,9 +51,16 @@ final class BackendGreedy {
     /**
      * Attaches the greedy chain to sequence 0 (llama.cpp re-reserves its graph at the next decode).
      *
+     * <p>llama.cpp's greedy sampler leaves the whole logits row as the graph's "sampled logits", which llama.cpp then
+     * copies to the host: 513 KB a Llama 3 token, over PCIe or the network. Where the output layer is on another device,
+     * the chain is therefore top-k 1 and the draw (over one candidate, so no randomness): the graph hands back one
+     * logit and one id. Its top-k is a partial sort, which on exact ties may pick another of the tied ids than argmax's
+     * first; on the CPU (where nothing crosses) it is llama.cpp's greedy sampler, an argmax.
+     *
+     * @param remoteOutput whether the logits live on another device (a GPU, an RPC server)
      * @return whether it is attached; false when llama.cpp cannot offload it (then it is not tried again)
      */
-    boolean attach(MemorySegment ctx) {
+    boolean attach(MemorySegment ctx, boolean remoteOutput) {
         if (attached() && owned) return true;
         detach(ctx);
         if (unsupported) return false;
@@ -61,7 +68,12 @@ final class BackendGreedy {
         try (Arena a = Arena.ofConfined()) {
             c = llama_h.llama_sampler_chain_init(llama_h.llama_sampler_chain_default_params(a));
         }
-        llama_h.llama_sampler_chain_add(c, llama_h.llama_sampler_init_greedy());
+        if (remoteOutput) {
+            llama_h.llama_sampler_chain_add(c, llama_h.llama_sampler_init_top_k(1));
+            llama_h.llama_sampler_chain_add(c, llama_h.llama_sampler_init_dist(0));
+        } else {
+            llama_h.llama_sampler_chain_add(c, llama_h.llama_sampler_init_greedy());
+        }
         if (!llama_h.llama_set_sampler(ctx, 0, c)) {
             llama_h.llama_sampler_free(c);
             unsupported = true;

@@ -1,5 +1,6 @@
 package dev.llamajava;
 
+import dev.llamajava.ffi.llama_h;
 import dev.llamajava.internal.RpcBackend;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -130,6 +131,16 @@ class RpcTest {
             assertTrue(rpcBytes(m) > 0, m.weightBuffers().toString());
             assertTrue(rpcBytes(stories) > 0, stories.weightBuffers().toString());
             assertEquals(local, greedyIds(m, "The capital of France is", 32), "greedy tokens split over RPC equal the local ones");
+            // the token was picked on the server, and what came back is one candidate, not the 128,256 logits
+            try (LlamaContext ctx = LlamaContext.create(m, ContextParams.builder().contextSize(64).build());
+                 TokenStream ts = ctx.generate("Hello", GenerationParams.builder().greedy().maxTokens(3).build())) {
+                assertEquals(3, ts.stream().count());
+                try (NativeResource.Borrow b = ctx.use()) {
+                    int probs = llama_h.llama_get_sampled_probs_count_ith(b.ptr(), -1);
+                    int logits = llama_h.llama_get_sampled_logits_count_ith(b.ptr(), -1);
+                    assertTrue(probs <= 1 && logits <= 1 && probs + logits >= 1, "one candidate came back: " + probs + " probs, " + logits + " logits");
+                }
+            }
         }
         try (LlamaModel m = LlamaModel.load(tiny)) {
             assertEquals(0, rpcBytes(m), "a load without rpcServers uses no RPC device: " + m.weightBuffers());

@@ -38,9 +38,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The RPC benchmark: one model local, then split across {@code --servers} llama.cpp {@code ggml-rpc-server} processes
  * on loopback ports, each behind a counting proxy, so that the bytes and round trips per token that would cross a real
- * network are measured rather than guessed. Greedy generation picks its token in the graph where the output layer is
- * remote (one id crosses the wire); a sampled stream needs the logits on the host (the whole row crosses), so both are
- * measured. From the bytes and round trips it projects what a link of {@code --link-gbps} with {@code --rtt-us} of
+ * network are measured rather than guessed. Streams pick their token in the graph where the output layer is remote (a
+ * few candidates cross the wire, not the logits): greedy, and llama.cpp's default sampled chain; and, for comparison, the
+ * sampled chain on the host (the whole logits row crosses). From the bytes and round trips it projects what a link of {@code --link-gbps} with {@code --rtt-us} of
  * round-trip latency would add to a token.
  *
  * <pre>RpcBench [--model PATH | --synthetic Q4_K_M] [--threads 2] [--servers 2] [--pp 64] [--tg 32] [--rounds 3]
@@ -185,7 +185,8 @@ public final class RpcBench implements Callable<Integer> {
     }
 
     private int measure(Path file, List<String> endpoints, List<Proxy> proxies) throws IOException {
-        String[] modes = {"local", "rpc greedy (token picked in the graph)", "rpc sampled (logits to the host)"};
+        String[] modes = {"local", "rpc greedy (picked in the graph)", "rpc sampled (default chain, in the graph)",
+                "rpc sampled on the host (the logits cross)"};
         Map<String, double[][]> speeds = new LinkedHashMap<>();
         Map<String, double[]> traffic = new LinkedHashMap<>();
         for (String m : modes) speeds.put(m, new double[2][rounds]);
@@ -206,7 +207,8 @@ public final class RpcBench implements Callable<Integer> {
                         .maxTokens(tg + 1).addSpecial(false).build();
                 for (LlamaContext c : List.of(lc, rc)) run(c, prompt, greedy, proxies); // warm-up
                 for (int r = 0; r < rounds; r++) {
-                    Run[] runs = {run(lc, prompt, greedy, proxies), run(rc, prompt, greedy, proxies), run(rc, prompt, sampled, proxies)};
+                    Run[] runs = {run(lc, prompt, greedy, proxies), run(rc, prompt, greedy, proxies), run(rc, prompt, sampled, proxies),
+                            hostSampled(rc, prompt, sampled, proxies)};
                     for (int i = 0; i < modes.length; i++) {
                         speeds.get(modes[i])[0][r] = runs[i].ppTs();
                         speeds.get(modes[i])[1][r] = runs[i].tgTs();
@@ -256,6 +258,18 @@ public final class RpcBench implements Callable<Integer> {
             for (int i = 0; i < 3; i++) t[i] += s[i];
         }
         return t;
+    }
+
+    /** {@link #run} with sampling in the graph switched off ({@code llama.sampling.backend=off}). */
+    private Run hostSampled(LlamaContext ctx, int[] prompt, GenerationParams gp, List<Proxy> proxies) {
+        String saved = System.getProperty("llama.sampling.backend");
+        System.setProperty("llama.sampling.backend", "off");
+        try {
+            return run(ctx, prompt, gp, proxies);
+        } finally {
+            if (saved == null) System.clearProperty("llama.sampling.backend");
+            else System.setProperty("llama.sampling.backend", saved);
+        }
     }
 
     /** One generation: the prompt's traffic until the first token, then the generated tokens' traffic per token. */
