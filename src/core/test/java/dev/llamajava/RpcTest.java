@@ -54,17 +54,11 @@ class RpcTest {
         SERVERS.forEach(Process::destroyForcibly);
     }
 
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
-    }
-
     /** Starts llama.cpp's rpc-server (one CPU thread) and waits until it answers the handshake. */
     static String startServer(String name) throws Exception {
         Path log = TestSupport.workDir("rpc").resolve("server-" + name + ".log");
         for (int attempt = 0; attempt < 3; attempt++) {
-            int port = freePort();
+            int port = TestSupport.freePort();
             Process p = new ProcessBuilder(TestSupport.tool("ggml-rpc-server").toString(), "-H", "127.0.0.1", "-p", Integer.toString(port), "-t", "1")
                     .redirectErrorStream(true).redirectOutput(log.toFile()).start();
             String endpoint = "127.0.0.1:" + port;
@@ -153,7 +147,7 @@ class RpcTest {
 
     @Test
     void deadServerIsAClearExceptionNotAnAbort() throws Exception {
-        String dead = "127.0.0.1:" + freePort();
+        String dead = "127.0.0.1:" + TestSupport.freePort();
         long t0 = System.nanoTime();
         ModelLoadException e = assertThrows(ModelLoadException.class,
                 () -> LlamaModel.load(TestSupport.stories260K(), ModelParams.builder().rpcServers(first, dead).build()));

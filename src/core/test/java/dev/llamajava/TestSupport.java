@@ -4,6 +4,8 @@ import dev.llamajava.gguf.SyntheticModel;
 
 import java.io.File;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -72,6 +74,13 @@ public final class TestSupport {
         SyntheticModel.writeF16(out, SyntheticModel.TINY, seed,
                 llamaSource().resolve("models/ggml-vocab-llama-bpe.gguf"), null);
         return out;
+    }
+
+    /** @return a loopback port nothing listens on (just now) */
+    public static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
     }
 
     public static Path workDir(String name) throws IOException {

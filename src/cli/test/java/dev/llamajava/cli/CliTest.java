@@ -13,9 +13,13 @@ import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -282,5 +286,39 @@ class CliTest {
         ok("run", "-p", "Hello", "-n", "3", "--ctx", "256");
         assertTrue(err().contains("no --model given: using the synthetic Llama-3.2-1B-shaped model (random weights, its output is meaningless): "
                 + SyntheticModels.cacheDir()), err());
+    }
+
+    /** {@code rpc-server} lends this JVM's CPU; {@code run --rpc} puts the layers there: llama-simple's local greedy text. */
+    @Test
+    void runOverAnRpcServerStartedFromJava() throws Exception {
+        int port = TestSupport.freePort();
+        // llama.cpp's server loop never returns: it serves from a daemon thread for the rest of this JVM
+        Thread server = Thread.ofPlatform().daemon().name("rpc-server").start(
+                () -> Main.execute("rpc-server", "--port", Integer.toString(port), "--threads", "1"));
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        for (boolean up = false; !up; ) {
+            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+                up = true;
+            } catch (IOException e) {
+                assertTrue(server.isAlive() && System.nanoTime() < deadline, "rpc-server did not listen: " + err());
+                Thread.sleep(100);
+            }
+        }
+        var r = TestSupport.run(List.of(TestSupport.tool("llama-simple").toString(), "-m", stories(), "-n", "24", "Once upon a time"), null, null, 120);
+        assertEquals(0, r.exit(), r.stderr());
+        ok("run", "-m", stories(), "--rpc", "127.0.0.1:" + port, "--temp", "0", "-n", "24", "-p", "Once upon a time", "--ctx", "128");
+        assertTrue(out().length() > 40 && r.stdout().endsWith(out()), "llama-simple: " + r.stdout() + "\nours over RPC: " + out());
+    }
+
+    @Test
+    void rpcServerArgumentsAreOneLineErrors() throws Exception {
+        assertEquals(1, run("rpc-server", "--port", "0"));
+        assertTrue(err().contains("port must be in 1..65535"), err());
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            assertEquals(1, run("rpc-server", "--port", Integer.toString(taken.getLocalPort())));
+        }
+        assertTrue(err().contains("cannot serve RPC at 127.0.0.1:"), err());
+        assertEquals(1, run("run", "-m", stories(), "--rpc", "nohost", "-n", "1", "-p", "x"));
+        assertTrue(err().contains("is not host:port"), err());
     }
 }
