@@ -159,8 +159,12 @@ public final class RpcBench implements Callable<Integer> {
                 try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
                     port = s.getLocalPort();
                 }
-                procs.add(new ProcessBuilder(rpcServer.toString(), "-H", "127.0.0.1", "-p", Integer.toString(port), "-t",
-                        Integer.toString(opts.threads)).redirectErrorStream(true).redirectOutput(Redirect.DISCARD).start());
+                ProcessBuilder pb = new ProcessBuilder(rpcServer.toString(), "-H", "127.0.0.1", "-p", Integer.toString(port), "-t",
+                        Integer.toString(opts.threads)).redirectErrorStream(true).redirectOutput(Redirect.DISCARD);
+                // the servers share this machine's cores with each other and with us: OpenMP threads that spin after their
+                // part of the graph would slow the next server's part (separate machines have no such contention)
+                pb.environment().put("OMP_WAIT_POLICY", "passive");
+                procs.add(pb.start());
                 waitFor("127.0.0.1:" + port);
                 proxies.add(new Proxy(port));
             }
