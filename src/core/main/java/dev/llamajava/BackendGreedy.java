@@ -39,7 +39,7 @@ final class BackendGreedy {
         return switch (v == null ? "auto" : v.trim()) {
             case "on" -> true;
             case "off" -> false;
-            case "auto" -> model.outputOnGpu;
+            case "auto" -> model.outputRemote;
             default -> throw new IllegalArgumentException("llama.sampling.backend / LLAMA_BACKEND_SAMPLING must be auto, on or off, was '" + v + "'");
         };
     }
@@ -115,12 +115,14 @@ final class BackendGreedy {
     }
 
     /**
+     * Read only by a stream that attached the greedy chain (it stays attached for the stream's life).
+     *
      * @param nVocab the vocabulary size
      * @return the token the last decode picked in the graph with the greedy chain, or -1 when it picked none
      * @throws LlamaException when llama.cpp hands back an id outside the vocabulary
      */
     int sampledToken(MemorySegment ctx, int nVocab) {
-        if (!lastDecodeSampled || !owned) return -1;
+        if (!lastDecodeSampled) return -1;
         int id = llama_h.llama_get_sampled_token_ith(ctx, -1);
         if (id >= nVocab) throw new LlamaException("llama.cpp picked token " + id + " in its graph, outside the vocabulary [0, " + nVocab + ")");
         return id < 0 ? -1 : id;

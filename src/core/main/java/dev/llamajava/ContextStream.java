@@ -78,7 +78,7 @@ final class ContextStream extends TokenStream {
             // sampled); every other stream needs raw logits
             boolean lent = false;
             if (backend) {
-                backend = context.greedy.attach(ctx, model.outputOnGpu);
+                backend = context.greedy.attach(ctx, model.outputRemote);
             } else if (s != null && inGraph && t.length > 0 && s.graphCapable()) {
                 try (Borrow chain = s.use()) {
                     lent = context.greedy.lend(ctx, chain.ptr());

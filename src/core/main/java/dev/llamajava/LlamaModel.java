@@ -43,12 +43,12 @@ public final class LlamaModel extends NativeResource {
     /** Token texts and end-of-generation flags, asked of llama.cpp once per token (the per-token path reads them). */
     final TokenTexts texts;
 
-    /** Whether the output layer (and so the logits) lives on a GPU: backend sampling's default follows it. */
-    final boolean outputOnGpu;
+    /** Whether the output layer (and so the logits) lives on another device, a GPU or an RPC server: backend sampling's default follows it. */
+    final boolean outputRemote;
     /** Whether it has a classification head (so rank pooling gives scores). */
     final boolean rankHead;
 
-    LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers, boolean outputOnGpu, boolean rankHead) {
+    LlamaModel(Path path, MemorySegment ptr, ModelParams params, Map<String, Long> buffers, boolean outputRemote, boolean rankHead) {
         super("LlamaModel", ptr, p -> {
             llama_h.llama_model_free(p);
             RpcBackend.release(params.rpcServers()); // its connections closed with its buffers
@@ -60,7 +60,7 @@ public final class LlamaModel extends NativeResource {
         this.vocab = llama_h.llama_model_get_vocab(ptr);
         this.nVocab = llama_h.llama_vocab_n_tokens(vocab);
         this.texts = new TokenTexts(vocab, nVocab);
-        this.outputOnGpu = outputOnGpu;
+        this.outputRemote = outputRemote;
         this.rankHead = rankHead;
     }
 

@@ -100,9 +100,9 @@ final class ModelLoader {
         }
         LOG.log(Level.DEBUG, () -> "loaded " + abs);
         boolean offloaded = hasGpu() || !params.rpcServers().isEmpty();
-        boolean outputOnGpu = gpuLayers != 0 && offloaded && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr));
+        boolean outputRemote = gpuLayers != 0 && offloaded && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr));
         RpcBackend.hold(params.rpcServers());
-        return new LlamaModel(abs, ptr, params, buffers, outputOnGpu, inspection.rankHead());
+        return new LlamaModel(abs, ptr, params, buffers, outputRemote, inspection.rankHead());
     }
 
     /**

@@ -180,7 +180,7 @@ public record ModelParams(int gpuLayers, LoadMode loadMode, int mainGpu, SplitMo
          */
         public Builder rpcServers(String... endpoints) { this.rpcServers = List.of(endpoints); return this; }
         /** @param endpoints {@code host:port} of ggml {@code rpc-server} processes @return this */
-        public Builder rpcServers(List<String> endpoints) { this.rpcServers = List.copyOf(endpoints); return this; }
+        public Builder rpcServers(List<String> endpoints) { this.rpcServers = endpoints; return this; }
         /** @param v load progress listener, may be null @return this */
         public Builder progressListener(LoadProgressListener v) { this.progressListener = v; return this; }
 

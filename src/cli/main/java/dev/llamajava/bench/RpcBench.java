@@ -87,11 +87,10 @@ public final class RpcBench implements Callable<Integer> {
     static final class Proxy implements AutoCloseable {
         final ServerSocket listen;
         final Counters counters = new Counters();
-        final Thread acceptor;
 
         Proxy(int targetPort) throws IOException {
             listen = new ServerSocket(0, 4, InetAddress.getLoopbackAddress());
-            acceptor = Thread.ofPlatform().daemon().name("rpc-proxy").start(() -> {
+            Thread.ofPlatform().daemon().name("rpc-proxy").start(() -> {
                 while (!listen.isClosed()) {
                     try {
                         Socket client = listen.accept();

@@ -78,6 +78,12 @@ public final class RpcBackend {
      * @throws IllegalArgumentException when it is not {@code host:port} with a port in 1..65535
      */
     public static String checkEndpoint(String endpoint) {
+        parse(endpoint);
+        return endpoint;
+    }
+
+    /** @return the matched endpoint: group 1 the host (an IPv6 one in brackets), group 2 the port */
+    private static Matcher parse(String endpoint) {
         if (endpoint == null) throw new IllegalArgumentException("an RPC endpoint is null");
         Matcher m = ENDPOINT.matcher(endpoint);
         if (!m.matches()) {
@@ -85,7 +91,7 @@ public final class RpcBackend {
         }
         int port = Integer.parseInt(m.group(2));
         if (port < 1 || port > 65535) throw new IllegalArgumentException("RPC endpoint '" + endpoint + "': port " + port + " is not in 1..65535");
-        return endpoint;
+        return m;
     }
 
     /** @return the lock every load that uses RPC holds from its probes to the end of llama.cpp's load */
@@ -155,11 +161,9 @@ public final class RpcBackend {
      * @throws RpcException when it cannot connect, the handshake times out or fails, or the version differs
      */
     public static String handshake(String endpoint, int timeoutMs) {
-        checkEndpoint(endpoint);
-        int colon = endpoint.lastIndexOf(':');
-        String host = endpoint.substring(0, colon);
-        if (host.startsWith("[")) host = host.substring(1, host.length() - 1);
-        int port = Integer.parseInt(endpoint.substring(colon + 1));
+        Matcher m = parse(endpoint);
+        String host = m.group(1).startsWith("[") ? m.group(1).substring(1, m.group(1).length() - 1) : m.group(1);
+        int port = Integer.parseInt(m.group(2));
         String what = "RPC server " + endpoint;
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress(host, port), timeoutMs);
