@@ -1035,6 +1035,10 @@ public final class BindGen {
         for (String inc : includes) { cargs.add("-I"); cargs.add(inc); }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment index = (MemorySegment) clang.call("clang_createIndex", FunctionDescriptor.of(ADDRESS, JAVA_INT, JAVA_INT), 0, 0);
+            // clang_createIndex turns on LLVM's crash recovery unless LIBCLANG_DISABLE_CRASH_RECOVERY is set: that installs
+            // SIGSEGV/SIGBUS handlers over the JVM's, which then re-raise the JVM's own (handled) faults as fatal signals.
+            // ci/gen-bindings sets the variable; this undoes it for any other caller before libclang does anything else.
+            clang.call("clang_toggleCrashRecovery", FunctionDescriptor.ofVoid(JAVA_INT), 0);
             MemorySegment argv = arena.allocate(ADDRESS, cargs.size());
             for (int i = 0; i < cargs.size(); i++) argv.setAtIndex(ADDRESS, i, arena.allocateFrom(cargs.get(i)));
             int detailedPreprocessingRecord = 0x01;
