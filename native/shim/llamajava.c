@@ -68,6 +68,82 @@ int32_t llamajava_argmax(const float * values, int32_t n) {
 }
 #endif
 
+// The k largest logits (k <= n), largest first, into buf: a min-heap of k holds the best so far; a logit enters only when
+// it beats the heap's smallest, which the AVX2 path tests 8 at a time (after the first few hundred logits that is
+// almost never). NaN never enters.
+static void heap_sift(llama_token_data * h, int32_t k, int32_t i) {
+    for (;;) {
+        int32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < k && h[l].logit < h[m].logit) m = l;
+        if (r < k && h[r].logit < h[m].logit) m = r;
+        if (m == i) return;
+        llama_token_data t = h[i]; h[i] = h[m]; h[m] = t;
+        i = m;
+    }
+}
+
+static inline void heap_offer(llama_token_data * h, int32_t k, int32_t id, float v) {
+    if (v > h[0].logit) {
+        h[0].id = id;
+        h[0].logit = v;
+        heap_sift(h, k, 0);
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2")))
+static int32_t top_k_scan_avx2(const float * logits, int32_t i, int32_t n, llama_token_data * h, int32_t k) {
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(logits + i);
+        int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(h[0].logit), _CMP_GT_OQ));
+        while (mask != 0) {
+            int b = __builtin_ctz((unsigned) mask);
+            heap_offer(h, k, i + b, logits[i + b]);
+            mask &= mask - 1;
+        }
+    }
+    return i;
+}
+#endif
+
+static void top_k(const float * logits, int32_t n, int32_t k, llama_token_data * h) {
+    int32_t i = 0;
+    for (; i < k; i++) {
+        h[i].id = i;
+        h[i].logit = logits[i] == logits[i] ? logits[i] : -INFINITY;
+        h[i].p = 0.0f;
+    }
+    for (int32_t j = k / 2 - 1; j >= 0; j--) heap_sift(h, k, j);
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) i = top_k_scan_avx2(logits, i, n, h, k);
+#endif
+    for (; i < n; i++) heap_offer(h, k, i, logits[i]);
+    // largest first, ties by id (insertion sort: k is small)
+    for (int32_t a = 1; a < k; a++) {
+        llama_token_data t = h[a];
+        int32_t b = a - 1;
+        while (b >= 0 && (h[b].logit < t.logit || (h[b].logit == t.logit && h[b].id > t.id))) {
+            h[b + 1] = h[b];
+            b--;
+        }
+        h[b + 1] = t;
+    }
+}
+
+int32_t llamajava_sample_top_k(void * chain, void * ctx, int32_t idx, int32_t k, void * buf, int32_t n_vocab) {
+    const float * logits = llama_get_logits_ith((struct llama_context *) ctx, idx);
+    if (logits == NULL) return -1;
+    if (k < 1 || k > n_vocab) return -2;
+    llama_token_data * h = (llama_token_data *) buf;
+    top_k(logits, n_vocab, k, h);
+    llama_token_data_array cur = { h, (size_t) k, -1, true };
+    llama_sampler_apply((struct llama_sampler *) chain, &cur);
+    if (cur.selected < 0 || cur.selected >= (int64_t) cur.size) return -2;
+    llama_token id = cur.data[cur.selected].id;
+    llama_sampler_accept((struct llama_sampler *) chain, id);
+    return id;
+}
+
 static void fill_candidates(const float * logits, llama_token_data * buf, int32_t n, llama_token_data_array * cur) {
     for (int32_t i = 0; i < n; i++) {
         buf[i].id = i;
@@ -160,5 +236,5 @@ int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32
 }
 
 int llamajava_shim_version(void) {
-    return 4;
+    return 5;
 }

@@ -22,6 +22,14 @@ LLAMAJAVA_API bool llamajava_abort_flag_callback(void * data);
 // lets a pure greedy generation skip building the 128K-entry candidate array each token.
 LLAMAJAVA_API int32_t llamajava_argmax(const float * values, int32_t n);
 
+// One sampling step of a chain whose first sampler is top-k (k <= n_vocab) and that has no grammar: the k largest
+// logits at idx are found in one pass (a heap of k; AVX2 compares 8 logits at a time against its smallest) and handed to
+// the chain sorted, largest first, so its top-k keeps them as they are and the rest of the chain (top-p, min-p,
+// temperature, the draw) sees exactly the candidates it would see after llama.cpp's own top-k over the whole vocabulary.
+// The chain then accepts the token. buf holds k llama_token_data. Returns the token, -1 when the context has no logits
+// at idx, -2 when k is out of range or the chain selected nothing.
+LLAMAJAVA_API int32_t llamajava_sample_top_k(void * chain, void * ctx, int32_t idx, int32_t k, void * buf, int32_t n_vocab);
+
 // One sampling step with a grammar, as llama.cpp's common sampler does it: the chain (without the grammar) picks a
 // token from all candidates; when the grammar accepts that token it is taken, otherwise the candidates are rebuilt,
 // the grammar removes what it rejects and the chain picks again. The grammar and the chain then accept the token.

@@ -83,6 +83,7 @@ final class ContextStream extends TokenStream {
                 try (Borrow chain = s.use()) {
                     lent = context.greedy.lend(ctx, chain.ptr());
                 }
+                s.lent = lent;
             } else {
                 context.greedy.detach(ctx);
             }

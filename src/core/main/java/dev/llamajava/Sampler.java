@@ -28,6 +28,15 @@ public final class Sampler extends NativeResource {
     private final MemorySegment vocab;
     /** The UTF-8 state of the sampled text, for grammar steps (see {@code llamajava_sample_grammar}; NULL without). */
     private final MemorySegment utf8;
+    /**
+     * The chain's leading top-k when the shim can pick the k candidates itself ({@code llamajava_sample_top_k}: the
+     * chain starts with top-k and has no grammar), else 0.
+     */
+    private final int topK;
+    /** Room for the top-k candidates (NULL when {@link #topK} is 0). */
+    private final MemorySegment topKBuffer;
+    /** Whether the chain is lent to a context's graph (backend sampling): then llama.cpp has drawn the token already. */
+    boolean lent;
 
     /** @param buffers the grammar's buffers, or null without a grammar (a sampler without one allocates nothing) */
     private Sampler(MemorySegment chain, SamplerParams params, MemorySegment grammar, Arena buffers, MemorySegment vocab,
@@ -45,6 +54,18 @@ public final class Sampler extends NativeResource {
         this.vocab = vocab;
         this.utf8 = buffers == null ? MemorySegment.NULL : buffers.allocate(ValueLayout.JAVA_INT);
         this.candidates = buffers == null ? MemorySegment.NULL : buffers.allocate(llama_token_data.layout(), nVocab);
+        this.topK = leadingTopK(params, nVocab);
+        this.topKBuffer = topK == 0 ? MemorySegment.NULL : Arena.ofAuto().allocate(llama_token_data.layout(), topK);
+    }
+
+    /**
+     * @return k when the chain {@link #build} makes for these settings starts with top-k (no logit bias, penalties, DRY,
+     *         mirostat or grammar before it; not greedy) and k is below the vocabulary, else 0
+     */
+    static int leadingTopK(SamplerParams p, int nVocab) {
+        boolean penalties = p.penaltyLastN() != 0 && (p.repeatPenalty() != 1.0f || p.frequencyPenalty() != 0.0f || p.presencePenalty() != 0.0f);
+        if (p.grammar() != null || !p.logitBias().isEmpty() || penalties || p.dryMultiplier() > 0 || p.isGreedy() || p.mirostat() != 0) return 0;
+        return p.topK() > 0 && p.topK() < nVocab ? p.topK() : 0;
     }
 
     /**
@@ -235,10 +256,20 @@ public final class Sampler extends NativeResource {
      * rejected does the grammar filter the whole vocabulary and the chain pick again (greedy results are exactly
      * those of filtering first; the cost of a step the model gets right is one check instead of a vocabulary pass).
      * A token whose bytes would break UTF-8 is refused too (llama.cpp's grammar does not check continuation bytes, so
-     * without this a string could hold bytes no decoder reads as the characters the grammar counted).
+     * without this a string could hold bytes no decoder reads as the characters the grammar counted). A chain that
+     * starts with top-k (llama.cpp's default) gets its k candidates from the shim's one pass over the logits, sorted as
+     * llama.cpp's top-k leaves them, so it draws what {@code llama_sampler_sample} would draw without building a
+     * candidate for every token of the vocabulary.
      */
     int sample(MemorySegment ctx, int idx) {
         try (Borrow b = use()) {
+            if (topK > 0 && !lent) {
+                // the k best candidates found in one pass over the logits instead of llama.cpp building all of them
+                int id = llama_h.llamajava_sample_top_k(b.ptr(), ctx, idx, topK, topKBuffer, nVocab);
+                if (id == -1) throw new LlamaException("no logits at index " + idx + " to sample from");
+                if (id < 0) throw new LlamaException("the sampler chain selected no token");
+                return id;
+            }
             if (grammar.equals(MemorySegment.NULL)) return llama_h.llama_sampler_sample(b.ptr(), ctx, idx);
             int id = llama_h.llamajava_sample_grammar(b.ptr(), grammar, ctx, idx, candidates, nVocab, vocab, utf8);
             if (id == -1) throw new LlamaException("no logits at index " + idx + " to sample from");

@@ -9703,13 +9703,48 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_sample_top_k {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_sample_top_k");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_sample_top_k} ( llamajava.h:31 ). */
+    public static FunctionDescriptor llamajava_sample_top_k$descriptor() { return llamajava_sample_top_k.DESC; }
+
+    public static MethodHandle llamajava_sample_top_k$handle() { return llamajava_sample_top_k.HANDLE; }
+
+    public static MemorySegment llamajava_sample_top_k$address() { return llamajava_sample_top_k.ADDR; }
+
+    /**
+     * Calls {@code llamajava_sample_top_k}.
+     * <pre>
+     * One sampling step of a chain whose first sampler is top-k (k &lt;= n_vocab) and that has no grammar: the k largest
+     * logits at idx are found in one pass (a heap of k; AVX2 compares 8 logits at a time against its smallest) and handed to
+     * the chain sorted, largest first, so its top-k keeps them as they are and the rest of the chain (top-p, min-p,
+     * temperature, the draw) sees exactly the candidates it would see after llama.cpp's own top-k over the whole vocabulary.
+     * The chain then accepts the token. buf holds k llama_token_data. Returns the token, -1 when the context has no logits
+     * at idx, -2 when k is out of range or the chain selected nothing.
+     * </pre>
+     */
+    public static int llamajava_sample_top_k(MemorySegment chain, MemorySegment ctx, int idx, int k, MemorySegment buf, int n_vocab) {
+        var mh$ = llamajava_sample_top_k.HANDLE;
+        try {
+            return (int) mh$.invokeExact(chain, ctx, idx, k, buf, n_vocab);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_sample_grammar {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_sample_grammar");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_grammar} ( llamajava.h:34 ). */
+    /** {@code llamajava_sample_grammar} ( llamajava.h:42 ). */
     public static FunctionDescriptor llamajava_sample_grammar$descriptor() { return llamajava_sample_grammar.DESC; }
 
     public static MethodHandle llamajava_sample_grammar$handle() { return llamajava_sample_grammar.HANDLE; }
@@ -9747,7 +9782,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:39 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:47 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -9778,7 +9813,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:42 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:50 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }
