@@ -93,13 +93,22 @@ static inline void heap_offer(llama_token_data * h, int32_t k, int32_t id, float
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2")))
 static int32_t top_k_scan_avx2(const float * logits, int32_t i, int32_t n, llama_token_data * h, int32_t k) {
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(logits + i);
-        int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(h[0].logit), _CMP_GT_OQ));
-        while (mask != 0) {
-            int b = __builtin_ctz((unsigned) mask);
-            heap_offer(h, k, i + b, logits[i + b]);
-            mask &= mask - 1;
+    // the heap's smallest stays in a register and is reloaded only after offers; 32 logits are tested per branch
+    __m256 thr = _mm256_set1_ps(h[0].logit);
+    for (; i + 32 <= n; i += 32) {
+        __m256 a = _mm256_cmp_ps(_mm256_loadu_ps(logits + i), thr, _CMP_GT_OQ);
+        __m256 b = _mm256_cmp_ps(_mm256_loadu_ps(logits + i + 8), thr, _CMP_GT_OQ);
+        __m256 c = _mm256_cmp_ps(_mm256_loadu_ps(logits + i + 16), thr, _CMP_GT_OQ);
+        __m256 d = _mm256_cmp_ps(_mm256_loadu_ps(logits + i + 24), thr, _CMP_GT_OQ);
+        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(a, b), _mm256_or_ps(c, d))) == 0) continue;
+        for (int32_t j = i; j < i + 32; j += 8) {
+            int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(logits + j), thr, _CMP_GT_OQ));
+            while (mask != 0) {
+                int bit = __builtin_ctz((unsigned) mask);
+                heap_offer(h, k, j + bit, logits[j + bit]);
+                mask &= mask - 1;
+            }
+            thr = _mm256_set1_ps(h[0].logit);
         }
     }
     return i;

@@ -1,0 +1,96 @@
+package dev.llamajava;
+
+import dev.llamajava.ffi.llama_h;
+import dev.llamajava.gguf.SyntheticModel;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A chain that starts with top-k takes its k candidates from the shim's one pass over the logits
+ * ({@code llamajava_sample_top_k}) instead of llama.cpp building a candidate for each of the 128,256 tokens. The
+ * reference is llama.cpp's own {@code llama_sampler_sample} with the same chain and seed on the same logits: the tiny
+ * synthetic model (Llama 3 vocabulary), many seeds, k on both sides of llama.cpp's 128 (its heap and its bucket sort),
+ * several steps each so the chains' random states stay in step.
+ */
+class TopKPrefilterTest {
+
+    static LlamaModel model;
+    static LlamaContext ctx;
+
+    @BeforeAll
+    static void load() {
+        model = LlamaModel.load(SyntheticModels.cached(SyntheticModel.TINY, 42, "F16", null), ModelParams.builder().gpuLayers(0).build());
+        ctx = LlamaContext.create(model, ContextParams.builder().contextSize(256).threads(2).build());
+    }
+
+    @AfterAll
+    static void free() {
+        ctx.close();
+        model.close();
+    }
+
+    /** llama.cpp's chain for these settings, built with its own calls, as llama-completion's sampler builds it. */
+    static MemorySegment reference(SamplerParams p) {
+        MemorySegment chain = llama_h.llama_sampler_chain_init(llama_h.llama_sampler_chain_default_params(Arena.ofAuto()));
+        llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_top_k(p.topK()));
+        if (p.topP() < 1.0f) llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_top_p(p.topP(), 1));
+        if (p.minP() > 0.0f) llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_min_p(p.minP(), 1));
+        llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_temp(p.temperature()));
+        llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_dist(p.seed()));
+        return chain;
+    }
+
+    @Test
+    void drawsWhatLlamaCppsSamplerDrawsFromTheWholeVocabulary() {
+        assertEquals(128_256, model.vocabSize());
+        int draws = 0;
+        int distinct = 0;
+        for (SamplerParams.Builder b : List.of(SamplerParams.builder(), SamplerParams.builder().topK(1), SamplerParams.builder().topK(5),
+                SamplerParams.builder().topK(200).temperature(1.5f), SamplerParams.builder().topK(2000).topP(1.0f).minP(0f).temperature(3f))) {
+            for (int seed = 1; seed <= 12; seed++) {
+                SamplerParams p = b.seed(seed).build();
+                assertEquals(p.topK(), Sampler.leadingTopK(p, model.vocabSize()), "the prefilter applies to " + p);
+                MemorySegment theirs = reference(p);
+                try (Sampler ours = Sampler.create(model, p)) {
+                    int[] prompt = {1 + seed, 100 + seed * 7, 5000 + seed * 13};
+                    ctx.clearCache();
+                    Set<Integer> seen = new HashSet<>();
+                    for (int step = 0; step < 6; step++) {
+                        try (Batch batch = Batch.create(8, 1)) {
+                            if (step == 0) {
+                                for (int i = 0; i < prompt.length; i++) batch.add(prompt[i], i, 0, i == prompt.length - 1);
+                            } else {
+                                batch.add(prompt[0] + step, prompt.length + step - 1, 0, true);
+                            }
+                            ctx.decode(batch);
+                        }
+                        int a;
+                        int want;
+                        try (var c = ctx.use()) {
+                            a = ours.sample(c.ptr(), -1);
+                            want = llama_h.llama_sampler_sample(theirs, c.ptr(), -1);
+                        }
+                        assertEquals(want, a, p + ", step " + step);
+                        seen.add(a);
+                        draws++;
+                    }
+                    distinct += seen.size();
+                } finally {
+                    llama_h.llama_sampler_free(theirs);
+                }
+            }
+        }
+        assertEquals(5 * 12 * 6, draws);
+        assertTrue(distinct > 5 * 12 * 2, "the draws vary (" + distinct + " distinct), so equality says something");
+    }
+}
