@@ -3,11 +3,9 @@ package dev.llamajava;
 import dev.llamajava.gguf.SyntheticModel;
 import org.junit.jupiter.api.Test;
 
-import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -63,19 +61,7 @@ class GpuCheck {
     @Test
     void samplingRunsInTheGraphByDefaultAndEqualsLlamaCompletion() throws Exception {
         try (LlamaModel m = LlamaModel.load(TestSupport.stories260K())) {
-            for (int seed : new int[]{42, 7}) {
-                String theirs = GenerationTest.llamaCompletion(List.of("-bs", "--seed", Integer.toString(seed),
-                        "--samplers", "top_k;top_p;min_p;temperature"), 32);
-                try (LlamaContext ctx = LlamaContext.create(m, GenerationTest.ctxParams(128));
-                     TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().maxTokens(32)
-                             .sampler(SamplerParams.builder().seed(seed).build()).build())) {
-                    String ours = ts.text();
-                    assertTrue(theirs.length() > 40, theirs);
-                    assertTrue(ours.startsWith(theirs), "llama-completion -bs: [" + theirs + "]\nours: [" + ours + "]");
-                    LlamaException e = assertThrows(LlamaException.class, () -> ctx.logits(-1));
-                    assertTrue(e.getMessage().contains("picked its token in llama.cpp's graph"), e.getMessage());
-                }
-            }
+            for (int seed : new int[]{42, 7}) BackendSamplingTest.drawsInTheGraphLikeLlamaCompletion(m, seed);
         }
     }
 }
