@@ -22,38 +22,51 @@ static int32_t argmax_scalar(const float * values, int32_t n) {
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-// Two passes, both 8 lanes wide: the largest value (NaN-free logits), then the first index holding it, so ties and
-// the result are exactly those of the scalar loop. A NaN anywhere falls back to the scalar loop.
+// One pass, 8 lanes wide, in blocks of 1,024 floats (4 KB): each block's largest value is compared with the largest so
+// far, and only the first block that holds the overall largest is scanned again, from L1, for the first index holding
+// it; 128K logits are read once. NaN is skipped as the scalar loop skips it (max(x, acc) keeps acc when x is NaN), so
+// ties and the result are exactly those of the scalar loop, NaN included (a NaN first value: the scalar loop's 0).
+#define ARGMAX_BLOCK 1024
+
+__attribute__((target("avx2")))
+static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
 __attribute__((target("avx2")))
 static int32_t argmax_avx2(const float * values, int32_t n) {
-    if (n < 64) return argmax_scalar(values, n);
-    __m256 m0 = _mm256_loadu_ps(values), m1 = m0, m2 = m0, m3 = m0;
-    __m256 nan = _mm256_setzero_ps();
+    if (n < 64 || values[0] != values[0]) return argmax_scalar(values, n);
+    float max = values[0];
+    int32_t block = -1;
     int32_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m256 a = _mm256_loadu_ps(values + i), b = _mm256_loadu_ps(values + i + 8);
-        __m256 c = _mm256_loadu_ps(values + i + 16), d = _mm256_loadu_ps(values + i + 24);
-        nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q)));
-        m0 = _mm256_max_ps(m0, a);
-        m1 = _mm256_max_ps(m1, b);
-        m2 = _mm256_max_ps(m2, c);
-        m3 = _mm256_max_ps(m3, d);
+    for (; i + ARGMAX_BLOCK <= n; i += ARGMAX_BLOCK) {
+        const float * p = values + i;
+        __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+        for (int32_t j = 0; j < ARGMAX_BLOCK; j += 32) {
+            m0 = _mm256_max_ps(_mm256_loadu_ps(p + j), m0);
+            m1 = _mm256_max_ps(_mm256_loadu_ps(p + j + 8), m1);
+            m2 = _mm256_max_ps(_mm256_loadu_ps(p + j + 16), m2);
+            m3 = _mm256_max_ps(_mm256_loadu_ps(p + j + 24), m3);
+        }
+        float bm = hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+        if (bm > max || block < 0) { max = bm; block = i; }
     }
-    if (_mm256_movemask_ps(nan) != 0) return argmax_scalar(values, n);
-    float lanes[8];
-    _mm256_storeu_ps(lanes, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
-    float max = lanes[0];
-    for (int k = 1; k < 8; k++) if (lanes[k] > max) max = lanes[k];
-    for (; i < n; i++) {
-        if (values[i] != values[i]) return argmax_scalar(values, n);
-        if (values[i] > max) max = values[i];
+    // the last partial block, scalar: the first index of a larger value (or, with no whole block, of the largest)
+    int32_t tail_best = block < 0 ? 0 : -1;
+    for (int32_t t = i; t < n; t++) {
+        if (values[t] > max) { max = values[t]; tail_best = t; }
     }
+    if (tail_best >= 0) return tail_best;
+    int32_t end = block + ARGMAX_BLOCK < n ? block + ARGMAX_BLOCK : n;
     __m256 target = _mm256_set1_ps(max);
-    for (i = 0; i + 8 <= n; i += 8) {
+    for (i = block; i + 8 <= end; i += 8) {
         int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(values + i), target, _CMP_EQ_OQ));
         if (mask != 0) return i + __builtin_ctz((unsigned) mask);
     }
-    for (; i < n; i++) if (values[i] == max) return i;
+    for (; i < end; i++) if (values[i] == max) return i;
     return argmax_scalar(values, n);
 }
 
