@@ -5,6 +5,7 @@ module dev.llamajava.cli {
     requires info.picocli;
     requires com.fasterxml.jackson.databind;
     requires java.management;
+    requires jdk.management;
     requires java.net.http;
 
     opens dev.llamajava.cli to info.picocli;

@@ -29,6 +29,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -48,6 +49,9 @@ import java.util.concurrent.Callable;
 @Command(name = "Bench", mixinStandardHelpOptions = true,
         description = "Prompt and generation tokens/s through llama-java, side by side with llama.cpp's llama-bench.")
 public final class Bench implements Callable<Integer> {
+
+    /** Measured runs behind each per-token breakdown (the median one is reported). */
+    static final int BREAKDOWN_RUNS = 5;
 
     @Option(names = "--model", description = "GGUF file (repeatable).")
     List<Path> models = new ArrayList<>();
@@ -176,20 +180,39 @@ public final class Bench implements Callable<Integer> {
             int[] shortPrompt = mm.chatPrompt(tmpl, List.of(ChatMessage.user("Summarise the weather report in one line, please.")));
             if (shortPrompt.length > 20) shortPrompt = Arrays.copyOf(shortPrompt, 20);
             int[] first = {prompt[0]};
+            // the harness's own first llama-bench run, unmeasured: starting a process and reading its JSON loads classes
+            // that make the JIT throw away and redo compiled code of the stream (its locks), beside a measurement if
+            // that first run were a measured one
+            if (llamaBench != null) LlamaBench.run(llamaBench, model, threads, Math.min(pp, 8), 1, 1, o.gpu);
             // our warm-up (JIT, caches): at least two repetitions and 3 s, so that no compilation runs beside a measurement
             long warmUntil = System.nanoTime() + 3_000_000_000L;
             for (int w = 0; w < 2 || System.nanoTime() < warmUntil; w++) {
                 ours(ctx, prompt, tg, inner);
                 result(ctx, shortPrompt, one);
             }
+            // then a stream's setup and end on this model, which every prompt run takes once, for 2 s of 8-token prompts
+            // (thousands of streams on a fast model): what the JIT recompiles for this model's branches is compiled
+            // here, not beside a measured prompt (a compilation took a core from a 3.5 ms prompt, which ran at half speed)
+            int[] eight = Arrays.copyOf(prompt, Math.min(8, prompt.length));
+            long streamsUntil = System.nanoTime() + 2_000_000_000L;
+            while (System.nanoTime() < streamsUntil) result(ctx, eight, one);
             for (int r = 0; r < reps; r++) {
                 // alternate who goes first, so a slow or fast spell of the machine does not favour one side
                 boolean nativeFirst = r % 2 == 0;
                 boolean runNative = llamaBench != null;
-                LlamaBench.Averages n = runNative && nativeFirst ? LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu) : null;
+                // each side starts on a quiet JVM (no compilation beside it: see Settle)
+                LlamaBench.Averages n = null;
+                if (runNative && nativeFirst) {
+                    Settle.settle();
+                    n = LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu);
+                }
+                Settle.settle();
                 Side side = ours(ctx, prompt, tg, inner);
                 GenerationResult c = result(ctx, shortPrompt, one);
-                if (runNative && !nativeFirst) n = LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu);
+                if (runNative && !nativeFirst) {
+                    Settle.settle();
+                    n = LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu);
+                }
                 if (n != null) {
                     natPp[r] = n.pp();
                     natTg[r] = n.tg();
@@ -203,19 +226,19 @@ public final class Bench implements Callable<Integer> {
                         natPp[r], tgTs[r], natTg[r]);
             }
             // the per-token breakdown, greedy and sampled (llama.cpp's default chain over the whole vocabulary), each
-            // measured after a run of its own, back to back once the repetitions are over: the first tokens after a
-            // llama-bench process ran find this process's caches cold, which is not what a running service sees
+            // measured once the repetitions are over, after a run of its own (the first tokens after a llama-bench
+            // process ran find this process's caches cold, which is not what a running service sees)
             Map<String, Double> sampled = new LinkedHashMap<>();
             GenerationParams chain = GenerationParams.builder().sampler(SamplerParams.builder().seed(1).build()).maxTokens(tg + 1)
                     .addSpecial(false).build();
             GenerationParams gen = GenerationParams.builder().sampler(SamplerParams.greedy()).maxTokens(tg + 1).addSpecial(false).build();
-            result(ctx, first, gen);
-            GenerationResult g1 = result(ctx, first, gen);
+            Settle.settle();
+            GenerationResult g1 = medianRun(ctx, first, gen);
             Map<String, Double> greedy = new LinkedHashMap<>();
             addScaled(greedy, g1.perTokenBreakdown(), 1e-3);
             double overhead = g1.overheadNanosPerToken() / 1e3;
-            result(ctx, first, chain);
-            addScaled(sampled, result(ctx, first, chain).perTokenBreakdown(), 1e-3);
+            Settle.settle();
+            addScaled(sampled, medianRun(ctx, first, chain).perTokenBreakdown(), 1e-3);
             boolean nat = llamaBench != null;
             Map<String, Long> memory = MemoryTable.of(mm, ctx);
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
@@ -254,6 +277,18 @@ public final class Bench implements Callable<Integer> {
         return new Side(pp, tgs);
     }
 
+    /**
+     * Runs {@code params} once unmeasured, then {@link #BREAKDOWN_RUNS} times: the run whose time per token outside
+     * {@code llama_decode} is the median, so that one run preempted on a shared machine does not make the breakdown.
+     */
+    private static GenerationResult medianRun(LlamaContext ctx, int[] prompt, GenerationParams params) {
+        result(ctx, prompt, params);
+        List<GenerationResult> runs = new ArrayList<>();
+        for (int i = 0; i < BREAKDOWN_RUNS; i++) runs.add(result(ctx, prompt, params));
+        runs.sort(Comparator.comparingDouble(r -> r.perTokenBreakdown().values().stream().mapToDouble(Double::doubleValue).sum()));
+        return runs.get(BREAKDOWN_RUNS / 2);
+    }
+
     /** Adds {@code from}'s values times {@code scale} into {@code into}. */
     private static void addScaled(Map<String, Double> into, Map<String, Double> from, double scale) {
         from.forEach((k, v) -> into.merge(k, v * scale, Double::sum));
@@ -284,6 +319,7 @@ public final class Bench implements Callable<Integer> {
         long t0 = System.nanoTime();
         long until = t0 + 40_000_000_000L;
         int tokens = 0;
+        int streams = 0;
         try (LlamaModel m = LlamaModel.load(tiny, ModelParams.builder().gpuLayers(o.gpu ? -1 : 0).build());
              LlamaContext ctx = LlamaContext.create(m, ContextParams.builder().contextSize(160).threads(o.threads())
                      .threadsBatch(o.threads()).build())) {
@@ -292,9 +328,18 @@ public final class Bench implements Callable<Integer> {
                 GenerationParams p = (i % 2 == 0 ? b.sampler(SamplerParams.greedy()) : b.sampler(SamplerParams.builder().seed(i).build())).build();
                 tokens += result(ctx, new int[]{1 + i % 1000}, p).generatedTokens();
             }
+            // and a stream's setup and end, which a benchmark's prompt runs take once per prompt: short streams until
+            // those reach the JIT's last tier too (thousands of calls), not during the measurement
+            GenerationParams greedyOne = b.sampler(SamplerParams.greedy()).maxTokens(1).build();
+            GenerationParams sampledOne = b.sampler(SamplerParams.builder().seed(7).build()).maxTokens(1).build();
+            int[] shortPrompt = {1, 2, 3, 4, 5, 6, 7, 8};
+            for (int i = 0; i < 10_000 && System.nanoTime() < until; i++) {
+                result(ctx, shortPrompt, i % 2 == 0 ? greedyOne : sampledOne);
+                streams++;
+            }
         }
-        log.printf(Locale.ROOT, "  JIT warm-up: %d tokens, greedy and sampled, of the tiny synthetic model in %.1f s%n", tokens,
-                (System.nanoTime() - t0) / 1e9);
+        log.printf(Locale.ROOT, "  JIT warm-up: %d tokens, greedy and sampled, then %d one-token streams, of the tiny synthetic model in %.1f s%n",
+                tokens, streams, (System.nanoTime() - t0) / 1e9);
     }
 
     private static GenerationResult result(LlamaContext ctx, int[] prompt, GenerationParams params) {
@@ -339,7 +384,8 @@ public final class Bench implements Callable<Integer> {
         out.println();
         out.print(report.markdown());
         out.println();
-        out.println("Per generated token outside llama_decode (µs; plumbing = the iterator, the stream's checks and the caller's loop):");
+        out.println("Per generated token outside llama_decode (µs; plumbing = the iterator, the stream's checks and the caller's loop; the median of "
+                + BREAKDOWN_RUNS + " runs by total):");
         out.print(report.breakdownMarkdown());
         out.println();
         out.println("Peak resident memory, part by part (llama.cpp's buffers as it reported them, the JVM's pools, and the rest):");

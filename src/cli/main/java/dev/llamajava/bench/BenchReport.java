@@ -111,6 +111,7 @@ public record BenchReport(String hardware, String backend, String build, int pp,
             put(o, "tg_ratio", r.tgRatio());
             putBreakdown(o, "greedy_token_us", r.greedyTokenUs());
             putBreakdown(o, "sampled_token_us", r.sampledTokenUs());
+            o.put("token_us_runs", Bench.BREAKDOWN_RUNS); // the breakdowns are each the median of these runs, by total
             if (r.memory() != null) {
                 ObjectNode mem = o.putObject("memory_bytes");
                 r.memory().forEach(mem::put);
