@@ -201,18 +201,11 @@ public final class Bench implements Callable<Integer> {
                 boolean nativeFirst = r % 2 == 0;
                 boolean runNative = llamaBench != null;
                 // each side starts on a quiet JVM (no compilation beside it: see Settle)
-                LlamaBench.Averages n = null;
-                if (runNative && nativeFirst) {
-                    Settle.settle();
-                    n = LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu);
-                }
+                LlamaBench.Averages n = runNative && nativeFirst ? settledLlamaBench(llamaBench, model, threads, pp, tg, inner, o.gpu) : null;
                 Settle.settle();
                 Side side = ours(ctx, prompt, tg, inner);
                 GenerationResult c = result(ctx, shortPrompt, one);
-                if (runNative && !nativeFirst) {
-                    Settle.settle();
-                    n = LlamaBench.run(llamaBench, model, threads, pp, tg, inner, o.gpu);
-                }
+                if (runNative && !nativeFirst) n = settledLlamaBench(llamaBench, model, threads, pp, tg, inner, o.gpu);
                 if (n != null) {
                     natPp[r] = n.pp();
                     natTg[r] = n.tg();
@@ -277,6 +270,13 @@ public final class Bench implements Callable<Integer> {
         return new Side(pp, tgs);
     }
 
+    /** {@link LlamaBench#run} once this JVM is quiet ({@link Settle}). */
+    private static LlamaBench.Averages settledLlamaBench(Path tool, Path model, int threads, int pp, int tg, int reps, boolean gpu)
+            throws IOException, InterruptedException {
+        Settle.settle();
+        return LlamaBench.run(tool, model, threads, pp, tg, reps, gpu);
+    }
+
     /**
      * Runs {@code params} once unmeasured, then {@link #BREAKDOWN_RUNS} times: the run whose time per token outside
      * {@code llama_decode} is the median, so that one run preempted on a shared machine does not make the breakdown.
@@ -285,7 +285,7 @@ public final class Bench implements Callable<Integer> {
         result(ctx, prompt, params);
         List<GenerationResult> runs = new ArrayList<>();
         for (int i = 0; i < BREAKDOWN_RUNS; i++) runs.add(result(ctx, prompt, params));
-        runs.sort(Comparator.comparingDouble(r -> r.perTokenBreakdown().values().stream().mapToDouble(Double::doubleValue).sum()));
+        runs.sort(Comparator.comparingDouble(GenerationResult::outsideDecodeNanosPerToken));
         return runs.get(BREAKDOWN_RUNS / 2);
     }
 
@@ -329,7 +329,8 @@ public final class Bench implements Callable<Integer> {
                 tokens += result(ctx, new int[]{1 + i % 1000}, p).generatedTokens();
             }
             // and a stream's setup and end, which a benchmark's prompt runs take once per prompt: short streams until
-            // those reach the JIT's last tier too (thousands of calls), not during the measurement
+            // those reach the JIT's last tier too (thousands of calls; the 2 s of streams on each model alone left
+            // TokenStream.result to be compiled by C2 beside the measured repetitions)
             GenerationParams greedyOne = b.sampler(SamplerParams.greedy()).maxTokens(1).build();
             GenerationParams sampledOne = b.sampler(SamplerParams.builder().seed(7).build()).maxTokens(1).build();
             int[] shortPrompt = {1, 2, 3, 4, 5, 6, 7, 8};

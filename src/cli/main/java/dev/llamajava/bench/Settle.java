@@ -21,15 +21,11 @@ final class Settle {
     private Settle() {
     }
 
-    /**
-     * Sleeps until the process used less than 5% of a core over 100 ms, or 3 s have passed.
-     *
-     * @return how long it waited, in nanoseconds
-     */
-    static long settle() {
+    /** Sleeps until the process used less than 5% of a core over 100 ms, or 3 s have passed. */
+    static void settle() {
         if (!(ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os)
                 || os.getProcessCpuTime() < 0) {
-            return 0;
+            return;
         }
         long start = System.nanoTime();
         while (System.nanoTime() - start < MAX_WAIT_NANOS) {
@@ -42,6 +38,5 @@ final class Settle {
             }
             if (os.getProcessCpuTime() - cpu < QUIET_CPU_NANOS) break;
         }
-        return System.nanoTime() - start;
     }
 }
