@@ -81,14 +81,22 @@ int32_t llamajava_argmax(const float * values, int32_t n) {
 }
 #endif
 
-// The k largest logits (k <= n), largest first, into buf: a min-heap of k holds the best so far; a logit enters only when
-// it beats the heap's smallest, which the AVX2 path tests 8 at a time (after the first few hundred logits that is
-// almost never). NaN never enters.
+// The k largest logits (k <= n), largest first, ties to the lower id, into buf. Candidates are ordered by logit, then
+// by id (the lower id is the larger), so the result does not depend on the order logits are offered in. NaN never
+// enters. Two ways:
+// - blocks (large vocabularies): the largest logit of each block of 256 in one vectorised pass, the k-th largest of
+//   those maxima as a floor (at least k logits reach it, so every one of the k largest does), then only the blocks whose
+//   maximum reaches the floor are read again, and only their logits at or above it are offered to a min-heap of k;
+// - a heap of k over every logit (few blocks, k above the number of blocks, or fewer than k numbers in the row).
+static inline bool token_less(float la, int32_t ia, float lb, int32_t ib) {
+    return la < lb || (la == lb && ia > ib);
+}
+
 static void heap_sift(llama_token_data * h, int32_t k, int32_t i) {
     for (;;) {
         int32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < k && h[l].logit < h[m].logit) m = l;
-        if (r < k && h[r].logit < h[m].logit) m = r;
+        if (l < k && token_less(h[l].logit, h[l].id, h[m].logit, h[m].id)) m = l;
+        if (r < k && token_less(h[r].logit, h[r].id, h[m].logit, h[m].id)) m = r;
         if (m == i) return;
         llama_token_data t = h[i]; h[i] = h[m]; h[m] = t;
         i = m;
@@ -96,12 +104,43 @@ static void heap_sift(llama_token_data * h, int32_t k, int32_t i) {
 }
 
 static inline void heap_offer(llama_token_data * h, int32_t k, int32_t id, float v) {
-    if (v > h[0].logit) {
+    if (token_less(h[0].logit, h[0].id, v, id)) {
         h[0].id = id;
         h[0].logit = v;
         heap_sift(h, k, 0);
     }
 }
+
+// largest first, ties by id (insertion sort: k is small)
+static void sort_candidates(llama_token_data * h, int32_t k) {
+    for (int32_t a = 1; a < k; a++) {
+        llama_token_data t = h[a];
+        int32_t b = a - 1;
+        while (b >= 0 && token_less(h[b].logit, h[b].id, t.logit, t.id)) {
+            h[b + 1] = h[b];
+            b--;
+        }
+        h[b + 1] = t;
+    }
+}
+
+static void heap_reset(llama_token_data * h, int32_t k) {
+    for (int32_t i = 0; i < k; i++) {
+        h[i].id = INT32_MAX; // below every token, so the first k offered fill the heap
+        h[i].logit = -INFINITY;
+        h[i].p = 0.0f;
+    }
+}
+
+static bool heap_full(const llama_token_data * h, int32_t k) {
+    for (int32_t i = 0; i < k; i++) {
+        if (h[i].id == INT32_MAX) return false;
+    }
+    return true;
+}
+
+#define TOPK_BLOCK 256
+#define TOPK_MAX_BLOCKS 4096
 
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2")))
@@ -126,30 +165,117 @@ static int32_t top_k_scan_avx2(const float * logits, int32_t i, int32_t n, llama
     }
     return i;
 }
+
+// each whole block's largest logit (NaN skipped: max(x, acc) keeps acc when x is NaN; a block of NaN gives -inf)
+__attribute__((target("avx2")))
+static void block_max_avx2(const float * logits, int32_t blocks, float * out) {
+    for (int32_t b = 0; b < blocks; b++) {
+        const float * p = logits + (size_t) b * TOPK_BLOCK;
+        __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+        for (int32_t j = 0; j < TOPK_BLOCK; j += 32) {
+            m0 = _mm256_max_ps(_mm256_loadu_ps(p + j), m0);
+            m1 = _mm256_max_ps(_mm256_loadu_ps(p + j + 8), m1);
+            m2 = _mm256_max_ps(_mm256_loadu_ps(p + j + 16), m2);
+            m3 = _mm256_max_ps(_mm256_loadu_ps(p + j + 24), m3);
+        }
+        out[b] = hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+    }
+}
+
+// the logits of one block at or above the floor, offered in index order
+__attribute__((target("avx2")))
+static void block_offer_avx2(const float * logits, int32_t from, int32_t to, float floor_, llama_token_data * h, int32_t k) {
+    __m256 thr = _mm256_set1_ps(floor_);
+    for (int32_t j = from; j < to; j += 8) {
+        int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(logits + j), thr, _CMP_GE_OQ));
+        while (mask != 0) {
+            int bit = __builtin_ctz((unsigned) mask);
+            heap_offer(h, k, j + bit, logits[j + bit]);
+            mask &= mask - 1;
+        }
+    }
+}
+
+// false when the blocks do not apply (too few or too many blocks; fewer than k numbers): then h is left for the heap
+__attribute__((target("avx2")))
+static bool top_k_blocks_avx2(const float * logits, int32_t n, int32_t k, llama_token_data * h) {
+    int32_t blocks = n / TOPK_BLOCK;
+    if (blocks < 2 * k || blocks > TOPK_MAX_BLOCKS) return false;
+    float maxima[TOPK_MAX_BLOCKS];
+    block_max_avx2(logits, blocks, maxima);
+    // the k-th largest maximum: a min-heap of k floats
+    float sel[TOPK_MAX_BLOCKS];
+    for (int32_t b = 0; b < k; b++) sel[b] = maxima[b];
+    for (int32_t b = k / 2 - 1; b >= 0; b--) {
+        for (int32_t i = b;;) {
+            int32_t l = 2 * i + 1, r = l + 1, m = i;
+            if (l < k && sel[l] < sel[m]) m = l;
+            if (r < k && sel[r] < sel[m]) m = r;
+            if (m == i) break;
+            float t = sel[i]; sel[i] = sel[m]; sel[m] = t;
+            i = m;
+        }
+    }
+    for (int32_t b = k; b < blocks; b++) {
+        if (!(maxima[b] > sel[0])) continue;
+        sel[0] = maxima[b];
+        for (int32_t i = 0;;) {
+            int32_t l = 2 * i + 1, r = l + 1, m = i;
+            if (l < k && sel[l] < sel[m]) m = l;
+            if (r < k && sel[r] < sel[m]) m = r;
+            if (m == i) break;
+            float t = sel[i]; sel[i] = sel[m]; sel[m] = t;
+            i = m;
+        }
+    }
+    float floor_ = sel[0];
+    // the tail (under one block) is read as it comes
+    heap_reset(h, k);
+    for (int32_t b = 0; b < blocks; b++) {
+        if (maxima[b] >= floor_) block_offer_avx2(logits, b * TOPK_BLOCK, (b + 1) * TOPK_BLOCK, floor_, h, k);
+    }
+    for (int32_t i = blocks * TOPK_BLOCK; i < n; i++) {
+        if (logits[i] >= floor_) heap_offer(h, k, i, logits[i]);
+    }
+    // fewer than k numbers at or above the floor can only mean NaN: the heap's way decides then
+    return heap_full(h, k);
+}
 #endif
 
 static void top_k(const float * logits, int32_t n, int32_t k, llama_token_data * h) {
-    int32_t i = 0;
-    for (; i < k; i++) {
-        h[i].id = i;
-        h[i].logit = logits[i] == logits[i] ? logits[i] : -INFINITY;
-        h[i].p = 0.0f;
-    }
-    for (int32_t j = k / 2 - 1; j >= 0; j--) heap_sift(h, k, j);
+    bool done = false;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx2")) i = top_k_scan_avx2(logits, i, n, h, k);
-#endif
-    for (; i < n; i++) heap_offer(h, k, i, logits[i]);
-    // largest first, ties by id (insertion sort: k is small)
-    for (int32_t a = 1; a < k; a++) {
-        llama_token_data t = h[a];
-        int32_t b = a - 1;
-        while (b >= 0 && (h[b].logit < t.logit || (h[b].logit == t.logit && h[b].id > t.id))) {
-            h[b + 1] = h[b];
-            b--;
+    if (__builtin_cpu_supports("avx2")) {
+        done = top_k_blocks_avx2(logits, n, k, h);
+        if (!done) {
+            heap_reset(h, k);
+            int32_t i = top_k_scan_avx2(logits, 0, n, h, k);
+            for (; i < n; i++) heap_offer(h, k, i, logits[i]);
+            // the vector test skips -inf: when -inf is among the k, the scalar pass decides which
+            done = heap_full(h, k) && h[0].logit > -INFINITY;
         }
-        h[b + 1] = t;
     }
+#endif
+    if (!done) {
+        heap_reset(h, k);
+        for (int32_t i = 0; i < n; i++) heap_offer(h, k, i, logits[i]);
+        // fewer than k numbers: NaN fills the rest, as -inf, lowest ids first
+        for (int32_t i = 0, j = 0; i < n && j < k; i++) {
+            if (logits[i] == logits[i]) continue;
+            while (j < k && h[j].id != INT32_MAX) j++;
+            if (j < k) {
+                h[j].id = i;
+                h[j].logit = -INFINITY;
+            }
+        }
+    }
+    sort_candidates(h, k);
+}
+
+int32_t llamajava_top_k(const float * logits, int32_t n, int32_t k, void * buf) {
+    if (logits == NULL || buf == NULL || n < 1 || k < 1 || k > n) return -2;
+    top_k(logits, n, k, (llama_token_data *) buf);
+    return k;
 }
 
 int32_t llamajava_sample_top_k(void * chain, void * ctx, int32_t idx, int32_t k, void * buf, int32_t n_vocab) {
@@ -258,5 +384,5 @@ int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32
 }
 
 int llamajava_shim_version(void) {
-    return 5;
+    return 6;
 }

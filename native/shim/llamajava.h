@@ -22,8 +22,14 @@ LLAMAJAVA_API bool llamajava_abort_flag_callback(void * data);
 // lets a pure greedy generation skip building the 128K-entry candidate array each token.
 LLAMAJAVA_API int32_t llamajava_argmax(const float * values, int32_t n);
 
+// The k largest of n logits (1 <= k <= n) into buf (k llama_token_data: id, logit, p = 0), largest first, ties to the
+// lower id; NaN enters only when fewer than k logits are numbers, then as -inf, lowest ids first. With AVX2 and
+// at least 2k blocks of 256 logits: each block's maximum in one pass, the k-th largest maximum as a floor, then only
+// the blocks reaching it are read again; otherwise a heap of k over every logit. Returns k, or -2 on bad arguments.
+LLAMAJAVA_API int32_t llamajava_top_k(const float * logits, int32_t n, int32_t k, void * buf);
+
 // One sampling step of a chain whose first sampler is top-k (k <= n_vocab) and that has no grammar: the k largest
-// logits at idx are found in one pass (a heap of k; AVX2 compares 8 logits at a time against its smallest) and handed to
+// logits at idx are found as llamajava_top_k finds them and handed to
 // the chain sorted, largest first, so its top-k keeps them as they are and the rest of the chain (top-p, min-p,
 // temperature, the draw) sees exactly the candidates it would see after llama.cpp's own top-k over the whole vocabulary.
 // The chain then accepts the token. buf holds k llama_token_data. Returns the token, -1 when the context has no logits

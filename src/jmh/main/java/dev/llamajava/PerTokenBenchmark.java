@@ -1,6 +1,7 @@
 package dev.llamajava;
 
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.ffi.llama_token_data;
 import dev.llamajava.internal.StopFilter;
 import dev.llamajava.internal.TokenTexts;
 import dev.llamajava.internal.Utf8Accumulator;
@@ -29,7 +30,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The per-token pieces of a generation, each alone (ci/bench measures them together, end to end): the greedy argmax
- * over Llama 3's 128,256 logits (the shim's AVX2 loop against a plain Java loop), a token's text from the per-model
+ * over Llama 3's 128,256 logits (the shim's AVX2 loop against a plain Java loop), the shim's top-40 over them, a token's text from the per-model
  * cache, the stop-string filter with and without stop strings, and one whole greedy token of stories260K
  * ({@code -Dllama.jmh.model}, default {@code ../shared/models/stories260K.gguf}) with its decode.
  */
@@ -44,6 +45,8 @@ public class PerTokenBenchmark {
     static final int LLAMA3_VOCAB = 128_256;
 
     MemorySegment logits;
+    /** Room for llama.cpp's default top-k (40) candidates. */
+    MemorySegment candidates;
     LlamaModel model;
     LlamaContext context;
     TokenTexts texts;
@@ -59,6 +62,7 @@ public class PerTokenBenchmark {
         SplittableRandom rnd = new SplittableRandom(7);
         logits = Arena.global().allocate(ValueLayout.JAVA_FLOAT, LLAMA3_VOCAB);
         for (int i = 0; i < LLAMA3_VOCAB; i++) logits.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
+        candidates = llama_token_data.allocateArray(40, Arena.global());
         Path m = Path.of(System.getProperty("llama.jmh.model", "../shared/models/stories260K.gguf"));
         model = LlamaModel.load(m, ModelParams.builder().gpuLayers(0).build());
         context = LlamaContext.create(model, ContextParams.builder().contextSize(512).build());
@@ -80,6 +84,12 @@ public class PerTokenBenchmark {
     @Benchmark
     public int argmaxShim() {
         return llama_h.llamajava_argmax(logits, LLAMA3_VOCAB);
+    }
+
+    /** @return the shim's top-k over 128,256 logits with llama.cpp's default k (40): the default chain's first step */
+    @Benchmark
+    public int topKShim() {
+        return llama_h.llamajava_top_k(logits, LLAMA3_VOCAB, 40, candidates);
     }
 
     /** @return the same argmax as a plain Java loop over the native logits */

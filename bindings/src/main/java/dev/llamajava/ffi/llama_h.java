@@ -9703,13 +9703,46 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_top_k {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_INT, llama_h.C_POINTER);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_top_k");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_top_k} ( llamajava.h:29 ). */
+    public static FunctionDescriptor llamajava_top_k$descriptor() { return llamajava_top_k.DESC; }
+
+    public static MethodHandle llamajava_top_k$handle() { return llamajava_top_k.HANDLE; }
+
+    public static MemorySegment llamajava_top_k$address() { return llamajava_top_k.ADDR; }
+
+    /**
+     * Calls {@code llamajava_top_k}.
+     * <pre>
+     * The k largest of n logits (1 &lt;= k &lt;= n) into buf (k llama_token_data: id, logit, p = 0), largest first, ties to the
+     * lower id; NaN never enters (NaN among the first k, when fewer than k others remain, enters as -inf). With AVX2 and
+     * at least 2k blocks of 256 logits: each block's maximum in one pass, the k-th largest maximum as a floor, then only
+     * the blocks reaching it are read again; otherwise a heap of k over every logit. Returns k, or -2 on bad arguments.
+     * </pre>
+     */
+    public static int llamajava_top_k(MemorySegment logits, int n, int k, MemorySegment buf) {
+        var mh$ = llamajava_top_k.HANDLE;
+        try {
+            return (int) mh$.invokeExact(logits, n, k, buf);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_sample_top_k {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_sample_top_k");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_top_k} ( llamajava.h:31 ). */
+    /** {@code llamajava_sample_top_k} ( llamajava.h:37 ). */
     public static FunctionDescriptor llamajava_sample_top_k$descriptor() { return llamajava_sample_top_k.DESC; }
 
     public static MethodHandle llamajava_sample_top_k$handle() { return llamajava_sample_top_k.HANDLE; }
@@ -9720,7 +9753,7 @@ public final class llama_h {
      * Calls {@code llamajava_sample_top_k}.
      * <pre>
      * One sampling step of a chain whose first sampler is top-k (k &lt;= n_vocab) and that has no grammar: the k largest
-     * logits at idx are found in one pass (a heap of k; AVX2 compares 8 logits at a time against its smallest) and handed to
+     * logits at idx are found as llamajava_top_k finds them and handed to
      * the chain sorted, largest first, so its top-k keeps them as they are and the rest of the chain (top-p, min-p,
      * temperature, the draw) sees exactly the candidates it would see after llama.cpp's own top-k over the whole vocabulary.
      * The chain then accepts the token. buf holds k llama_token_data. Returns the token, -1 when the context has no logits
@@ -9744,7 +9777,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_grammar} ( llamajava.h:42 ). */
+    /** {@code llamajava_sample_grammar} ( llamajava.h:48 ). */
     public static FunctionDescriptor llamajava_sample_grammar$descriptor() { return llamajava_sample_grammar.DESC; }
 
     public static MethodHandle llamajava_sample_grammar$handle() { return llamajava_sample_grammar.HANDLE; }
@@ -9782,7 +9815,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:47 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:53 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -9813,7 +9846,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:50 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:56 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }

@@ -1,0 +1,168 @@
+package dev.llamajava;
+
+import dev.llamajava.ffi.llama_h;
+import dev.llamajava.ffi.llama_token_data;
+import dev.llamajava.ffi.llama_token_data_array;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The shim's top-k ({@code llamajava_top_k}: block maxima as a floor, then only the blocks reaching it, or a heap of k)
+ * keeps what llama.cpp's top-k sampler ({@code llama_sampler_init_top_k}, applied to the same values as a candidate
+ * array) keeps: the same values in the same descending order, and for each value the same tokens, except where
+ * llama.cpp leaves the choice open (tokens tied at the k-th value: its partial sort keeps any of them; the shim keeps
+ * the lowest ids, checked against the input). NaN is not a candidate (llama.cpp's result with NaN is undefined): the
+ * reference is llama.cpp's top-k of the other tokens. Lengths on both sides of the block path (2k blocks of 256),
+ * Llama 3's 128,256, k from 1 to 2,000; Gaussian logits, few distinct values (ties everywhere), the largest in the
+ * tail or in one block, infinities, all equal.
+ */
+class TopKTest {
+
+    static Arena arena;
+
+    @BeforeAll
+    static void load() {
+        LlamaModel.load(TestSupport.stories260K()).close(); // the natives, as any caller has them
+        arena = Arena.ofShared();
+    }
+
+    @AfterAll
+    static void free() {
+        arena.close();
+    }
+
+    /** llama.cpp's top-k of the values that are not NaN: {ids, logits as int bits}, largest first. */
+    static int[][] llamaCpp(float[] values, int k) {
+        MemorySegment topK = llama_h.llama_sampler_init_top_k(k);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment data = llama_token_data.allocateArray(values.length, a);
+            int n = 0;
+            for (int i = 0; i < values.length; i++) {
+                if (Float.isNaN(values[i])) continue;
+                MemorySegment d = llama_token_data.asSlice(data, n++);
+                llama_token_data.id(d, i);
+                llama_token_data.logit(d, values[i]);
+                llama_token_data.p(d, 0f);
+            }
+            MemorySegment cur = llama_token_data_array.allocate(a);
+            llama_token_data_array.data(cur, data);
+            llama_token_data_array.size(cur, n);
+            llama_token_data_array.selected(cur, -1);
+            llama_token_data_array.sorted(cur, false);
+            llama_h.llama_sampler_apply(topK, cur);
+            return read(data, (int) llama_token_data_array.size(cur));
+        } finally {
+            llama_h.llama_sampler_free(topK);
+        }
+    }
+
+    static int[][] shim(float[] values, int k) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment seg = a.allocateFrom(ValueLayout.JAVA_FLOAT, values);
+            MemorySegment buf = llama_token_data.allocateArray(k, a);
+            assertEquals(k, llama_h.llamajava_top_k(seg, values.length, k, buf));
+            return read(buf, k);
+        }
+    }
+
+    static int[][] read(MemorySegment data, int n) {
+        int[][] r = new int[2][n];
+        for (int i = 0; i < n; i++) {
+            MemorySegment d = llama_token_data.asSlice(data, i);
+            r[0][i] = llama_token_data.id(d);
+            r[1][i] = Float.floatToIntBits(llama_token_data.logit(d));
+        }
+        return r;
+    }
+
+    /** value (as int bits) to the set of ids holding it in a result */
+    static Map<Integer, Set<Integer>> byValue(int[][] r) {
+        Map<Integer, Set<Integer>> m = new HashMap<>();
+        for (int i = 0; i < r[0].length; i++) m.computeIfAbsent(r[1][i], v -> new HashSet<>()).add(r[0][i]);
+        return m;
+    }
+
+    @Test
+    void keepsWhatLlamaCppsTopKKeeps() {
+        SplittableRandom r = new SplittableRandom(20261205);
+        int[] lengths = {1, 40, 255, 256, 257, 10_000, 20_479, 20_480, 20_481, 51_200, 65_536 + 17, 128_256};
+        int[] ks = {1, 5, 40, 200, 2000};
+        int checked = 0;
+        for (int n : lengths) {
+            for (int k : ks) {
+                if (k > n) continue;
+                for (int kind = 0; kind < 8; kind++) {
+                    float[] v = new float[n];
+                    for (int i = 0; i < n; i++) v[i] = kind == 1 ? r.nextInt(6) : (float) r.nextGaussian() * 4;
+                    switch (kind) {
+                        case 2 -> { for (int i = 0; i < n / 7; i++) v[r.nextInt(n)] = Float.NaN; }           // NaN here and there
+                        case 3 -> { for (int i = 0; i < Math.min(n, 600); i++) v[n - 1 - i] = 50f + i % 97; }  // the largest in the tail
+                        case 4 -> { for (int i = 0; i < Math.min(n, 256); i++) v[i] = 60f + i; }               // all of them in the first block
+                        case 5 -> { // +inf only where llama.cpp sorts with std::partial_sort: its bucket sort (k > 128)
+                                    // converts the logit to int, undefined for infinity, and files +inf with the smallest
+                            for (int i = 0; i < n; i += 5) v[i] = Float.NEGATIVE_INFINITY;
+                            if (k <= 128) v[r.nextInt(n)] = Float.POSITIVE_INFINITY;
+                        }
+                        case 6 -> Arrays.fill(v, -1f);                                                        // all equal
+                        case 7 -> { for (int i = 0; i < n; i++) v[i] = i % 3 == 0 ? Float.NaN : Float.NEGATIVE_INFINITY; } // nothing finite
+                        default -> { }
+                    }
+                    long numbers = Arrays.stream(toDoubles(v)).filter(x -> !Double.isNaN(x)).count();
+                    if (numbers < k) continue;
+                    String what = "n=" + n + " k=" + k + " kind=" + kind;
+                    int[][] theirs = llamaCpp(v, k);
+                    int[][] ours = shim(v, k);
+                    assertArrayEquals(theirs[1], ours[1], what + ": the values, largest first");
+                    Map<Integer, Set<Integer>> t = byValue(theirs), o = byValue(ours);
+                    int last = ours[1][k - 1];
+                    for (Map.Entry<Integer, Set<Integer>> e : o.entrySet()) {
+                        if (e.getKey() != last) assertEquals(t.get(e.getKey()), e.getValue(), what + ": the tokens of " + Float.intBitsToFloat(e.getKey()));
+                    }
+                    // at the k-th value llama.cpp keeps any of the tied tokens; the shim keeps the lowest ids, in order
+                    int kept = o.get(last).size();
+                    int[] lowest = java.util.stream.IntStream.range(0, n).filter(i -> Float.floatToIntBits(v[i]) == last).limit(kept).toArray();
+                    int[] oursAtLast = java.util.stream.IntStream.range(0, k).filter(i -> ours[1][i] == last).map(i -> ours[0][i]).toArray();
+                    assertArrayEquals(lowest, oursAtLast, what + ": the tokens tied at the k-th value");
+                    for (int i = 1; i < k; i++) {
+                        assertTrue(ours[1][i - 1] != ours[1][i] || ours[0][i - 1] < ours[0][i], what + ": ties by id at " + i);
+                    }
+                    checked++;
+                }
+            }
+        }
+        assertTrue(checked > 300, "cases checked: " + checked);
+    }
+
+    @Test
+    void refusesBadArguments() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment seg = a.allocateFrom(ValueLayout.JAVA_FLOAT, 1f, 2f, 3f);
+            MemorySegment buf = llama_token_data.allocateArray(4, a);
+            assertEquals(-2, llama_h.llamajava_top_k(seg, 3, 0, buf));
+            assertEquals(-2, llama_h.llamajava_top_k(seg, 3, 4, buf));
+            assertEquals(-2, llama_h.llamajava_top_k(MemorySegment.NULL, 3, 1, buf));
+            assertEquals(-2, llama_h.llamajava_top_k(seg, 3, 1, MemorySegment.NULL));
+        }
+    }
+
+    static double[] toDoubles(float[] v) {
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) d[i] = v[i];
+        return d;
+    }
+}
