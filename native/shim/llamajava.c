@@ -132,7 +132,7 @@ static void heap_reset(llama_token_data * h, int32_t k) {
     }
 }
 
-static bool heap_full(const llama_token_data * h, int32_t k) {
+static inline bool heap_full(const llama_token_data * h, int32_t k) {
     for (int32_t i = 0; i < k; i++) {
         if (h[i].id == INT32_MAX) return false;
     }
@@ -204,7 +204,8 @@ static bool top_k_blocks_avx2(const float * logits, int32_t n, int32_t k, llama_
     float maxima[TOPK_MAX_BLOCKS];
     block_max_avx2(logits, blocks, maxima);
     // the k-th largest maximum: a min-heap of k floats
-    float sel[TOPK_MAX_BLOCKS];
+    float sel[TOPK_MAX_BLOCKS / 2]; // k <= blocks / 2
+    sel[0] = -INFINITY;
     for (int32_t b = 0; b < k; b++) sel[b] = maxima[b];
     for (int32_t b = k / 2 - 1; b >= 0; b--) {
         for (int32_t i = b;;) {

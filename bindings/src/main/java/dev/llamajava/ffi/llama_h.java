@@ -9720,7 +9720,7 @@ public final class llama_h {
      * Calls {@code llamajava_top_k}.
      * <pre>
      * The k largest of n logits (1 &lt;= k &lt;= n) into buf (k llama_token_data: id, logit, p = 0), largest first, ties to the
-     * lower id; NaN never enters (NaN among the first k, when fewer than k others remain, enters as -inf). With AVX2 and
+     * lower id; NaN enters only when fewer than k logits are numbers, then as -inf, lowest ids first. With AVX2 and
      * at least 2k blocks of 256 logits: each block's maximum in one pass, the k-th largest maximum as a floor, then only
      * the blocks reaching it are read again; otherwise a heap of k over every logit. Returns k, or -2 on bad arguments.
      * </pre>

@@ -159,6 +159,8 @@ public final class Bench implements Callable<Integer> {
         log.println("  " + model.getFileName() + ": " + reps + " repetitions of " + inner + " runs"
                 + (llamaBench != null ? ", llama-bench and llama-java back to back, alternating who goes first" : ""));
         double[] load = new double[Math.max(1, Math.min(reps, 3))];
+        MemoryTable.resetPeak();
+        MemoryTable.Snapshot before = MemoryTable.snapshot(model);
         LlamaModel m = null;
         for (int i = 0; i < load.length; i++) {
             if (m != null) m.close();
@@ -166,6 +168,7 @@ public final class Bench implements Callable<Integer> {
             m = LlamaModel.load(model, ModelParams.builder().gpuLayers(o.gpu || !o.rpc.isEmpty() ? -1 : 0).rpcServers(o.rpc).build());
             load[i] = (System.nanoTime() - t0) / 1e6;
         }
+        MemoryTable.Snapshot loaded = MemoryTable.snapshot(model);
         try (LlamaModel mm = m;
              LlamaContext ctx = LlamaContext.create(mm, ContextParams.builder().contextSize(pp + tg).threads(threads).threadsBatch(threads).build())) {
             SplittableRandom rnd = new SplittableRandom(1);
@@ -233,9 +236,9 @@ public final class Bench implements Callable<Integer> {
             Settle.settle();
             addScaled(sampled, medianRun(ctx, first, chain).perTokenBreakdown(), 1e-3);
             boolean nat = llamaBench != null;
-            Map<String, Long> memory = MemoryTable.of(mm, ctx);
+            Map<String, Long> memory = MemoryTable.of(mm, ctx, model, before, loaded);
             return new Row(model.getFileName().toString(), g.fileTypeName(), g.fileSize(), g.parameterCount(), threads, pp + tg,
-                    Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), memory.get("peak RSS"),
+                    Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), memory.get(MemoryTable.PEAK),
                     nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,
                     nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled), memory);
         }
@@ -389,7 +392,8 @@ public final class Bench implements Callable<Integer> {
                 + BREAKDOWN_RUNS + " runs by total):");
         out.print(report.breakdownMarkdown());
         out.println();
-        out.println("Peak resident memory, part by part (llama.cpp's buffers as it reported them, the JVM's pools, and the rest):");
+        out.println("Resident memory, part by part (each mapping of /proc/self/smaps counted once; the parts add up to RSS now),"
+                + " llama.cpp's buffers as it reported allocating them, and the peak since the model's load began:");
         out.print(report.memoryMarkdown());
         report.write(options);
     }

@@ -15,6 +15,8 @@ import picocli.CommandLine;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -176,10 +178,23 @@ class BenchTest {
         assertTrue(row.greedyTokenUs().get("total") > 0 && row.sampledTokenUs().get("sample") > 0, row.toString());
         // the memory table holds the buffers llama.cpp reported while loading the F16 file (mapped; read into CPU and AMX
         // buffers on AMX CPUs, see CpuRepack) and creating the context
-        String weights = CpuRepack.amx() ? "weights: AMX" : "weights: CPU_Mapped";
-        assertTrue(row.memory().containsKey(weights) && row.memory().get("KV cache") > 0
-                && row.memory().get("compute buffers") > 0, row.memory().toString());
-        assertEquals(row.peakRssBytes(), row.memory().get("peak RSS"));
+        Map<String, Long> mem = row.memory();
+        String weights = CpuRepack.amx() ? "llama.cpp allocated: weights AMX" : "llama.cpp allocated: weights CPU_Mapped";
+        assertTrue(mem.containsKey(weights) && mem.get("llama.cpp allocated: KV cache") > 0
+                && mem.get("llama.cpp allocated: compute buffers") > 0, mem.toString());
+        assertEquals(row.peakRssBytes(), mem.get(MemoryTable.PEAK));
+        // the resident parts come from /proc/self/smaps; the kernel's own counters, read with them, are the reference
+        long parts = mem.get(MemoryTable.NOW), vmRss = mem.get("VmRSS read with it (the kernel's own count)");
+        assertTrue(parts > 0 && Math.abs(parts - vmRss) < (16L << 20), mem.toString());
+        assertTrue(mem.get(MemoryTable.PEAK) >= parts - (16L << 20), mem.toString());
+        if (!CpuRepack.amx()) {
+            long mapped = mem.get("weights: model file, mapped pages");
+            assertTrue(mapped > 0 && mapped <= Files.size(model) + 4096, mem + " vs file " + Files.size(model));
+        }
+        long heapCommitted = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP)
+                .mapToLong(p -> p.getUsage().getCommitted()).sum();
+        long heap = mem.get("JVM heap (resident pages)");
+        assertTrue(heap > 0 && heap <= heapCommitted, heap + " resident vs " + heapCommitted + " committed");
         BenchReport report = new BenchReport("test CPU", "CPU", "llama.cpp test", 16, 4, Instant.now(), List.of(row));
         assertTrue(report.markdown().startsWith("| hardware | backend | model | quant |"), report.markdown());
         JsonNode r = JSON.readTree(report.json()).get("results").get(0);
