@@ -196,6 +196,7 @@ public final class LlamaContext extends NativeResource {
                 }
                 MemorySegment created = ctx;
                 ctx = MemorySegment.NULL;
+                NativeMemory.trim(); // the graph reservation's temporaries
                 return new LlamaContext(model, params, created, arena, abort, new Views(), new BackendGreedy(), MemoryReport.buffers(lines, "KV buffer size"),
                         MemoryReport.buffers(lines, "compute buffer size"));
             } catch (RuntimeException | Error e) {

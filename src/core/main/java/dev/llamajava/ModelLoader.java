@@ -5,6 +5,8 @@ import dev.llamajava.ffi.llama_model_params;
 import dev.llamajava.ffi.llama_progress_callback;
 import dev.llamajava.internal.CpuRepack;
 import dev.llamajava.internal.GgufPrecheck;
+import dev.llamajava.internal.HugePages;
+import dev.llamajava.internal.NativeMemory;
 import dev.llamajava.internal.RpcBackend;
 import dev.llamajava.internal.loader.Natives;
 
@@ -64,12 +66,18 @@ final class ModelLoader {
             llama_model_params.vocab_only(p, params.vocabOnly());
             llama_model_params.check_tensors(p, params.checkTensors());
             llama_model_params.use_extra_bufts(p, params.cpuRepack());
-            llama_model_params.load_mode(p, loadMode(abs, params, gpuLayers, inspection).value());
+            ModelParams.LoadMode mode = loadMode(abs, params, gpuLayers, inspection);
+            llama_model_params.load_mode(p, mode.value());
             if (!params.rpcServers().isEmpty()) llama_model_params.devices(p, rpcDevices(abs, params.rpcServers(), arena));
             ModelParams.LoadProgressListener listener = params.progressListener();
-            if (listener != null) {
+            // huge pages: the mappings before the load; at the first progress call llama.cpp's buffers exist, unfilled
+            List<HugePages.Range> before = hugePagesFor(params, mode) ? HugePages.mappings() : null;
+            AtomicBoolean advised = new AtomicBoolean(before == null);
+            if (listener != null || before != null) {
                 llama_model_params.progress_callback(p, llama_progress_callback.allocate((progress, user) -> {
                     try {
+                        if (!advised.getAndSet(true)) HugePages.adviseNew(before);
+                        if (listener == null) return true;
                         boolean go = listener.onProgress(progress);
                         if (!go) cancelled.set(true);
                         return go;
@@ -98,6 +106,7 @@ final class ModelLoader {
             String why = errors.isEmpty() ? "no reason given" : String.join("; ", errors);
             throw new ModelLoadException(abs, "llama.cpp could not load " + abs + ": " + why);
         }
+        NativeMemory.trim(); // the load's read buffers and temporaries, freed into glibc's heaps, go back to the system
         LOG.log(Level.DEBUG, () -> "loaded " + abs);
         boolean offloaded = hasGpu() || !params.rpcServers().isEmpty();
         boolean outputRemote = gpuLayers != 0 && offloaded && (gpuLayers < 0 || gpuLayers > llama_h.llama_model_n_layer(ptr));
@@ -131,21 +140,31 @@ final class ModelLoader {
         return list;
     }
 
+    /** Below this many bytes of weights a file stays mapped under {@link ModelParams#hugePages()}: nothing to gain. */
+    static final long HUGE_PAGES_MIN_WEIGHTS = 64L << 20;
+
     /**
-     * The load mode: the caller's, except that {@link ModelParams.LoadMode#AUTO} on a CPU-only load of a file whose
-     * weights llama.cpp repacks reads the file instead of mapping it (see {@link CpuRepack}: the same speed, the
-     * repacked tensors not held twice).
+     * The load mode: the caller's, except that {@link ModelParams.LoadMode#AUTO} on a CPU-only load reads the file
+     * instead of mapping it when llama.cpp repacks its weights (see {@link CpuRepack}: the same speed, the repacked
+     * tensors not held twice) or when they go into huge pages ({@link HugePages}: faster decodes).
      */
     static ModelParams.LoadMode loadMode(Path file, ModelParams params, int gpuLayers, GgufPrecheck.Inspection inspection) {
-        if (params.loadMode() != ModelParams.LoadMode.AUTO || params.vocabOnly() || !params.cpuRepack()
-                || !CpuRepack.preferRead(inspection.repackedBytes(), inspection.weightBytes())) {
-            return params.loadMode();
-        }
+        if (params.loadMode() != ModelParams.LoadMode.AUTO || params.vocabOnly()) return params.loadMode();
+        boolean repacked = params.cpuRepack() && CpuRepack.preferRead(inspection.repackedBytes(), inspection.weightBytes());
+        boolean huge = params.hugePages() && params.rpcServers().isEmpty() && inspection.weightBytes() >= HUGE_PAGES_MIN_WEIGHTS
+                && HugePages.available();
+        if (!repacked && !huge) return params.loadMode();
         boolean cpuOnly = gpuLayers == 0 || !hasGpu();
         if (!cpuOnly) return params.loadMode();
-        LOG.log(Level.DEBUG, () -> "reading " + file + " instead of mapping it: llama.cpp repacks " + (inspection.repackedBytes() >> 20)
-                + " of its " + (inspection.weightBytes() >> 20) + " MiB of weights for this CPU");
+        LOG.log(Level.DEBUG, () -> "reading " + file + " instead of mapping it: " + (repacked ? "llama.cpp repacks " + (inspection.repackedBytes() >> 20)
+                + " of its " + (inspection.weightBytes() >> 20) + " MiB of weights for this CPU" : "its weights go into huge pages"));
         return ModelParams.LoadMode.NONE;
+    }
+
+    /** @return whether a load in this mode reads the weights into anonymous memory that huge pages can back */
+    private static boolean hugePagesFor(ModelParams params, ModelParams.LoadMode mode) {
+        return params.hugePages() && !params.vocabOnly() && (mode == ModelParams.LoadMode.NONE || mode == ModelParams.LoadMode.MLOCK)
+                && HugePages.available();
     }
 
     private static boolean hasGpu() {

@@ -42,7 +42,7 @@ import java.util.concurrent.Callable;
  * llama.cpp's {@code llama-bench} of the same build on the same model and threads, in one run.
  *
  * <pre>
- * Bench [--model PATH ...] [--synthetic Q4_K_M,Q8_0] [--threads N] [--pp 512] [--tg 128] [--reps 5] [--gpu]
+ * Bench [--model PATH ...] [--synthetic Q4_K_M,Q8_0,tiny] [--threads N] [--pp 512] [--tg 128] [--reps 5] [--gpu]
  *       [--compare-native PATH-TO-llama-bench] [--json FILE] [--markdown FILE]
  * </pre>
  */
@@ -55,7 +55,8 @@ public final class Bench implements Callable<Integer> {
 
     @Option(names = "--model", description = "GGUF file (repeatable).")
     List<Path> models = new ArrayList<>();
-    @Option(names = "--synthetic", split = ",", description = "Synthetic Llama-3.2-1B-shaped models to bench, e.g. Q4_K_M,Q8_0.")
+    @Option(names = "--synthetic", split = ",", description = "Synthetic Llama-3.2-1B-shaped models to bench, e.g. Q4_K_M,Q8_0; "
+            + "`tiny` is the tiny synthetic model with the Llama 3 vocabulary (F16: fast tokens over 128,256 logits).")
     List<String> synthetic = new ArrayList<>();
     @Option(names = "--compare-native", description = "llama-bench, to run side by side.")
     Path llamaBench;
@@ -378,8 +379,11 @@ public final class Bench implements Callable<Integer> {
     public static void run(List<Path> models, List<String> synthetic, Path llamaBench, BenchOptions options, PrintStream out) throws Exception {
         List<Path> all = new ArrayList<>(models);
         for (String q : synthetic) {
-            out.println("synthetic Llama-3.2-1B-shaped model (random weights), " + q + " ...");
-            all.add(SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, q, null));
+            boolean tiny = q.equalsIgnoreCase("tiny");
+            out.println(tiny ? "tiny synthetic model with the Llama 3 vocabulary (random weights), F16 ..."
+                    : "synthetic Llama-3.2-1B-shaped model (random weights), " + q + " ...");
+            all.add(tiny ? SyntheticModels.cached(SyntheticModel.TINY, 42, "F16", null)
+                    : SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, q, null));
         }
         warmPerTokenPath(options, out);
         List<Row> rows = new ArrayList<>();

@@ -67,23 +67,18 @@ public final class Tune {
         LlamaBench.Averages base = LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false);
         log.printf(Locale.ROOT, "  llama-bench, its defaults: pp %.2f t/s, tg %.2f t/s%n", base.pp(), base.tg());
         TuneProfile best = TuneProfile.defaults(cores);
-        Trial current = measure("llama.cpp's defaults", best);
+        Trial current = measure("llama-java's defaults", best);
         if (current == null) throw new LlamaException("llama.cpp's default settings do not run " + model);
         List<Integer> threads = new ArrayList<>(new LinkedHashSet<>(List.of(cores, Math.max(1, cores - 1), Math.max(1, cores / 2))));
-        current = pick(current, "threads", threads, (TuneProfile p, Integer v) -> new TuneProfile(v, p.threadsBatch(), p.batch(), p.microBatch(),
-                p.flashAttention(), p.kvType(), p.loadMode(), p.cpuRepack()), t -> t.tg());
-        current = pick(current, "threads-batch", threads, (TuneProfile p, Integer v) -> new TuneProfile(p.threads(), v, p.batch(), p.microBatch(),
-                p.flashAttention(), p.kvType(), p.loadMode(), p.cpuRepack()), t -> t.pp());
-        current = pick(current, "ubatch", List.of(512, 256, 128, 1024), (TuneProfile p, Integer v) -> new TuneProfile(p.threads(), p.threadsBatch(),
-                Math.max(p.batch(), v), v, p.flashAttention(), p.kvType(), p.loadMode(), p.cpuRepack()), t -> t.pp());
-        current = pick(current, "flash-attn", List.of(ContextParams.FlashAttention.values()), (TuneProfile p, ContextParams.FlashAttention v) ->
-                new TuneProfile(p.threads(), p.threadsBatch(), p.batch(), p.microBatch(), v, p.kvType(), p.loadMode(), p.cpuRepack()), Tune::score);
-        current = pick(current, "kv", List.of(ContextParams.KvCacheType.F16, ContextParams.KvCacheType.Q8_0), (TuneProfile p, ContextParams.KvCacheType v) ->
-                new TuneProfile(p.threads(), p.threadsBatch(), p.batch(), p.microBatch(), p.flashAttention(), v, p.loadMode(), p.cpuRepack()), Tune::score);
-        current = pick(current, "load", List.of(ModelParams.LoadMode.AUTO, ModelParams.LoadMode.MMAP, ModelParams.LoadMode.NONE), (TuneProfile p, ModelParams.LoadMode v) ->
-                new TuneProfile(p.threads(), p.threadsBatch(), p.batch(), p.microBatch(), p.flashAttention(), p.kvType(), v, p.cpuRepack()), Tune::score);
-        current = pick(current, "repack", List.of(true, false), (TuneProfile p, Boolean v) ->
-                new TuneProfile(p.threads(), p.threadsBatch(), p.batch(), p.microBatch(), p.flashAttention(), p.kvType(), p.loadMode(), v), Tune::score);
+        current = pick(current, "threads", threads, TuneProfile::withThreads, t -> t.tg());
+        current = pick(current, "threads-batch", threads, TuneProfile::withThreadsBatch, t -> t.pp());
+        current = pick(current, "ubatch", List.of(512, 256, 128, 1024), TuneProfile::withMicroBatch, t -> t.pp());
+        current = pick(current, "flash-attn", List.of(ContextParams.FlashAttention.values()), TuneProfile::withFlashAttention, Tune::score);
+        current = pick(current, "kv", List.of(ContextParams.KvCacheType.F16, ContextParams.KvCacheType.Q8_0), TuneProfile::withKvType, Tune::score);
+        current = pick(current, "load", List.of(ModelParams.LoadMode.AUTO, ModelParams.LoadMode.MMAP, ModelParams.LoadMode.NONE),
+                TuneProfile::withLoadMode, Tune::score);
+        current = pick(current, "repack", List.of(true, false), TuneProfile::withCpuRepack, Tune::score);
+        current = pick(current, "huge pages", List.of(true, false), TuneProfile::withHugePages, Tune::score);
         best = current.profile();
         log.println();
         log.print(table(base));

@@ -17,8 +17,11 @@ final class ContextOptions {
     @Option(names = "--threads", description = "Threads (default: all cores, or the profile's).")
     Integer threads;
     @Option(names = "--profile", description = "Settings written by `bench --tune --write-profile` (threads, batch sizes, "
-            + "flash attention, KV type, load mode, CPU repacking).")
+            + "flash attention, KV type, load mode, CPU repacking, huge pages).")
     Path profile;
+    @Option(names = "--no-huge-pages", description = "Keep the weights in 4 KiB pages (default: transparent huge pages where "
+            + "the kernel offers them, which speeds up CPU decoding).")
+    boolean noHugePages;
     @Option(names = "--rpc", split = ",", paramLabel = "HOST:PORT", description = "RPC servers (llama-java rpc-server or llama.cpp's "
             + "rpc-server) whose devices take the layers, comma-separated.")
     List<String> rpc = List.of();
@@ -41,6 +44,8 @@ final class ContextOptions {
 
     ModelParams modelParams() {
         TuneProfile p = loaded();
-        return (p != null ? p.modelParams() : ModelParams.defaults()).toBuilder().rpcServers(rpc).build();
+        ModelParams.Builder b = (p != null ? p.modelParams() : ModelParams.defaults()).toBuilder().rpcServers(rpc);
+        if (noHugePages) b.hugePages(false);
+        return b.build();
     }
 }

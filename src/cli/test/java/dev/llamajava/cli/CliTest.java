@@ -120,10 +120,13 @@ class CliTest {
         assertTrue(out().contains("| llama-bench, its defaults |") && out().contains("best: threads "), out());
         JsonNode p = JSON.readTree(profile.toFile());
         assertEquals("stories260K.gguf", p.get("model").asText());
-        // llama.cpp's defaults first, then each setting's candidates: threads, threads-batch, ubatch, flash-attn, kv, load, repack
+        // the library's defaults first, then each setting's candidates: threads, threads-batch, ubatch, flash-attn, kv, load,
+        // repack, huge pages
         JsonNode trials = p.get("trials");
-        assertEquals("llama.cpp's defaults", trials.get(0).get("setting").asText());
-        assertTrue(trials.size() >= 9, trials.toString());
+        assertEquals("llama-java's defaults", trials.get(0).get("setting").asText());
+        assertTrue(trials.size() >= 10, trials.toString());
+        assertTrue(trials.findValuesAsText("setting").contains("huge pages false"), trials.toString());
+        assertTrue(p.get("profile").has("huge_pages"), p.toString());
         for (JsonNode t : trials) assertTrue(t.get("pp_tps").asDouble() > 0 && t.get("tg_tps").asDouble() > 0, t.toString());
         assertTrue(p.get("measured").get("llama_bench_tg_tps").asDouble() > 0, p.toString());
         // the profile drives run: greedy text is the same whatever the settings (llama-simple's, as in runGreedyEqualsLlamaSimple)
