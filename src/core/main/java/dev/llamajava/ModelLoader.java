@@ -71,12 +71,14 @@ final class ModelLoader {
             if (!params.rpcServers().isEmpty()) llama_model_params.devices(p, rpcDevices(abs, params.rpcServers(), arena));
             ModelParams.LoadProgressListener listener = params.progressListener();
             // huge pages: the mappings before the load; at the first progress call llama.cpp's buffers exist, unfilled
-            List<HugePages.Range> before = hugePagesFor(params, mode) ? HugePages.mappings() : null;
-            AtomicBoolean advised = new AtomicBoolean(before == null);
+            // (only a read, NONE or MLOCK, puts the weights in anonymous memory that huge pages can back)
+            boolean read = mode == ModelParams.LoadMode.NONE || mode == ModelParams.LoadMode.MLOCK;
+            List<HugePages.Range> before = read && hugePagesWanted(params) ? HugePages.mappings() : null;
+            AtomicBoolean advised = new AtomicBoolean();
             if (listener != null || before != null) {
                 llama_model_params.progress_callback(p, llama_progress_callback.allocate((progress, user) -> {
                     try {
-                        if (!advised.getAndSet(true)) HugePages.adviseNew(before);
+                        if (before != null && !advised.getAndSet(true)) HugePages.adviseNew(before);
                         if (listener == null) return true;
                         boolean go = listener.onProgress(progress);
                         if (!go) cancelled.set(true);
@@ -151,8 +153,7 @@ final class ModelLoader {
     static ModelParams.LoadMode loadMode(Path file, ModelParams params, int gpuLayers, GgufPrecheck.Inspection inspection) {
         if (params.loadMode() != ModelParams.LoadMode.AUTO || params.vocabOnly()) return params.loadMode();
         boolean repacked = params.cpuRepack() && CpuRepack.preferRead(inspection.repackedBytes(), inspection.weightBytes());
-        boolean huge = params.hugePages() && params.rpcServers().isEmpty() && inspection.weightBytes() >= HUGE_PAGES_MIN_WEIGHTS
-                && HugePages.available();
+        boolean huge = params.rpcServers().isEmpty() && inspection.weightBytes() >= HUGE_PAGES_MIN_WEIGHTS && hugePagesWanted(params);
         if (!repacked && !huge) return params.loadMode();
         boolean cpuOnly = gpuLayers == 0 || !hasGpu();
         if (!cpuOnly) return params.loadMode();
@@ -161,10 +162,9 @@ final class ModelLoader {
         return ModelParams.LoadMode.NONE;
     }
 
-    /** @return whether a load in this mode reads the weights into anonymous memory that huge pages can back */
-    private static boolean hugePagesFor(ModelParams params, ModelParams.LoadMode mode) {
-        return params.hugePages() && !params.vocabOnly() && (mode == ModelParams.LoadMode.NONE || mode == ModelParams.LoadMode.MLOCK)
-                && HugePages.available();
+    /** @return whether the caller wants huge pages for the weights and the kernel offers them */
+    private static boolean hugePagesWanted(ModelParams params) {
+        return params.hugePages() && !params.vocabOnly() && HugePages.available();
     }
 
     private static boolean hasGpu() {

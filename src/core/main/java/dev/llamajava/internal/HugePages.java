@@ -36,11 +36,7 @@ public final class HugePages {
     private static final MethodHandle MADVISE = lookup();
 
     /** An address range {@code [start, end)}. @param start first byte @param end one past the last */
-    public record Range(long start, long end) {
-        long length() {
-            return end - start;
-        }
-    }
+    public record Range(long start, long end) { }
 
     private HugePages() { }
 
