@@ -81,6 +81,12 @@ int32_t llamajava_argmax(const float * values, int32_t n) {
 }
 #endif
 
+int32_t llamajava_argmax_ith(void * ctx, int32_t idx, int32_t n_vocab) {
+    const float * logits = llama_get_logits_ith((struct llama_context *) ctx, idx);
+    if (logits == NULL || n_vocab < 1) return -1;
+    return llamajava_argmax(logits, n_vocab);
+}
+
 // The k largest logits (k <= n), largest first, ties to the lower id, into buf. Candidates are ordered by logit, then
 // by id (the lower id is the larger), so the result does not depend on the order logits are offered in. NaN never
 // enters. Two ways:
@@ -385,5 +391,5 @@ int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32
 }
 
 int llamajava_shim_version(void) {
-    return 6;
+    return 7;
 }

@@ -22,6 +22,11 @@ LLAMAJAVA_API bool llamajava_abort_flag_callback(void * data);
 // lets a pure greedy generation skip building the 128K-entry candidate array each token.
 LLAMAJAVA_API int32_t llamajava_argmax(const float * values, int32_t n);
 
+// llamajava_argmax over the n_vocab logits a context holds at idx (llama_get_logits_ith), so a greedy step makes one
+// call and the caller never holds the logits pointer. ctx: llama_context *. Returns the token, or -1 when the context
+// has no logits at idx.
+LLAMAJAVA_API int32_t llamajava_argmax_ith(void * ctx, int32_t idx, int32_t n_vocab);
+
 // The k largest of n logits (1 <= k <= n) into buf (k llama_token_data: id, logit, p = 0), largest first, ties to the
 // lower id; NaN enters only when fewer than k logits are numbers, then as -inf, lowest ids first. With AVX2 and
 // at least 2k blocks of 256 logits: each block's maximum in one pass, the k-th largest maximum as a floor, then only

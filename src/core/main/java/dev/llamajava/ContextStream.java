@@ -154,16 +154,21 @@ final class ContextStream extends TokenStream {
             if (checkStop()) return;
             long s0 = System.nanoTime();
             int id = backendGreedy ? context.greedy.sampledToken(ctx, nVocab) : -1;
+            // the logits row as a Java segment only where Java reads it (log-probabilities): the argmax and the
+            // sampler fetch it in the shim, so a token allocates no segment
             MemorySegment logits = MemorySegment.NULL;
-            if (id < 0 && !lentChain) {
+            boolean hostLogits = id < 0 && !lentChain;
+            if (hostLogits && (params.logprobs() || context.greedy.lastDecodeSampled)) {
                 logits = context.greedy.lastDecodeSampled ? MemorySegment.NULL : llama_h.llama_get_logits_ith(ctx, -1);
-                if (logits.equals(MemorySegment.NULL)) {
-                    finish(StopReason.CANCELLED);
-                    throw new LlamaException("llama.cpp has no logits for the last token (see the dev.llamajava.native log)");
-                }
+                if (logits.equals(MemorySegment.NULL)) throw noLogits();
             }
             long s1 = System.nanoTime();
-            if (id < 0) id = sampler != null ? sampler.sample(ctx, -1) : llama_h.llamajava_argmax(logits, nVocab);
+            if (id < 0 && sampler != null) {
+                id = sampler.sample(ctx, -1);
+            } else if (id < 0) {
+                id = logits.equals(MemorySegment.NULL) ? llama_h.llamajava_argmax_ith(ctx, -1, nVocab) : llama_h.llamajava_argmax(logits, nVocab);
+                if (id < 0) throw noLogits();
+            }
             StopReason end = emitter.emit(id, logits, ready, s1 - s0, System.nanoTime() - s1);
             if (end != StopReason.END_OF_GENERATION) pendingDecode = id;
             if (end != null) finish(end);
@@ -171,6 +176,12 @@ final class ContextStream extends TokenStream {
             finish(StopReason.CANCELLED);
             throw e;
         }
+    }
+
+    /** Ends the stream: llama.cpp kept no logits for the last decode. @return the exception to throw */
+    private LlamaException noLogits() {
+        finish(StopReason.CANCELLED);
+        return new LlamaException("llama.cpp has no logits for the last token (see the dev.llamajava.native log)");
     }
 
     private boolean checkStop() {

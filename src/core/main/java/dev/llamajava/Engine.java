@@ -530,19 +530,30 @@ public final class Engine implements AutoCloseable {
         return i;
     }
 
+    private static LlamaException noLogits(Slot s) {
+        return new LlamaException("llama.cpp has no logits for batch index " + s.out + " (see the dev.llamajava.native log)");
+    }
+
     /** Samples the slot's next token from its logits row and hands what it emits to the stream. */
     private void sample(MemorySegment ctx, Slot s) {
         EngineStream r = s.stream;
         long s0 = System.nanoTime();
-        MemorySegment row = llama_h.llama_get_logits_ith(ctx, s.out);
-        if (row.equals(MemorySegment.NULL)) {
-            end(s, StopReason.CANCELLED, new LlamaException("llama.cpp has no logits for batch index " + s.out + " (see the dev.llamajava.native log)"));
+        // the row as a Java segment only where Java reads it (log-probabilities); the argmax and the sampler fetch it
+        // in the shim, so a token allocates no segment
+        MemorySegment row = r.params.logprobs() ? llama_h.llama_get_logits_ith(ctx, s.out) : MemorySegment.NULL;
+        if (r.params.logprobs() && row.equals(MemorySegment.NULL)) {
+            end(s, StopReason.CANCELLED, noLogits(s));
             return;
         }
         long s1 = System.nanoTime();
         int id;
         try {
-            id = r.sampler != null ? r.sampler.sample(ctx, s.out) : llama_h.llamajava_argmax(row, nVocab);
+            if (r.sampler != null) {
+                id = r.sampler.sample(ctx, s.out);
+            } else {
+                id = row.equals(MemorySegment.NULL) ? llama_h.llamajava_argmax_ith(ctx, s.out, nVocab) : llama_h.llamajava_argmax(row, nVocab);
+                if (id < 0) throw noLogits(s);
+            }
         } catch (RuntimeException e) {
             end(s, StopReason.CANCELLED, e);
             return;

@@ -9703,13 +9703,45 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_argmax_ith {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_INT);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_argmax_ith");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_argmax_ith} ( llamajava.h:28 ). */
+    public static FunctionDescriptor llamajava_argmax_ith$descriptor() { return llamajava_argmax_ith.DESC; }
+
+    public static MethodHandle llamajava_argmax_ith$handle() { return llamajava_argmax_ith.HANDLE; }
+
+    public static MemorySegment llamajava_argmax_ith$address() { return llamajava_argmax_ith.ADDR; }
+
+    /**
+     * Calls {@code llamajava_argmax_ith}.
+     * <pre>
+     * llamajava_argmax over the n_vocab logits a context holds at idx (llama_get_logits_ith), so a greedy step makes one
+     * call and the caller never holds the logits pointer. ctx: llama_context *. Returns the token, or -1 when the context
+     * has no logits at idx.
+     * </pre>
+     */
+    public static int llamajava_argmax_ith(MemorySegment ctx, int idx, int n_vocab) {
+        var mh$ = llamajava_argmax_ith.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx, idx, n_vocab);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_top_k {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_INT, llama_h.C_POINTER);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_top_k");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_top_k} ( llamajava.h:29 ). */
+    /** {@code llamajava_top_k} ( llamajava.h:34 ). */
     public static FunctionDescriptor llamajava_top_k$descriptor() { return llamajava_top_k.DESC; }
 
     public static MethodHandle llamajava_top_k$handle() { return llamajava_top_k.HANDLE; }
@@ -9742,7 +9774,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_top_k} ( llamajava.h:37 ). */
+    /** {@code llamajava_sample_top_k} ( llamajava.h:42 ). */
     public static FunctionDescriptor llamajava_sample_top_k$descriptor() { return llamajava_sample_top_k.DESC; }
 
     public static MethodHandle llamajava_sample_top_k$handle() { return llamajava_sample_top_k.HANDLE; }
@@ -9777,7 +9809,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_grammar} ( llamajava.h:48 ). */
+    /** {@code llamajava_sample_grammar} ( llamajava.h:53 ). */
     public static FunctionDescriptor llamajava_sample_grammar$descriptor() { return llamajava_sample_grammar.DESC; }
 
     public static MethodHandle llamajava_sample_grammar$handle() { return llamajava_sample_grammar.HANDLE; }
@@ -9815,7 +9847,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:53 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:58 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -9846,7 +9878,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:56 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:61 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }

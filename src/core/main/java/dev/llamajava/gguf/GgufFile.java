@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -249,7 +247,8 @@ public final class GgufFile {
 
         String string(String field) throws IOException {
             long at = pos;
-            long len = i64("length of " + field);
+            if (pos + 8 > size) throw new GgufFormatException(pos, "file ends inside length of " + field + " (truncated)");
+            long len = i64(field);
             if (len < 0 || len > MAX_STRING || len > size - pos) {
                 throw new GgufFormatException(at, "length " + Long.toUnsignedString(len) + " of " + field + " exceeds the " + (size - pos) + " bytes left");
             }
@@ -262,13 +261,8 @@ public final class GgufFile {
                 off += k;
                 pos += k;
             }
-            try {
-                return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                        .decode(ByteBuffer.wrap(b)).toString();
-            } catch (CharacterCodingException e) {
-                // GGUF strings are UTF-8 by spec; keep going with replacement characters for names, fail for keys
-                return new String(b, StandardCharsets.UTF_8);
-            }
+            // GGUF strings are UTF-8 by spec; malformed bytes become replacement characters
+            return new String(b, StandardCharsets.UTF_8);
         }
 
         GgufValue value(String field) throws IOException {
