@@ -43,8 +43,9 @@ public record GenerationResult(int promptTokens, int generatedTokens, long timeT
 
     /**
      * Where the time per generated token (after the first) outside {@code llama_decode} goes, in nanoseconds:
-     * {@code logits}, {@code sample}, {@code piece}, {@code stop}, and {@code plumbing} (the rest: the iterator, the
-     * stream's checks and the caller's loop).
+     * {@code logits} (fetching the logits row into Java, done only for log-probabilities: otherwise the shim fetches
+     * it inside the choice), {@code sample} (the choice of the token), {@code piece}, {@code stop}, and
+     * {@code plumbing} (the rest: the iterator, the stream's checks and the caller's loop).
      *
      * @return phase name to nanoseconds per token, in that order
      */

@@ -7,7 +7,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.lang.management.ManagementFactory;
-import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -72,15 +71,17 @@ class PerTokenAllocationTest {
         return after - before;
     }
 
-    /** @return the median over three pairs of the extra bytes per extra token */
+    /**
+     * @return the least over five pairs of the extra bytes per extra token: a pair measured while the optimising
+     *         compiler's work on the loop was still queued counts what its escape analysis later removes, so the least
+     *         is the steady state
+     */
     static double perToken(SamplerParams sampler) {
-        int[] prompt = PROMPT;
-        double[] v = new double[3];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (double) (allocated(prompt, sampler, LONG) - allocated(prompt, sampler, SHORT)) / (LONG - SHORT);
+        double least = Double.MAX_VALUE;
+        for (int i = 0; i < 5; i++) {
+            least = Math.min(least, (double) (allocated(PROMPT, sampler, LONG) - allocated(PROMPT, sampler, SHORT)) / (LONG - SHORT));
         }
-        Arrays.sort(v);
-        return v[v.length / 2];
+        return least;
     }
 
     @Test
