@@ -180,6 +180,7 @@ public final class Bench implements Callable<Integer> {
             double[] natPp = new double[reps], natTg = new double[reps];
             double ttftPrompt = 0;
             double[] ttftOver = new double[reps];
+            long natPeak = -1;
             String tmpl = SyntheticModel.LLAMA3_TEMPLATE.equals(mm.chatTemplate().orElse("")) ? "llama3" : "chatml";
             int[] shortPrompt = mm.chatPrompt(tmpl, List.of(ChatMessage.user("Summarise the weather report in one line, please.")));
             if (shortPrompt.length > 20) shortPrompt = Arrays.copyOf(shortPrompt, 20);
@@ -213,6 +214,7 @@ public final class Bench implements Callable<Integer> {
                 if (n != null) {
                     natPp[r] = n.pp();
                     natTg[r] = n.tg();
+                    natPeak = Math.max(natPeak, n.peakRss());
                 }
                 ppTs[r] = side.pp();
                 tgTs[r] = side.tg();
@@ -238,6 +240,7 @@ public final class Bench implements Callable<Integer> {
             addScaled(sampled, medianRun(ctx, first, chain).perTokenBreakdown(), 1e-3);
             boolean nat = llamaBench != null;
             Map<String, Long> memory = MemoryTable.of(mm, ctx, model, before, loaded);
+            if (natPeak > 0) memory.put(MemoryTable.LLAMA_BENCH_PEAK, natPeak);
             return new Row(model.getFileName().toString(), facts.fileType(), facts.size(), facts.parameters(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), memory.get(MemoryTable.PEAK),
                     nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,

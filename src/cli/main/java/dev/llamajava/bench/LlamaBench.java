@@ -19,13 +19,30 @@ public final class LlamaBench {
 
     private LlamaBench() { }
 
+    /** GNU time, which reports a child's peak resident set ({@code %M}); absent on some machines. */
+    private static final Path TIME = Path.of("/usr/bin/time");
+
     /**
      * llama-bench's averages for one model.
      *
-     * @param pp prompt tokens/s (NaN when it measured none)
-     * @param tg generation tokens/s (NaN when it measured none)
+     * @param pp      prompt tokens/s (NaN when it measured none)
+     * @param tg      generation tokens/s (NaN when it measured none)
+     * @param peakRss the llama-bench process's peak resident set in bytes, as GNU time reports it (-1 when unknown)
      */
-    public record Averages(double pp, double tg) { }
+    public record Averages(double pp, double tg, long peakRss) {
+        /** Averages without a peak. */
+        public Averages(double pp, double tg) {
+            this(pp, tg, -1);
+        }
+    }
+
+    /**
+     * What one llama-bench process gave.
+     *
+     * @param records its {@code -o json} records, one per test
+     * @param peakRss its peak resident set in bytes (-1 when unknown)
+     */
+    record Output(JsonNode records, long peakRss) { }
 
     /**
      * Parses llama-bench's {@code -o json} output: an array with one record per test, {@code pp} tests having
@@ -38,10 +55,10 @@ public final class LlamaBench {
     public static Averages parse(String json) {
         JsonNode records = Json.parse(json);
         if (!records.isArray()) throw new IllegalArgumentException("llama-bench output is not a JSON array: " + json);
-        return averages(records);
+        return averages(records, -1);
     }
 
-    private static Averages averages(JsonNode records) {
+    private static Averages averages(JsonNode records, long peakRss) {
         double pp = Double.NaN, tg = Double.NaN;
         for (JsonNode rec : records) {
             int np = rec.path("n_prompt").asInt(), ng = rec.path("n_gen").asInt();
@@ -49,12 +66,16 @@ public final class LlamaBench {
             if (np > 0 && ng == 0) pp = ts;
             if (ng > 0 && np == 0) tg = ts;
         }
-        return new Averages(pp, tg);
+        return new Averages(pp, tg, peakRss);
     }
 
-    /** Runs llama-bench on a model, every layer offloaded ({@code -ngl 99}) with {@code gpu}, else none. */
+    /**
+     * Runs llama-bench on a model, every layer offloaded ({@code -ngl 99}) with {@code gpu}, else none; under GNU time
+     * where it is installed, so its peak resident set is known too.
+     */
     static Averages run(Path tool, Path model, int threads, int pp, int tg, int reps, boolean gpu) throws IOException, InterruptedException {
-        return averages(records(tool, model, threads, reps, gpu, "-p", Integer.toString(pp), "-n", Integer.toString(tg)));
+        Output o = exec(tool, model, threads, reps, gpu, "-p", Integer.toString(pp), "-n", Integer.toString(tg));
+        return averages(o.records(), o.peakRss());
     }
 
     /**
@@ -63,15 +84,43 @@ public final class LlamaBench {
      * @return its records, one per test
      */
     static JsonNode records(Path tool, Path model, int threads, int reps, boolean gpu, String... tests) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(tool.toString(), "-m", model.toString(), "-t", Integer.toString(threads),
+        return exec(tool, model, threads, reps, gpu, tests).records();
+    }
+
+    private static Output exec(Path tool, Path model, int threads, int reps, boolean gpu, String... tests) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>();
+        Path peakFile = null;
+        if (Files.isExecutable(TIME)) {
+            peakFile = Files.createTempFile("llama-bench-peak", ".txt");
+            cmd.addAll(List.of(TIME.toString(), "-f", "%M", "-o", peakFile.toString()));
+        }
+        cmd.addAll(List.of(tool.toString(), "-m", model.toString(), "-t", Integer.toString(threads),
                 "-r", Integer.toString(reps), "-o", "json", "-ngl", gpu ? "99" : "0"));
         cmd.addAll(List.of(tests));
-        Process p = new ProcessBuilder(cmd).redirectError(Redirect.DISCARD).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) throw new IOException("llama-bench failed: " + out);
-        JsonNode records = Json.parse(out);
-        if (!records.isArray()) throw new IOException("llama-bench output is not a JSON array: " + out);
-        return records;
+        try {
+            Process p = new ProcessBuilder(cmd).redirectError(Redirect.DISCARD).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) throw new IOException("llama-bench failed: " + out);
+            JsonNode records = Json.parse(out);
+            if (!records.isArray()) throw new IOException("llama-bench output is not a JSON array: " + out);
+            long kib = peakFile == null ? -1 : peakKib(Files.readString(peakFile));
+            return new Output(records, kib < 0 ? -1 : kib * 1024);
+        } finally {
+            if (peakFile != null) Files.deleteIfExists(peakFile);
+        }
+    }
+
+    /**
+     * @param timeOutput what GNU time wrote for {@code -f %M}: the peak resident set in KiB on its last line
+     * @return that number, or -1 when the output holds none
+     */
+    static long peakKib(String timeOutput) {
+        String[] lines = timeOutput.strip().split("\\R");
+        try {
+            return Long.parseLong(lines[lines.length - 1].strip());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     /**

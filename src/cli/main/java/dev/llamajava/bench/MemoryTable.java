@@ -39,6 +39,11 @@ final class MemoryTable {
 
     /** The peak's row and the one key the table always has. */
     static final String PEAK = "peak RSS";
+    /**
+     * The reference beside the peak: llama.cpp's own llama-bench on the same model, threads and test, with its defaults
+     * (the file mapped), the largest of its measured processes' peaks as GNU time reports them.
+     */
+    static final String LLAMA_BENCH_PEAK = "llama-bench's peak RSS (same model and test, its defaults: the file mapped)";
     /** The sum of the resident parts (on Linux). */
     static final String NOW = "RSS now (the parts above)";
 

@@ -85,6 +85,10 @@ class BenchTest {
         assertTrue(Double.isNaN(LlamaBench.parse("[]").pp()));
         assertThrows(IllegalArgumentException.class, () -> LlamaBench.parse("{\"n_prompt\": 512}"));
         assertThrows(IllegalArgumentException.class, () -> LlamaBench.parse("llama-bench: error"));
+        // GNU time's -f %M output (KiB), also after a "Command exited with non-zero status" line
+        assertEquals(1_611_204, LlamaBench.peakKib("1611204\n"));
+        assertEquals(2_048, LlamaBench.peakKib("Command exited with non-zero status 1\n2048\n"));
+        assertEquals(-1, LlamaBench.peakKib(""));
     }
 
     static Row row(String model, Double nativePp, Double ppRatio) {
@@ -191,6 +195,11 @@ class BenchTest {
             long mapped = mem.get("weights: model file, mapped pages");
             assertTrue(mapped > 0 && mapped <= Files.size(model) + 4096, mem + " vs file " + Files.size(model));
         }
+        // llama-bench's own peak beside ours, as GNU time reports it (ci/setup installs it): the process that mapped the
+        // same file and ran the same test; a real process's size, not a parse error's -1 or a byte count read as KiB
+        assertTrue(Files.isExecutable(Path.of("/usr/bin/time")), "GNU time is missing (ci/setup installs it)");
+        long ref = mem.getOrDefault(MemoryTable.LLAMA_BENCH_PEAK, -1L);
+        assertTrue(ref > (10L << 20) && ref < row.peakRssBytes() + (512L << 20), ref + " vs ours " + row.peakRssBytes());
         long heapCommitted = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP)
                 .mapToLong(p -> p.getUsage().getCommitted()).sum();
         long heap = mem.get("JVM heap (resident pages)");
