@@ -19,6 +19,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Checks a GGUF file in pure Java before llama.cpp sees it, refusing what would make llama.cpp crash or abort
@@ -314,6 +315,11 @@ public final class GgufPrecheck {
      * here, where a string per token and a hash map took 46 MB of garbage on every load.
      */
     static final class Tokens {
+        /**
+         * The hash's starting value, drawn once per JVM: a file cannot be made of keys that all collide (which would
+         * make the table's probing quadratic) without knowing it. The table's answers do not depend on it.
+         */
+        private static final int SEED = ThreadLocalRandom.current().nextInt();
         private final int count;
         private byte[] bytes;
         private final int[] start;
@@ -381,12 +387,15 @@ public final class GgufPrecheck {
 
         private boolean equal(int id, byte[] key, int from, int len) {
             int a = start[id], alen = start[id + 1] - a;
-            if (alen == 0) return Arrays.equals(key(id), 0, key(id).length, key, from, from + len);
+            if (alen == 0) {
+                byte[] empty = key(id);
+                return Arrays.equals(empty, 0, empty.length, key, from, from + len);
+            }
             return Arrays.equals(bytes, a, a + alen, key, from, from + len);
         }
 
         private static int hash(byte[] b, int from, int len) {
-            int h = 0x811c9dc5;
+            int h = 0x811c9dc5 ^ SEED;
             for (int i = from; i < from + len; i++) h = (h ^ (b[i] & 0xff)) * 0x01000193;
             return h ^ (h >>> 16);
         }
