@@ -66,14 +66,15 @@ final class ModelLoader {
             llama_model_params.vocab_only(p, params.vocabOnly());
             llama_model_params.check_tensors(p, params.checkTensors());
             llama_model_params.use_extra_bufts(p, params.cpuRepack());
-            ModelParams.LoadMode mode = loadMode(abs, params, gpuLayers, inspection);
+            boolean hugePages = hugePagesWanted(params);
+            ModelParams.LoadMode mode = loadMode(abs, params, gpuLayers, inspection, hugePages);
             llama_model_params.load_mode(p, mode.value());
             if (!params.rpcServers().isEmpty()) llama_model_params.devices(p, rpcDevices(abs, params.rpcServers(), arena));
             ModelParams.LoadProgressListener listener = params.progressListener();
             // huge pages: the mappings before the load; at the first progress call llama.cpp's buffers exist, unfilled
             // (only a read, NONE or MLOCK, puts the weights in anonymous memory that huge pages can back)
             boolean read = mode == ModelParams.LoadMode.NONE || mode == ModelParams.LoadMode.MLOCK;
-            List<HugePages.Range> before = read && hugePagesWanted(params) ? HugePages.mappings() : null;
+            List<HugePages.Range> before = read && hugePages ? HugePages.mappings() : null;
             AtomicBoolean advised = new AtomicBoolean();
             if (listener != null || before != null) {
                 llama_model_params.progress_callback(p, llama_progress_callback.allocate((progress, user) -> {
@@ -148,12 +149,13 @@ final class ModelLoader {
     /**
      * The load mode: the caller's, except that {@link ModelParams.LoadMode#AUTO} on a CPU-only load reads the file
      * instead of mapping it when llama.cpp repacks its weights (see {@link CpuRepack}: the same speed, the repacked
-     * tensors not held twice) or when they go into huge pages ({@link HugePages}: faster decodes).
+     * tensors not held twice) or when they go into huge pages ({@link HugePages}: faster decodes), which
+     * {@code hugePages} says ({@link #hugePagesWanted}, asked once per load).
      */
-    static ModelParams.LoadMode loadMode(Path file, ModelParams params, int gpuLayers, GgufPrecheck.Inspection inspection) {
+    static ModelParams.LoadMode loadMode(Path file, ModelParams params, int gpuLayers, GgufPrecheck.Inspection inspection, boolean hugePages) {
         if (params.loadMode() != ModelParams.LoadMode.AUTO || params.vocabOnly()) return params.loadMode();
         boolean repacked = params.cpuRepack() && CpuRepack.preferRead(inspection.repackedBytes(), inspection.weightBytes());
-        boolean huge = params.rpcServers().isEmpty() && inspection.weightBytes() >= HUGE_PAGES_MIN_WEIGHTS && hugePagesWanted(params);
+        boolean huge = params.rpcServers().isEmpty() && inspection.weightBytes() >= HUGE_PAGES_MIN_WEIGHTS && hugePages;
         if (!repacked && !huge) return params.loadMode();
         boolean cpuOnly = gpuLayers == 0 || !hasGpu();
         if (!cpuOnly) return params.loadMode();

@@ -126,7 +126,7 @@ public record TuneProfile(int threads, int threadsBatch, int batch, int microBat
             return new TuneProfile(need(p, "threads").asInt(), need(p, "threads_batch").asInt(), need(p, "batch").asInt(),
                     need(p, "ubatch").asInt(), ContextParams.FlashAttention.valueOf(need(p, "flash_attention").asText()),
                     ContextParams.KvCacheType.valueOf(need(p, "kv_type").asText()), ModelParams.LoadMode.valueOf(need(p, "load_mode").asText()),
-                    need(p, "cpu_repack").asBoolean(), !p.has("huge_pages") || p.get("huge_pages").asBoolean(true));
+                    need(p, "cpu_repack").asBoolean(), p.path("huge_pages").asBoolean(true));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("bad profile " + file + ": " + e.getMessage(), e);
         }

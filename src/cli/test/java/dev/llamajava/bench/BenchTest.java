@@ -4,6 +4,7 @@ import dev.llamajava.internal.CpuRepack;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llamajava.GenerationResult;
+import dev.llamajava.ModelParams;
 import dev.llamajava.StopReason;
 import dev.llamajava.TestSupport;
 import dev.llamajava.bench.Bench.Ratio;
@@ -34,6 +35,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class BenchTest {
 
     static final ObjectMapper JSON = new ObjectMapper();
+
+    /** A profile written before huge pages were searched (no huge_pages field) loads with the library's default: on. */
+    @Test
+    void readsProfilesWithAndWithoutHugePages() throws Exception {
+        Path dir = Files.createTempDirectory("profiles");
+        String old = "{\"threads\": 2, \"threads_batch\": 2, \"batch\": 2048, \"ubatch\": 512, \"flash_attention\": \"AUTO\","
+                + " \"kv_type\": \"F16\", \"load_mode\": \"NONE\", \"cpu_repack\": false}";
+        Path before = Files.writeString(dir.resolve("old.json"), old);
+        TuneProfile p = TuneProfile.read(before);
+        assertTrue(p.hugePages() && !p.cpuRepack() && p.loadMode() == ModelParams.LoadMode.NONE, p.toString());
+        assertTrue(ModelParams.defaults().hugePages());
+        Path off = Files.writeString(dir.resolve("off.json"), old.replace("}", ", \"huge_pages\": false}"));
+        assertEquals(p.withHugePages(false), TuneProfile.read(off));
+        Path written = Files.writeString(dir.resolve("written.json"), p.withHugePages(false).json().toString());
+        assertEquals(p.withHugePages(false), TuneProfile.read(written));
+    }
 
     @Test
     void medianMinMax() {

@@ -213,12 +213,17 @@ public final class GgufFile {
         }
 
         void need(int n, String field) throws IOException {
-            if (pos + n > size) throw new GgufFormatException(pos, "file ends inside " + field + " (truncated)");
+            need(n, "", field);
+        }
+
+        /** {@link #need(int, String)} for the field {@code prefix + field}, the text joined only for the error. */
+        void need(int n, String prefix, String field) throws IOException {
+            if (pos + n > size) throw new GgufFormatException(pos, "file ends inside " + prefix + field + " (truncated)");
             if (buf.remaining() >= n) return;
             buf.compact();
             while (buf.position() < n) {
                 int got = ch.read(buf, pos + buf.position());
-                if (got < 0) throw new GgufFormatException(pos, "file ends inside " + field + " (truncated)");
+                if (got < 0) throw new GgufFormatException(pos, "file ends inside " + prefix + field + " (truncated)");
             }
             buf.flip();
         }
@@ -230,7 +235,11 @@ public final class GgufFile {
         }
 
         long i64(String field) throws IOException {
-            need(8, field);
+            return i64("", field);
+        }
+
+        long i64(String prefix, String field) throws IOException {
+            need(8, prefix, field);
             pos += 8;
             return buf.getLong();
         }
@@ -247,8 +256,7 @@ public final class GgufFile {
 
         String string(String field) throws IOException {
             long at = pos;
-            if (pos + 8 > size) throw new GgufFormatException(pos, "file ends inside length of " + field + " (truncated)");
-            long len = i64(field);
+            long len = i64("length of ", field);
             if (len < 0 || len > MAX_STRING || len > size - pos) {
                 throw new GgufFormatException(at, "length " + Long.toUnsignedString(len) + " of " + field + " exceeds the " + (size - pos) + " bytes left");
             }

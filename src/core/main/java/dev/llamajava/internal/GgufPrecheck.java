@@ -320,7 +320,6 @@ public final class GgufPrecheck {
          * make the table's probing quadratic) without knowing it. The table's answers do not depend on it.
          */
         private static final int SEED = ThreadLocalRandom.current().nextInt();
-        private final int count;
         private byte[] bytes;
         private final int[] start;
         private int n;
@@ -328,7 +327,6 @@ public final class GgufPrecheck {
         private int mask;
 
         Tokens(int count) {
-            this.count = count;
             this.start = new int[count + 1];
             this.bytes = new byte[(int) Math.min(count * 8L, 1 << 20)]; // a Llama 3 vocabulary holds 6.6 bytes a token
         }
@@ -353,7 +351,7 @@ public final class GgufPrecheck {
          * @return null, or the first pair of ids {first, later} whose keys are equal
          */
         int[] index() {
-            if (n != count) throw new IllegalStateException("tokens not all read");
+            if (n != start.length - 1) throw new IllegalStateException("tokens not all read");
             int size = Integer.highestOneBit(Math.max(4, n) * 2 - 1) << 1;
             table = new int[size];
             mask = size - 1;

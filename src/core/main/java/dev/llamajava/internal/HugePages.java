@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -33,25 +32,14 @@ public final class HugePages {
     private static final long HUGE = 2L << 20;
     private static final int MADV_HUGEPAGE = 14;
     private static final Path ENABLED = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
-    private static final MethodHandle MADVISE = lookup();
+    private static final MethodHandle MADVISE = System.getProperty("os.name", "").toLowerCase().startsWith("linux")
+            ? NativeMemory.libc("madvise", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT))
+            : null;
 
     /** An address range {@code [start, end)}. @param start first byte @param end one past the last */
     public record Range(long start, long end) { }
 
     private HugePages() { }
-
-    private static MethodHandle lookup() {
-        if (!System.getProperty("os.name", "").toLowerCase().startsWith("linux")) return null;
-        try {
-            Linker linker = Linker.nativeLinker();
-            return linker.defaultLookup().find("madvise")
-                    .map(s -> linker.downcallHandle(s, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                            ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT)))
-                    .orElse(null);
-        } catch (RuntimeException | Error e) {
-            return null;
-        }
-    }
 
     /** @return whether advised anonymous memory gets huge pages here (Linux, THP {@code always} or {@code madvise}) */
     public static boolean available() {

@@ -16,16 +16,19 @@ import java.lang.invoke.MethodHandle;
  */
 public final class NativeMemory {
 
-    private static final MethodHandle MALLOC_TRIM = lookup();
+    private static final MethodHandle MALLOC_TRIM = libc("malloc_trim", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
 
     private NativeMemory() { }
 
-    private static MethodHandle lookup() {
+    /**
+     * @param name       a function of the C library the JVM runs on
+     * @param descriptor its signature
+     * @return a downcall handle for it, or null where the C library has no such function
+     */
+    static MethodHandle libc(String name, FunctionDescriptor descriptor) {
         try {
             Linker linker = Linker.nativeLinker();
-            return linker.defaultLookup().find("malloc_trim")
-                    .map(s -> linker.downcallHandle(s, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG)))
-                    .orElse(null);
+            return linker.defaultLookup().find(name).map(s -> linker.downcallHandle(s, descriptor)).orElse(null);
         } catch (RuntimeException | Error e) {
             return null;
         }
