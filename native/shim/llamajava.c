@@ -2,6 +2,7 @@
 #include "llama.h"
 
 #include <math.h>
+#include <string.h>
 
 bool llamajava_abort_flag_callback(void * data) {
     return data != 0 && __atomic_load_n((const int *) data, __ATOMIC_ACQUIRE) != 0;
@@ -92,8 +93,10 @@ int32_t llamajava_argmax_ith(void * ctx, int32_t idx, int32_t n_vocab) {
 // enters. Two ways:
 // - blocks (large vocabularies): the largest logit of each block of 256 in one vectorised pass, the k-th largest of
 //   those maxima as a floor (at least k logits reach it, so every one of the k largest does), then only the blocks whose
-//   maximum reaches the floor are read again, and only their logits at or above it are offered to a min-heap of k;
-// - a heap of k over every logit (few blocks, k above the number of blocks, or fewer than k numbers in the row).
+//   maximum reaches the floor are read again, their logits at or above it collected, and each collected one placed by
+//   its rank among them, counted 8 at a time;
+// - a heap of k over every logit (few blocks, k above the number of blocks, more than 512 logits at the floor, or
+//   fewer than k numbers in the row).
 static inline bool token_less(float la, int32_t ia, float lb, int32_t ib) {
     return la < lb || (la == lb && ia > ib);
 }
@@ -172,9 +175,24 @@ static int32_t top_k_scan_avx2(const float * logits, int32_t i, int32_t n, llama
     return i;
 }
 
-// each whole block's largest logit (NaN skipped: max(x, acc) keeps acc when x is NaN; a block of NaN gives -inf)
+// A float's bits as an int that orders as the float does (-0 just below +0; NaN is never a key here: a block's maximum
+// skips NaN, and a block of NaN gives -inf).
+static inline int32_t float_key(float f) {
+    int32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b ^ ((b >> 31) & 0x7FFFFFFF);
+}
+
+static inline float key_float(int32_t key) {
+    int32_t b = key ^ ((key >> 31) & 0x7FFFFFFF);
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+// each whole block's largest logit, as a key (NaN skipped: max(x, acc) keeps acc when x is NaN)
 __attribute__((target("avx2")))
-static void block_max_avx2(const float * logits, int32_t blocks, float * out) {
+static void block_keys_avx2(const float * logits, int32_t blocks, int32_t * out) {
     for (int32_t b = 0; b < blocks; b++) {
         const float * p = logits + (size_t) b * TOPK_BLOCK;
         __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
@@ -184,68 +202,121 @@ static void block_max_avx2(const float * logits, int32_t blocks, float * out) {
             m2 = _mm256_max_ps(_mm256_loadu_ps(p + j + 16), m2);
             m3 = _mm256_max_ps(_mm256_loadu_ps(p + j + 24), m3);
         }
-        out[b] = hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+        out[b] = float_key(hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3))));
     }
 }
 
-// the logits of one block at or above the floor, offered in index order
+// how many of the keys (whole vectors, padded with INT32_MIN) are at or above t, for t above INT32_MIN: the lanes
+// below t counted in vector accumulators (a true comparison is -1), so no add waits on the one before
 __attribute__((target("avx2")))
-static void block_offer_avx2(const float * logits, int32_t from, int32_t to, float floor_, llama_token_data * h, int32_t k) {
-    __m256 thr = _mm256_set1_ps(floor_);
-    for (int32_t j = from; j < to; j += 8) {
-        int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(logits + j), thr, _CMP_GE_OQ));
-        while (mask != 0) {
-            int bit = __builtin_ctz((unsigned) mask);
-            heap_offer(h, k, j + bit, logits[j + bit]);
-            mask &= mask - 1;
-        }
+static int32_t keys_at_least(const int32_t * keys, int32_t vectors, int32_t t) {
+    __m256i tv = _mm256_set1_epi32(t);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    int32_t v = 0;
+    for (; v + 2 <= vectors; v += 2) {
+        a0 = _mm256_add_epi32(a0, _mm256_cmpgt_epi32(tv, _mm256_loadu_si256((const __m256i *) (keys + 8 * v))));
+        a1 = _mm256_add_epi32(a1, _mm256_cmpgt_epi32(tv, _mm256_loadu_si256((const __m256i *) (keys + 8 * v + 8))));
     }
+    if (v < vectors) a0 = _mm256_add_epi32(a0, _mm256_cmpgt_epi32(tv, _mm256_loadu_si256((const __m256i *) (keys + 8 * v))));
+    __m256i a = _mm256_add_epi32(a0, a1);
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return vectors * 8 + _mm_cvtsi128_si32(s);
 }
 
-// false when the blocks do not apply (too few or too many blocks; fewer than k numbers): then h is left for the heap
-__attribute__((target("avx2")))
+// The most logits at or above the floor that are ranked; past it (ties, infinities) the heap's way decides.
+#define TOPK_RANKED_MAX 512
+
+// false when the blocks do not apply (too few or too many blocks, k or the logits at or above the floor past
+// TOPK_RANKED_MAX): then h is left for the heap. Every step but the collection is free of data-dependent branches,
+// so its time does not depend on how the logits fall (a heap's sifts mispredict most when the logits change).
+__attribute__((target("avx2,popcnt")))
 static bool top_k_blocks_avx2(const float * logits, int32_t n, int32_t k, llama_token_data * h) {
     int32_t blocks = n / TOPK_BLOCK;
-    if (blocks < 2 * k || blocks > TOPK_MAX_BLOCKS) return false;
-    float maxima[TOPK_MAX_BLOCKS];
-    block_max_avx2(logits, blocks, maxima);
-    // the k-th largest maximum: a min-heap of k floats
-    float sel[TOPK_MAX_BLOCKS / 2]; // k <= blocks / 2
-    sel[0] = -INFINITY;
-    for (int32_t b = 0; b < k; b++) sel[b] = maxima[b];
-    for (int32_t b = k / 2 - 1; b >= 0; b--) {
-        for (int32_t i = b;;) {
-            int32_t l = 2 * i + 1, r = l + 1, m = i;
-            if (l < k && sel[l] < sel[m]) m = l;
-            if (r < k && sel[r] < sel[m]) m = r;
-            if (m == i) break;
-            float t = sel[i]; sel[i] = sel[m]; sel[m] = t;
-            i = m;
-        }
-    }
-    for (int32_t b = k; b < blocks; b++) {
-        if (!(maxima[b] > sel[0])) continue;
-        sel[0] = maxima[b];
-        for (int32_t i = 0;;) {
-            int32_t l = 2 * i + 1, r = l + 1, m = i;
-            if (l < k && sel[l] < sel[m]) m = l;
-            if (r < k && sel[r] < sel[m]) m = r;
-            if (m == i) break;
-            float t = sel[i]; sel[i] = sel[m]; sel[m] = t;
-            i = m;
-        }
-    }
-    float floor_ = sel[0];
-    // the tail (under one block) is read as it comes
-    heap_reset(h, k);
+    if (blocks < 2 * k || blocks > TOPK_MAX_BLOCKS || k > TOPK_RANKED_MAX) return false;
+    int32_t keys[TOPK_MAX_BLOCKS + 8];
+    block_keys_avx2(logits, blocks, keys);
+    int32_t vectors = (blocks + 7) / 8;
+    int32_t lo = INT32_MAX, hi = INT32_MIN;
     for (int32_t b = 0; b < blocks; b++) {
-        if (maxima[b] >= floor_) block_offer_avx2(logits, b * TOPK_BLOCK, (b + 1) * TOPK_BLOCK, floor_, h, k);
+        lo = keys[b] < lo ? keys[b] : lo;
+        hi = keys[b] > hi ? keys[b] : hi;
+    }
+    for (int32_t b = blocks; b < vectors * 8; b++) keys[b] = INT32_MIN;
+    // the floor: the largest key with at least k keys at or above it, which is the k-th largest block maximum (at
+    // least k logits reach it, so every one of the k largest does); found by bisection, as lo always qualifies
+    while (lo < hi) {
+        int32_t mid = (int32_t) (((int64_t) lo + hi + 1) >> 1);
+        if (keys_at_least(keys, vectors, mid) >= k) lo = mid; else hi = mid - 1;
+    }
+    float floor_ = key_float(lo);
+    // the logits at or above the floor, from the blocks reaching it and the tail (NaN never: the comparison is ordered)
+    float values[TOPK_RANKED_MAX + 8];
+    int32_t ids[TOPK_RANKED_MAX + 8];
+    int32_t m = 0;
+    __m256 thr = _mm256_set1_ps(floor_);
+    // the blocks whose maximum reaches the floor as floats (a maximum that reads -0 reaches a floor of +0), 8 at a time
+    __m256i reach = _mm256_set1_epi32(floor_ == 0.0f ? float_key(-0.0f) - 1 : lo - 1);
+    for (int32_t v = 0; v < vectors; v++) {
+        int bmask = _mm256_movemask_ps(_mm256_castsi256_ps(
+                _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *) (keys + 8 * v)), reach)));
+        while (bmask != 0) {
+            int32_t b = 8 * v + __builtin_ctz((unsigned) bmask);
+            bmask &= bmask - 1;
+            // 32 logits per test; most groups hold none at the floor
+            for (int32_t j = b * TOPK_BLOCK; j < (b + 1) * TOPK_BLOCK; j += 32) {
+                __m256 c0 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j), thr, _CMP_GE_OQ);
+                __m256 c1 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 8), thr, _CMP_GE_OQ);
+                __m256 c2 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 16), thr, _CMP_GE_OQ);
+                __m256 c3 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 24), thr, _CMP_GE_OQ);
+                if (_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(c0, c1), _mm256_or_ps(c2, c3))) == 0) continue;
+                uint32_t mask = (uint32_t) _mm256_movemask_ps(c0) | (uint32_t) _mm256_movemask_ps(c1) << 8
+                                | (uint32_t) _mm256_movemask_ps(c2) << 16 | (uint32_t) _mm256_movemask_ps(c3) << 24;
+                while (mask != 0) {
+                    int bit = __builtin_ctz(mask);
+                    if (m == TOPK_RANKED_MAX) return false;
+                    ids[m] = j + bit;
+                    values[m++] = logits[j + bit];
+                    mask &= mask - 1;
+                }
+            }
+        }
     }
     for (int32_t i = blocks * TOPK_BLOCK; i < n; i++) {
-        if (logits[i] >= floor_) heap_offer(h, k, i, logits[i]);
+        if (!(logits[i] >= floor_)) continue;
+        if (m == TOPK_RANKED_MAX) return false;
+        ids[m] = i;
+        values[m++] = logits[i];
     }
-    // fewer than k numbers at or above the floor can only mean NaN: the heap's way decides then
-    return heap_full(h, k);
+    // fewer than k: a block of NaN alone reads -inf, so a floor of -inf need not be reached k times
+    if (m < k) return false;
+    // padding that beats no candidate
+    int32_t mv = (m + 7) / 8;
+    for (int32_t i = m; i < mv * 8; i++) {
+        values[i] = -INFINITY;
+        ids[i] = INT32_MAX;
+    }
+    // each candidate's rank, counted: how many beat it (a larger logit, or the same logit and a lower id). The order is
+    // strict, so the ranks are 0..m-1 once each and the k ranked below k fill h, largest first, ties by id.
+    for (int32_t i = 0; i < m; i++) {
+        __m256 li = _mm256_set1_ps(values[i]);
+        __m256i ii = _mm256_set1_epi32(ids[i]);
+        int32_t rank = 0;
+        for (int32_t v = 0; v < mv; v++) {
+            __m256 lj = _mm256_loadu_ps(values + 8 * v);
+            __m256i ij = _mm256_loadu_si256((const __m256i *) (ids + 8 * v));
+            __m256 gt = _mm256_cmp_ps(lj, li, _CMP_GT_OQ);
+            __m256 tie = _mm256_and_ps(_mm256_cmp_ps(lj, li, _CMP_EQ_OQ), _mm256_castsi256_ps(_mm256_cmpgt_epi32(ii, ij)));
+            rank += __builtin_popcount((unsigned) _mm256_movemask_ps(_mm256_or_ps(gt, tie)));
+        }
+        if (rank < k) {
+            h[rank].id = ids[i];
+            h[rank].logit = values[i];
+            h[rank].p = 0.0f;
+        }
+    }
+    return true;
 }
 #endif
 
@@ -253,14 +324,13 @@ static void top_k(const float * logits, int32_t n, int32_t k, llama_token_data *
     bool done = false;
 #if defined(__x86_64__) && defined(__GNUC__)
     if (__builtin_cpu_supports("avx2")) {
-        done = top_k_blocks_avx2(logits, n, k, h);
-        if (!done) {
-            heap_reset(h, k);
-            int32_t i = top_k_scan_avx2(logits, 0, n, h, k);
-            for (; i < n; i++) heap_offer(h, k, i, logits[i]);
-            // the vector test skips -inf: when -inf is among the k, the scalar pass decides which
-            done = heap_full(h, k) && h[0].logit > -INFINITY;
-        }
+        // ranked, so already in order
+        if (top_k_blocks_avx2(logits, n, k, h)) return;
+        heap_reset(h, k);
+        int32_t i = top_k_scan_avx2(logits, 0, n, h, k);
+        for (; i < n; i++) heap_offer(h, k, i, logits[i]);
+        // the vector test skips -inf: when -inf is among the k, the scalar pass decides which
+        done = heap_full(h, k) && h[0].logit > -INFINITY;
     }
 #endif
     if (!done) {
@@ -293,6 +363,73 @@ int32_t llamajava_sample_top_k(void * chain, void * ctx, int32_t idx, int32_t k,
     top_k(logits, n_vocab, k, h);
     llama_token_data_array cur = { h, (size_t) k, -1, true };
     llama_sampler_apply((struct llama_sampler *) chain, &cur);
+    if (cur.selected < 0 || cur.selected >= (int64_t) cur.size) return -2;
+    llama_token id = cur.data[cur.selected].id;
+    llama_sampler_accept((struct llama_sampler *) chain, id);
+    return id;
+}
+
+// llama.cpp's top-p, min-p (min_keep 1) and temperature on candidates sorted largest first, as its samplers apply them
+// to a sorted array (llama-sampler.cpp: llama_sampler_softmax_impl, the top-p and min-p samplers' sorted paths,
+// llama_sampler_temp_impl), in the same float operations and order; returns how many candidates remain.
+static size_t top_p_min_p_temp(llama_token_data * h, size_t size, float top_p, float min_p, float temp) {
+    if (top_p < 1.0f) {
+        float max_l = h[0].logit;
+        float cum_sum = 0.0f;
+        for (size_t i = 0; i < size; i++) {
+            float p = expf(h[i].logit - max_l);
+            h[i].p = p;
+            cum_sum += p;
+        }
+        for (size_t i = 0; i < size; i++) h[i].p /= cum_sum;
+        float run = 0.0f;
+        size_t last = size;
+        for (size_t i = 0; i < size; i++) {
+            run += h[i].p;
+            if (run >= top_p && i + 1 >= 1) {
+                last = i + 1;
+                break;
+            }
+        }
+        size = last;
+    }
+    if (min_p > 0.0f && size > 0) {
+        const float min_logit = h[0].logit + logf(min_p);
+        size_t i = 1;
+        for (; i < size; i++) {
+            if (h[i].logit < min_logit && i >= 1) break;
+        }
+        size = i;
+    }
+    if (size == 0) return size;
+    if (temp <= 0.0f) {
+        size_t max_i = 0;
+        float max_l = h[0].logit;
+        for (size_t i = 1; i < size; i++) {
+            if (h[i].logit > max_l) {
+                h[max_i].logit = -INFINITY;
+                max_i = i;
+                max_l = h[i].logit;
+            } else {
+                h[i].logit = -INFINITY;
+            }
+        }
+        return size;
+    }
+    for (size_t i = 0; i < size; i++) h[i].logit /= temp;
+    return size;
+}
+
+int32_t llamajava_sample_default_chain(void * chain, void * dist, void * ctx, int32_t idx, int32_t k, float top_p,
+                                       float min_p, float temp, void * buf, int32_t n_vocab) {
+    const float * logits = llama_get_logits_ith((struct llama_context *) ctx, idx);
+    if (logits == NULL) return -1;
+    if (k < 1 || k > n_vocab) return -2;
+    llama_token_data * h = (llama_token_data *) buf;
+    top_k(logits, n_vocab, k, h);
+    size_t size = top_p_min_p_temp(h, (size_t) k, top_p, min_p, temp);
+    llama_token_data_array cur = { h, size, -1, true };
+    llama_sampler_apply((struct llama_sampler *) dist, &cur);
     if (cur.selected < 0 || cur.selected >= (int64_t) cur.size) return -2;
     llama_token id = cur.data[cur.selected].id;
     llama_sampler_accept((struct llama_sampler *) chain, id);
@@ -391,5 +528,5 @@ int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32
 }
 
 int llamajava_shim_version(void) {
-    return 7;
+    return 8;
 }

@@ -30,7 +30,7 @@ LLAMAJAVA_API int32_t llamajava_argmax_ith(void * ctx, int32_t idx, int32_t n_vo
 // The k largest of n logits (1 <= k <= n) into buf (k llama_token_data: id, logit, p = 0), largest first, ties to the
 // lower id; NaN enters only when fewer than k logits are numbers, then as -inf, lowest ids first. With AVX2 and
 // at least 2k blocks of 256 logits: each block's maximum in one pass, the k-th largest maximum as a floor, then only
-// the blocks reaching it are read again; otherwise a heap of k over every logit. Returns k, or -2 on bad arguments.
+// the blocks reaching it are read again and the logits at the floor ranked; otherwise a heap of k over every logit. Returns k, or -2 on bad arguments.
 LLAMAJAVA_API int32_t llamajava_top_k(const float * logits, int32_t n, int32_t k, void * buf);
 
 // One sampling step of a chain whose first sampler is top-k (k <= n_vocab) and that has no grammar: the k largest
@@ -40,6 +40,15 @@ LLAMAJAVA_API int32_t llamajava_top_k(const float * logits, int32_t n, int32_t k
 // The chain then accepts the token. buf holds k llama_token_data. Returns the token, -1 when the context has no logits
 // at idx, -2 when k is out of range or the chain selected nothing.
 LLAMAJAVA_API int32_t llamajava_sample_top_k(void * chain, void * ctx, int32_t idx, int32_t k, void * buf, int32_t n_vocab);
+
+// One sampling step of llama.cpp's default chain as Sampler builds it: top-k (k), top-p (top_p; 1 when the chain has
+// none), min-p (min_p; 0 when none, min_keep 1 for both), temperature (temp), then the draw (dist, the chain's last
+// sampler). The k candidates come as in llamajava_sample_top_k; top-p, min-p and temperature are applied here as
+// llama.cpp's samplers apply them to sorted candidates, operation for operation in float, so the draw (llama.cpp's own
+// dist sampler, its RNG) sees the very candidates and logits the chain would hand it. The chain then accepts the
+// token. Returns the token, -1 when the context has no logits at idx, -2 when k is out of range or nothing was drawn.
+LLAMAJAVA_API int32_t llamajava_sample_default_chain(void * chain, void * dist, void * ctx, int32_t idx, int32_t k, float top_p,
+                                                     float min_p, float temp, void * buf, int32_t n_vocab);
 
 // One sampling step with a grammar, as llama.cpp's common sampler does it: the chain (without the grammar) picks a
 // token from all candidates; when the grammar accepts that token it is taken, otherwise the candidates are rebuilt,

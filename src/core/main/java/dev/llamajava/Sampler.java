@@ -35,6 +35,12 @@ public final class Sampler extends NativeResource {
     private final int topK;
     /** Room for the top-k candidates (NULL when {@link #topK} is 0). */
     private final MemorySegment topKBuffer;
+    /**
+     * The chain's draw (its last sampler) when the chain is llama.cpp's default shape after the leading top-k (top-p,
+     * min-p, temperature, the draw: no typical), so the shim applies the middle samplers itself
+     * ({@code llamajava_sample_default_chain}); else NULL.
+     */
+    private final MemorySegment dist;
     /** Whether the chain is lent to a context's graph (backend sampling): then llama.cpp has drawn the token already. */
     boolean lent;
 
@@ -56,6 +62,8 @@ public final class Sampler extends NativeResource {
         this.candidates = buffers == null ? MemorySegment.NULL : buffers.allocate(llama_token_data.layout(), nVocab);
         this.topK = leadingTopK(params, nVocab);
         this.topKBuffer = topK == 0 ? MemorySegment.NULL : Arena.ofAuto().allocate(llama_token_data.layout(), topK);
+        this.dist = topK == 0 || params.typicalP() < 1.0f ? MemorySegment.NULL
+                : llama_h.llama_sampler_chain_get(chain, llama_h.llama_sampler_chain_n(chain) - 1);
     }
 
     /**
@@ -267,13 +275,18 @@ public final class Sampler extends NativeResource {
      * without this a string could hold bytes no decoder reads as the characters the grammar counted). A chain that
      * starts with top-k (llama.cpp's default) gets its k candidates from the shim's one pass over the logits, sorted as
      * llama.cpp's top-k leaves them, so it draws what {@code llama_sampler_sample} would draw without building a
-     * candidate for every token of the vocabulary.
+     * candidate for every token of the vocabulary; when the rest is llama.cpp's default (top-p, min-p, temperature, the
+     * draw), the shim applies top-p, min-p and temperature as those samplers do and hands the result to the chain's own
+     * draw, so one step touches only the shim and llama.cpp's RNG.
      */
     int sample(MemorySegment ctx, int idx) {
         try (Borrow b = use()) {
             if (topK > 0 && !lent) {
                 // the k best candidates found in one pass over the logits instead of llama.cpp building all of them
-                int id = llama_h.llamajava_sample_top_k(b.ptr(), ctx, idx, topK, topKBuffer, nVocab);
+                int id = dist.equals(MemorySegment.NULL)
+                        ? llama_h.llamajava_sample_top_k(b.ptr(), ctx, idx, topK, topKBuffer, nVocab)
+                        : llama_h.llamajava_sample_default_chain(b.ptr(), dist, ctx, idx, topK, params.topP(), params.minP(),
+                                params.temperature(), topKBuffer, nVocab);
                 if (id == -1) throw new LlamaException("no logits at index " + idx + " to sample from");
                 if (id < 0) throw new LlamaException("the sampler chain selected no token");
                 return id;

@@ -17,10 +17,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A chain that starts with top-k takes its k candidates from the shim's one pass over the logits
- * ({@code llamajava_sample_top_k}) instead of llama.cpp building a candidate for each of the 128,256 tokens. The
- * reference is llama.cpp's own {@code llama_sampler_sample} with the same chain and seed on the same logits: the tiny
- * synthetic model (Llama 3 vocabulary), many seeds, k on both sides of llama.cpp's 128 (its heap and its bucket sort),
- * several steps each so the chains' random states stay in step.
+ * ({@code llamajava_sample_top_k}) instead of llama.cpp building a candidate for each of the 128,256 tokens, and when
+ * the rest is llama.cpp's default shape the shim applies top-p, min-p and temperature itself before llama.cpp's draw
+ * ({@code llamajava_sample_default_chain}). The reference is llama.cpp's own {@code llama_sampler_sample} with the same
+ * chain and seed on the same logits: the tiny synthetic model (Llama 3 vocabulary), many seeds, k on both sides of
+ * llama.cpp's 128 (its heap and its bucket sort), top-p and min-p from none to cutting to a few candidates,
+ * temperatures from 0.2 to 7, a chain with typical (the chain's own samplers after top-k), several steps each so the
+ * chains' random states stay in step.
  */
 class TopKPrefilterTest {
 
@@ -43,6 +46,7 @@ class TopKPrefilterTest {
     static MemorySegment reference(SamplerParams p) {
         MemorySegment chain = llama_h.llama_sampler_chain_init(llama_h.llama_sampler_chain_default_params(Arena.ofAuto()));
         llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_top_k(p.topK()));
+        if (p.typicalP() < 1.0f) llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_typical(p.typicalP(), 1));
         if (p.topP() < 1.0f) llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_top_p(p.topP(), 1));
         if (p.minP() > 0.0f) llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_min_p(p.minP(), 1));
         llama_h.llama_sampler_chain_add(chain, llama_h.llama_sampler_init_temp(p.temperature()));
@@ -55,8 +59,15 @@ class TopKPrefilterTest {
         assertEquals(128_256, model.vocabSize());
         int draws = 0;
         int distinct = 0;
-        for (SamplerParams.Builder b : List.of(SamplerParams.builder(), SamplerParams.builder().topK(1), SamplerParams.builder().topK(5),
-                SamplerParams.builder().topK(200).temperature(1.5f), SamplerParams.builder().topK(2000).topP(1.0f).minP(0f).temperature(3f))) {
+        List<SamplerParams.Builder> settings = List.of(SamplerParams.builder(), SamplerParams.builder().topK(1), SamplerParams.builder().topK(5),
+                SamplerParams.builder().topK(200).temperature(1.5f), SamplerParams.builder().topK(2000).topP(1.0f).minP(0f).temperature(3f),
+                // top-p and min-p cutting deep, a sharp temperature; each alone; and typical (the chain's own samplers after top-k)
+                SamplerParams.builder().topK(64).topP(0.3f).minP(0.5f).temperature(0.2f),
+                SamplerParams.builder().topK(40).topP(0.6f).minP(0f).temperature(7f),
+                SamplerParams.builder().topK(40).topP(1.0f).minP(0.3f).temperature(0.7f),
+                SamplerParams.builder().topK(40).topP(1.0f).minP(0.6f).temperature(5f),
+                SamplerParams.builder().topK(40).typicalP(0.5f));
+        for (SamplerParams.Builder b : settings) {
             for (int seed = 1; seed <= 12; seed++) {
                 SamplerParams p = b.seed(seed).build();
                 assertEquals(p.topK(), Sampler.leadingTopK(p, model.vocabSize()), "the prefilter applies to " + p);
@@ -90,7 +101,7 @@ class TopKPrefilterTest {
                 }
             }
         }
-        assertEquals(5 * 12 * 6, draws);
-        assertTrue(distinct > 5 * 12 * 2, "the draws vary (" + distinct + " distinct), so equality says something");
+        assertEquals(settings.size() * 12 * 6, draws);
+        assertTrue(distinct > settings.size() * 12 * 2, "the draws vary (" + distinct + " distinct), so equality says something");
     }
 }

@@ -28,8 +28,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * llama.cpp leaves the choice open (tokens tied at the k-th value: its partial sort keeps any of them; the shim keeps
  * the lowest ids, checked against the input). NaN is not a candidate (llama.cpp's result with NaN is undefined): the
  * reference is llama.cpp's top-k of the other tokens. Lengths on both sides of the block path (2k blocks of 256),
- * Llama 3's 128,256, k from 1 to 2,000; Gaussian logits, few distinct values (ties everywhere), the largest in the
- * tail or in one block, infinities, all equal.
+ * Llama 3's 128,256, k from 1 to 2,000; Gaussian logits, few distinct values (ties everywhere), values rounded to
+ * halves (ties at the floor, few enough to be ranked), the largest in the tail or in one block, infinities, all equal,
+ * whole blocks of NaN beside blocks of -inf.
  */
 class TopKTest {
 
@@ -106,7 +107,7 @@ class TopKTest {
         for (int n : lengths) {
             for (int k : ks) {
                 if (k > n) continue;
-                for (int kind = 0; kind < 8; kind++) {
+                for (int kind = 0; kind < 10; kind++) {
                     float[] v = new float[n];
                     for (int i = 0; i < n; i++) v[i] = kind == 1 ? r.nextInt(6) : (float) r.nextGaussian() * 4;
                     switch (kind) {
@@ -120,6 +121,10 @@ class TopKTest {
                         }
                         case 6 -> Arrays.fill(v, -1f);                                                        // all equal
                         case 7 -> { for (int i = 0; i < n; i++) v[i] = i % 3 == 0 ? Float.NaN : Float.NEGATIVE_INFINITY; } // nothing finite
+                        case 8 -> { for (int i = 0; i < n; i++) v[i] = Math.round(v[i] * 2) / 2f; }              // ties near the floor, under 512 of them
+                        case 9 -> { // whole blocks of NaN (their maximum reads -inf) beside blocks of -inf and a few numbers
+                            for (int i = 0; i < n; i++) v[i] = (i / 256) % 2 == 0 ? Float.NaN : i % 97 == 0 ? (float) (i % 5) : Float.NEGATIVE_INFINITY;
+                        }
                         default -> { }
                     }
                     long numbers = Arrays.stream(toDoubles(v)).filter(x -> !Double.isNaN(x)).count();

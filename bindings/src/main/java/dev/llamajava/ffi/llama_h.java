@@ -9754,7 +9754,7 @@ public final class llama_h {
      * The k largest of n logits (1 &lt;= k &lt;= n) into buf (k llama_token_data: id, logit, p = 0), largest first, ties to the
      * lower id; NaN enters only when fewer than k logits are numbers, then as -inf, lowest ids first. With AVX2 and
      * at least 2k blocks of 256 logits: each block's maximum in one pass, the k-th largest maximum as a floor, then only
-     * the blocks reaching it are read again; otherwise a heap of k over every logit. Returns k, or -2 on bad arguments.
+     * the blocks reaching it are read again and the logits at the floor ranked; otherwise a heap of k over every logit. Returns k, or -2 on bad arguments.
      * </pre>
      */
     public static int llamajava_top_k(MemorySegment logits, int n, int k, MemorySegment buf) {
@@ -9803,13 +9803,48 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_sample_default_chain {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_INT, llama_h.C_FLOAT, llama_h.C_FLOAT, llama_h.C_FLOAT, llama_h.C_POINTER, llama_h.C_INT);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_sample_default_chain");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_sample_default_chain} ( llamajava.h:50 ). */
+    public static FunctionDescriptor llamajava_sample_default_chain$descriptor() { return llamajava_sample_default_chain.DESC; }
+
+    public static MethodHandle llamajava_sample_default_chain$handle() { return llamajava_sample_default_chain.HANDLE; }
+
+    public static MemorySegment llamajava_sample_default_chain$address() { return llamajava_sample_default_chain.ADDR; }
+
+    /**
+     * Calls {@code llamajava_sample_default_chain}.
+     * <pre>
+     * One sampling step of llama.cpp's default chain as Sampler builds it: top-k (k), top-p (top_p; 1 when the chain has
+     * none), min-p (min_p; 0 when none, min_keep 1 for both), temperature (temp), then the draw (dist, the chain's last
+     * sampler). The k candidates come as in llamajava_sample_top_k; top-p, min-p and temperature are applied here as
+     * llama.cpp's samplers apply them to sorted candidates, operation for operation in float, so the draw (llama.cpp's own
+     * dist sampler, its RNG) sees the very candidates and logits the chain would hand it. The chain then accepts the
+     * token. Returns the token, -1 when the context has no logits at idx, -2 when k is out of range or nothing was drawn.
+     * </pre>
+     */
+    public static int llamajava_sample_default_chain(MemorySegment chain, MemorySegment dist, MemorySegment ctx, int idx, int k, float top_p, float min_p, float temp, MemorySegment buf, int n_vocab) {
+        var mh$ = llamajava_sample_default_chain.HANDLE;
+        try {
+            return (int) mh$.invokeExact(chain, dist, ctx, idx, k, top_p, min_p, temp, buf, n_vocab);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_sample_grammar {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_sample_grammar");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_grammar} ( llamajava.h:53 ). */
+    /** {@code llamajava_sample_grammar} ( llamajava.h:62 ). */
     public static FunctionDescriptor llamajava_sample_grammar$descriptor() { return llamajava_sample_grammar.DESC; }
 
     public static MethodHandle llamajava_sample_grammar$handle() { return llamajava_sample_grammar.HANDLE; }
@@ -9847,7 +9882,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:58 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:67 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -9878,7 +9913,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:61 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:70 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }
