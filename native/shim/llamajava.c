@@ -95,8 +95,10 @@ int32_t llamajava_argmax_ith(void * ctx, int32_t idx, int32_t n_vocab) {
 //   those maxima as a floor (at least k logits reach it, so every one of the k largest does), then only the blocks whose
 //   maximum reaches the floor are read again, their logits at or above it collected, and each collected one placed by
 //   its rank among them, counted 8 at a time;
-// - a heap of k over every logit (few blocks, k above the number of blocks, more than 512 logits at the floor, or
-//   fewer than k numbers in the row).
+// - a short row (up to 2,048 logits, too few blocks): every logit is a key, the k-th largest key is the floor, and the
+//   logits at or above it are ranked the same way;
+// - a heap of k over every logit (between the two, k above 512, more than 512 logits at the floor, or fewer than k
+//   numbers in the row).
 static inline bool token_less(float la, int32_t ia, float lb, int32_t ib) {
     return la < lb || (la == lb && ia > ib);
 }
@@ -227,78 +229,75 @@ static int32_t keys_at_least(const int32_t * keys, int32_t vectors, int32_t t) {
 
 // The most logits at or above the floor that are ranked; past it (ties, infinities) the heap's way decides.
 #define TOPK_RANKED_MAX 512
+// The largest row whose logits are all keys (below 2k blocks of 256): past it the heap costs less than the bisection.
+#define TOPK_SMALL_MAX 2048
 
-// false when the blocks do not apply (too few or too many blocks, k or the logits at or above the floor past
-// TOPK_RANKED_MAX): then h is left for the heap. Every step but the collection is free of data-dependent branches,
-// so its time does not depend on how the logits fall (a heap's sifts mispredict most when the logits change).
-__attribute__((target("avx2,popcnt")))
-static bool top_k_blocks_avx2(const float * logits, int32_t n, int32_t k, llama_token_data * h) {
-    int32_t blocks = n / TOPK_BLOCK;
-    if (blocks < 2 * k || blocks > TOPK_MAX_BLOCKS || k > TOPK_RANKED_MAX) return false;
-    int32_t keys[TOPK_MAX_BLOCKS + 8];
-    block_keys_avx2(logits, blocks, keys);
-    int32_t vectors = (blocks + 7) / 8;
+// The floor: the largest key with at least k of the keys at or above it, i.e. the k-th largest key, found by bisection
+// from the smallest key (which always qualifies). keys has room for count rounded up to 8; the rest is padded here.
+__attribute__((target("avx2")))
+static int32_t kth_largest_key(int32_t * keys, int32_t count, int32_t k) {
+    int32_t vectors = (count + 7) / 8;
     int32_t lo = INT32_MAX, hi = INT32_MIN;
-    for (int32_t b = 0; b < blocks; b++) {
+    for (int32_t b = 0; b < count; b++) {
         lo = keys[b] < lo ? keys[b] : lo;
         hi = keys[b] > hi ? keys[b] : hi;
     }
-    for (int32_t b = blocks; b < vectors * 8; b++) keys[b] = INT32_MIN;
-    // the floor: the largest key with at least k keys at or above it, which is the k-th largest block maximum (at
-    // least k logits reach it, so every one of the k largest does); found by bisection, as lo always qualifies
+    for (int32_t b = count; b < vectors * 8; b++) keys[b] = INT32_MIN;
     while (lo < hi) {
         int32_t mid = (int32_t) (((int64_t) lo + hi + 1) >> 1);
         if (keys_at_least(keys, vectors, mid) >= k) lo = mid; else hi = mid - 1;
     }
-    float floor_ = key_float(lo);
-    // the logits at or above the floor, from the blocks reaching it and the tail (NaN never: the comparison is ordered)
-    float values[TOPK_RANKED_MAX + 8];
-    int32_t ids[TOPK_RANKED_MAX + 8];
-    int32_t m = 0;
-    __m256 thr = _mm256_set1_ps(floor_);
-    // the blocks whose maximum reaches the floor as floats (a maximum that reads -0 reaches a floor of +0), 8 at a time
-    __m256i reach = _mm256_set1_epi32(floor_ == 0.0f ? float_key(-0.0f) - 1 : lo - 1);
-    for (int32_t v = 0; v < vectors; v++) {
-        int bmask = _mm256_movemask_ps(_mm256_castsi256_ps(
-                _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *) (keys + 8 * v)), reach)));
-        while (bmask != 0) {
-            int32_t b = 8 * v + __builtin_ctz((unsigned) bmask);
-            bmask &= bmask - 1;
-            // 32 logits per test; most groups hold none at the floor
-            for (int32_t j = b * TOPK_BLOCK; j < (b + 1) * TOPK_BLOCK; j += 32) {
-                __m256 c0 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j), thr, _CMP_GE_OQ);
-                __m256 c1 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 8), thr, _CMP_GE_OQ);
-                __m256 c2 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 16), thr, _CMP_GE_OQ);
-                __m256 c3 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 24), thr, _CMP_GE_OQ);
-                if (_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(c0, c1), _mm256_or_ps(c2, c3))) == 0) continue;
-                uint32_t mask = (uint32_t) _mm256_movemask_ps(c0) | (uint32_t) _mm256_movemask_ps(c1) << 8
-                                | (uint32_t) _mm256_movemask_ps(c2) << 16 | (uint32_t) _mm256_movemask_ps(c3) << 24;
-                while (mask != 0) {
-                    int bit = __builtin_ctz(mask);
-                    if (m == TOPK_RANKED_MAX) return false;
-                    ids[m] = j + bit;
-                    values[m++] = logits[j + bit];
-                    mask &= mask - 1;
-                }
-            }
+    return lo;
+}
+
+// Appends the logits in [from, to) (to - from a multiple of 32) at or above thr to values/ids; false past
+// TOPK_RANKED_MAX. NaN never: the comparison is ordered.
+__attribute__((target("avx2")))
+static bool collect_avx2(const float * logits, int32_t from, int32_t to, __m256 thr, float * values, int32_t * ids,
+                         int32_t * m) {
+    // 32 logits per test; most groups hold none at the floor
+    for (int32_t j = from; j < to; j += 32) {
+        __m256 c0 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j), thr, _CMP_GE_OQ);
+        __m256 c1 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 8), thr, _CMP_GE_OQ);
+        __m256 c2 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 16), thr, _CMP_GE_OQ);
+        __m256 c3 = _mm256_cmp_ps(_mm256_loadu_ps(logits + j + 24), thr, _CMP_GE_OQ);
+        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(c0, c1), _mm256_or_ps(c2, c3))) == 0) continue;
+        uint32_t mask = (uint32_t) _mm256_movemask_ps(c0) | (uint32_t) _mm256_movemask_ps(c1) << 8
+                        | (uint32_t) _mm256_movemask_ps(c2) << 16 | (uint32_t) _mm256_movemask_ps(c3) << 24;
+        while (mask != 0) {
+            int bit = __builtin_ctz(mask);
+            if (*m == TOPK_RANKED_MAX) return false;
+            ids[*m] = j + bit;
+            values[(*m)++] = logits[j + bit];
+            mask &= mask - 1;
         }
     }
-    for (int32_t i = blocks * TOPK_BLOCK; i < n; i++) {
+    return true;
+}
+
+// The scalar end of a collection: [from, n).
+static bool collect_tail(const float * logits, int32_t from, int32_t n, float floor_, float * values, int32_t * ids,
+                         int32_t * m) {
+    for (int32_t i = from; i < n; i++) {
         if (!(logits[i] >= floor_)) continue;
-        if (m == TOPK_RANKED_MAX) return false;
-        ids[m] = i;
-        values[m++] = logits[i];
+        if (*m == TOPK_RANKED_MAX) return false;
+        ids[*m] = i;
+        values[(*m)++] = logits[i];
     }
-    // fewer than k: a block of NaN alone reads -inf, so a floor of -inf need not be reached k times
-    if (m < k) return false;
+    return true;
+}
+
+// Places the k best of the m >= k collected candidates in h, largest first, ties by id: each candidate's rank is
+// counted (how many beat it: a larger logit, or the same logit and a lower id), 8 at a time. The order is strict, so
+// the ranks are 0..m-1 once each. values and ids have room for m rounded up to 8; the rest is padded here.
+__attribute__((target("avx2,popcnt")))
+static void rank_into(float * values, int32_t * ids, int32_t m, int32_t k, llama_token_data * h) {
     // padding that beats no candidate
     int32_t mv = (m + 7) / 8;
     for (int32_t i = m; i < mv * 8; i++) {
         values[i] = -INFINITY;
         ids[i] = INT32_MAX;
     }
-    // each candidate's rank, counted: how many beat it (a larger logit, or the same logit and a lower id). The order is
-    // strict, so the ranks are 0..m-1 once each and the k ranked below k fill h, largest first, ties by id.
     for (int32_t i = 0; i < m; i++) {
         __m256 li = _mm256_set1_ps(values[i]);
         __m256i ii = _mm256_set1_epi32(ids[i]);
@@ -316,6 +315,72 @@ static bool top_k_blocks_avx2(const float * logits, int32_t n, int32_t k, llama_
             h[rank].p = 0.0f;
         }
     }
+}
+
+// false when the blocks do not apply (too few or too many blocks, k or the logits at or above the floor past
+// TOPK_RANKED_MAX): then h is left for the heap. Every step but the collection is free of data-dependent branches,
+// so its time does not depend on how the logits fall (a heap's sifts mispredict most when the logits change).
+__attribute__((target("avx2")))
+static bool top_k_blocks_avx2(const float * logits, int32_t n, int32_t k, llama_token_data * h) {
+    int32_t blocks = n / TOPK_BLOCK;
+    if (blocks < 2 * k || blocks > TOPK_MAX_BLOCKS || k > TOPK_RANKED_MAX) return false;
+    int32_t keys[TOPK_MAX_BLOCKS + 8];
+    block_keys_avx2(logits, blocks, keys);
+    // the k-th largest block maximum: at least k logits reach it, so every one of the k largest does
+    int32_t lo = kth_largest_key(keys, blocks, k);
+    float floor_ = key_float(lo);
+    float values[TOPK_RANKED_MAX + 8];
+    int32_t ids[TOPK_RANKED_MAX + 8];
+    int32_t m = 0;
+    __m256 thr = _mm256_set1_ps(floor_);
+    // the blocks whose maximum reaches the floor as floats (a maximum that reads -0 reaches a floor of +0), 8 at a time
+    __m256i reach = _mm256_set1_epi32(floor_ == 0.0f ? float_key(-0.0f) - 1 : lo - 1);
+    int32_t vectors = (blocks + 7) / 8;
+    for (int32_t v = 0; v < vectors; v++) {
+        int bmask = _mm256_movemask_ps(_mm256_castsi256_ps(
+                _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *) (keys + 8 * v)), reach)));
+        while (bmask != 0) {
+            int32_t b = 8 * v + __builtin_ctz((unsigned) bmask);
+            bmask &= bmask - 1;
+            if (!collect_avx2(logits, b * TOPK_BLOCK, (b + 1) * TOPK_BLOCK, thr, values, ids, &m)) return false;
+        }
+    }
+    if (!collect_tail(logits, blocks * TOPK_BLOCK, n, floor_, values, ids, &m)) return false;
+    // fewer than k: a block of NaN alone reads -inf, so a floor of -inf need not be reached k times
+    if (m < k) return false;
+    rank_into(values, ids, m, k, h);
+    return true;
+}
+
+// The same for a short row (up to TOPK_SMALL_MAX logits): every logit is a key (NaN the smallest, never reached),
+// the floor is the k-th largest logit itself, and the logits at or above it are ranked. false past TOPK_RANKED_MAX
+// candidates (ties) or with fewer than k numbers: then the heap decides.
+__attribute__((target("avx2")))
+static bool top_k_small_avx2(const float * logits, int32_t n, int32_t k, llama_token_data * h) {
+    if (n > TOPK_SMALL_MAX || k > TOPK_RANKED_MAX) return false;
+    int32_t keys[TOPK_SMALL_MAX + 8];
+    const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i nan_key = _mm256_set1_epi32(INT32_MIN);
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(logits + i);
+        __m256i b = _mm256_castps_si256(x);
+        __m256i key = _mm256_xor_si256(b, _mm256_and_si256(_mm256_srai_epi32(b, 31), abs_mask));
+        key = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(key), _mm256_castsi256_ps(nan_key),
+                                                   _mm256_cmp_ps(x, x, _CMP_UNORD_Q)));
+        _mm256_storeu_si256((__m256i *) (keys + i), key);
+    }
+    for (; i < n; i++) keys[i] = logits[i] != logits[i] ? INT32_MIN : float_key(logits[i]);
+    float floor_ = key_float(kth_largest_key(keys, n, k));
+    float values[TOPK_RANKED_MAX + 8];
+    int32_t ids[TOPK_RANKED_MAX + 8];
+    int32_t m = 0;
+    int32_t whole = n / 32 * 32;
+    if (!collect_avx2(logits, 0, whole, _mm256_set1_ps(floor_), values, ids, &m)) return false;
+    if (!collect_tail(logits, whole, n, floor_, values, ids, &m)) return false;
+    // fewer than k numbers: the floor is NaN's key, which no logit reaches
+    if (m < k) return false;
+    rank_into(values, ids, m, k, h);
     return true;
 }
 #endif
@@ -325,7 +390,7 @@ static void top_k(const float * logits, int32_t n, int32_t k, llama_token_data *
 #if defined(__x86_64__) && defined(__GNUC__)
     if (__builtin_cpu_supports("avx2")) {
         // ranked, so already in order
-        if (top_k_blocks_avx2(logits, n, k, h)) return;
+        if (top_k_blocks_avx2(logits, n, k, h) || top_k_small_avx2(logits, n, k, h)) return;
         heap_reset(h, k);
         int32_t i = top_k_scan_avx2(logits, 0, n, h, k);
         for (; i < n; i++) heap_offer(h, k, i, logits[i]);

@@ -67,18 +67,12 @@ public final class Sampler extends NativeResource {
     }
 
     /**
-     * The smallest vocabulary the shim's top-k pass is used for: below it llama.cpp's own candidates and partial sort
-     * cost less (measured in C, k = 40: 2.3 vs 4.0 µs at 512 logits, 5.3 vs 5.2 µs at 4,096, 32 vs 5.3 µs at 32,000).
-     */
-    static final int TOP_K_PASS_MIN_VOCAB = 4096;
-
-    /**
      * @return k when the chain {@link #build} makes for these settings starts with top-k (no logit bias, penalties, DRY,
-     *         mirostat or grammar before it; not greedy), k is below the vocabulary and the vocabulary has at least
-     *         {@link #TOP_K_PASS_MIN_VOCAB} tokens, else 0
+     *         mirostat or grammar before it; not greedy) and k is below the vocabulary, else 0. Any vocabulary: the
+     *         shim's top-k costs less than llama.cpp's candidates and partial sort from 512 tokens (every logit a key:
+     *         0.9 against 2.3 µs, k = 40) to Llama 3's 128,256 (block maxima: 8 against 190 µs)
      */
     static int leadingTopK(SamplerParams p, int nVocab) {
-        if (nVocab < TOP_K_PASS_MIN_VOCAB) return 0;
         boolean penalties = p.penaltyLastN() != 0 && (p.repeatPenalty() != 1.0f || p.frequencyPenalty() != 0.0f || p.presencePenalty() != 0.0f);
         if (p.grammar() != null || !p.logitBias().isEmpty() || penalties || p.dryMultiplier() > 0 || p.isGreedy() || p.mirostat() != 0) return 0;
         return p.topK() > 0 && p.topK() < nVocab ? p.topK() : 0;

@@ -20,26 +20,33 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * ({@code llamajava_sample_top_k}) instead of llama.cpp building a candidate for each of the 128,256 tokens, and when
  * the rest is llama.cpp's default shape the shim applies top-p, min-p and temperature itself before llama.cpp's draw
  * ({@code llamajava_sample_default_chain}). The reference is llama.cpp's own {@code llama_sampler_sample} with the same
- * chain and seed on the same logits: the tiny synthetic model (Llama 3 vocabulary), many seeds, k on both sides of
+ * chain and seed on the same logits: the tiny synthetic model (Llama 3 vocabulary: the block path) and stories260K (512
+ * tokens: the short-row path, every logit a key), many seeds, k on both sides of
  * llama.cpp's 128 (its heap and its bucket sort), top-p and min-p from none to cutting to a few candidates,
  * temperatures from 0.2 to 7, a chain with typical (the chain's own samplers after top-k), several steps each so the
  * chains' random states stay in step.
  */
 class TopKPrefilterTest {
 
-    static LlamaModel model;
-    static LlamaContext ctx;
+    static LlamaModel tiny;
+    static LlamaContext tinyCtx;
+    static LlamaModel stories;
+    static LlamaContext storiesCtx;
 
     @BeforeAll
     static void load() {
-        model = LlamaModel.load(SyntheticModels.cached(SyntheticModel.TINY, 42, "F16", null), ModelParams.builder().gpuLayers(0).build());
-        ctx = LlamaContext.create(model, ContextParams.builder().contextSize(256).threads(2).build());
+        tiny = LlamaModel.load(SyntheticModels.cached(SyntheticModel.TINY, 42, "F16", null), ModelParams.builder().gpuLayers(0).build());
+        tinyCtx = LlamaContext.create(tiny, ContextParams.builder().contextSize(256).threads(2).build());
+        stories = LlamaModel.load(TestSupport.stories260K(), ModelParams.builder().gpuLayers(0).build());
+        storiesCtx = LlamaContext.create(stories, ContextParams.builder().contextSize(256).threads(2).build());
     }
 
     @AfterAll
     static void free() {
-        ctx.close();
-        model.close();
+        tinyCtx.close();
+        tiny.close();
+        storiesCtx.close();
+        stories.close();
     }
 
     /** llama.cpp's chain for these settings, built with its own calls, as llama-completion's sampler builds it. */
@@ -56,7 +63,20 @@ class TopKPrefilterTest {
 
     @Test
     void drawsWhatLlamaCppsSamplerDrawsFromTheWholeVocabulary() {
-        assertEquals(128_256, model.vocabSize());
+        assertEquals(128_256, tiny.vocabSize());
+        assertEquals(10 * 12 * 6, drawsLikeLlamaCpp(tiny, tinyCtx));
+    }
+
+    @Test
+    void drawsWhatLlamaCppsSamplerDrawsFromAShortVocabulary() {
+        assertEquals(512, stories.vocabSize());
+        // k = 2000 is past the vocabulary (no top-k to prefilter): nine settings
+        assertEquals(9 * 12 * 6, drawsLikeLlamaCpp(stories, storiesCtx));
+    }
+
+    /** @return the draws compared */
+    static int drawsLikeLlamaCpp(LlamaModel model, LlamaContext ctx) {
+        int n = model.vocabSize();
         int draws = 0;
         int distinct = 0;
         List<SamplerParams.Builder> settings = List.of(SamplerParams.builder(), SamplerParams.builder().topK(1), SamplerParams.builder().topK(5),
@@ -67,13 +87,16 @@ class TopKPrefilterTest {
                 SamplerParams.builder().topK(40).topP(1.0f).minP(0.3f).temperature(0.7f),
                 SamplerParams.builder().topK(40).topP(1.0f).minP(0.6f).temperature(5f),
                 SamplerParams.builder().topK(40).typicalP(0.5f));
+        int used = 0;
         for (SamplerParams.Builder b : settings) {
+            if (b.seed(1).build().topK() >= n) continue;
+            used++;
             for (int seed = 1; seed <= 12; seed++) {
                 SamplerParams p = b.seed(seed).build();
-                assertEquals(p.topK(), Sampler.leadingTopK(p, model.vocabSize()), "the prefilter applies to " + p);
+                assertEquals(p.topK(), Sampler.leadingTopK(p, n), "the prefilter applies to " + p);
                 MemorySegment theirs = reference(p);
                 try (Sampler ours = Sampler.create(model, p)) {
-                    int[] prompt = {1 + seed, 100 + seed * 7, 5000 + seed * 13};
+                    int[] prompt = {1 + seed, (100 + seed * 7) % n, (5000 + seed * 13) % n};
                     ctx.clearCache();
                     Set<Integer> seen = new HashSet<>();
                     for (int step = 0; step < 6; step++) {
@@ -101,7 +124,7 @@ class TopKPrefilterTest {
                 }
             }
         }
-        assertEquals(settings.size() * 12 * 6, draws);
-        assertTrue(distinct > settings.size() * 12 * 2, "the draws vary (" + distinct + " distinct), so equality says something");
+        assertTrue(distinct > used * 12 * 2, "the draws vary (" + distinct + " distinct), so equality says something");
+        return draws;
     }
 }

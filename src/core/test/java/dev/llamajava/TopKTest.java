@@ -22,12 +22,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The shim's top-k ({@code llamajava_top_k}: block maxima as a floor, then only the blocks reaching it, or a heap of k)
+ * The shim's top-k ({@code llamajava_top_k}: block maxima as a floor, then only the blocks reaching it; in a row of up
+ * to 2,048 logits, the k-th largest logit itself as the floor; or a heap of k)
  * keeps what llama.cpp's top-k sampler ({@code llama_sampler_init_top_k}, applied to the same values as a candidate
  * array) keeps: the same values in the same descending order, and for each value the same tokens, except where
  * llama.cpp leaves the choice open (tokens tied at the k-th value: its partial sort keeps any of them; the shim keeps
  * the lowest ids, checked against the input). NaN is not a candidate (llama.cpp's result with NaN is undefined): the
- * reference is llama.cpp's top-k of the other tokens. Lengths on both sides of the block path (2k blocks of 256),
+ * reference is llama.cpp's top-k of the other tokens. Lengths on both sides of the block path (2k blocks of 256) and of
+ * the short-row path (2,048),
  * Llama 3's 128,256, k from 1 to 2,000; Gaussian logits, few distinct values (ties everywhere), values rounded to
  * halves (ties at the floor, few enough to be ranked), the largest in the tail or in one block, infinities, all equal,
  * whole blocks of NaN beside blocks of -inf.
@@ -101,7 +103,7 @@ class TopKTest {
     @Test
     void keepsWhatLlamaCppsTopKKeeps() {
         SplittableRandom r = new SplittableRandom(20261205);
-        int[] lengths = {1, 40, 255, 256, 257, 10_000, 20_479, 20_480, 20_481, 51_200, 65_536 + 17, 128_256};
+        int[] lengths = {1, 7, 40, 255, 256, 257, 512, 2047, 2048, 2049, 4096, 10_000, 20_479, 20_480, 20_481, 51_200, 65_536 + 17, 128_256};
         int[] ks = {1, 5, 40, 200, 2000};
         int checked = 0;
         for (int n : lengths) {

@@ -30,7 +30,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The per-token pieces of a generation, each alone (ci/bench measures them together, end to end): the greedy argmax
- * over Llama 3's 128,256 logits (the shim's AVX2 loop against a plain Java loop), the shim's top-40 over them, a token's text from the per-model
+ * over Llama 3's 128,256 logits (the shim's AVX2 loop against a plain Java loop), the shim's top-40 over them and over a row of 512, a token's text from the per-model
  * cache, the stop-string filter with and without stop strings, and one whole greedy token of stories260K
  * ({@code -Dllama.jmh.model}, default {@code ../shared/models/stories260K.gguf}) with its decode.
  */
@@ -90,6 +90,12 @@ public class PerTokenBenchmark {
     @Benchmark
     public int topKShim() {
         return llama_h.llamajava_top_k(logits, LLAMA3_VOCAB, 40, candidates);
+    }
+
+    /** @return the shim's top-40 over a short row (stories260K's 512 logits: every logit a key, no blocks) */
+    @Benchmark
+    public int topKShimShortRow() {
+        return llama_h.llamajava_top_k(logits, 512, 40, candidates);
     }
 
     /** @return the same argmax as a plain Java loop over the native logits */

@@ -44,6 +44,7 @@ import java.util.concurrent.Callable;
  * <pre>
  * Bench [--model PATH ...] [--synthetic Q4_K_M,Q8_0,tiny] [--threads N] [--pp 512] [--tg 128] [--reps 5] [--gpu]
  *       [--compare-native PATH-TO-llama-bench] [--json FILE] [--markdown FILE]
+ * Bench --print-paths --synthetic tiny
  * </pre>
  */
 @Command(name = "Bench", mixinStandardHelpOptions = true,
@@ -60,6 +61,9 @@ public final class Bench implements Callable<Integer> {
     List<String> synthetic = new ArrayList<>();
     @Option(names = "--compare-native", description = "llama-bench, to run side by side.")
     Path llamaBench;
+    @Option(names = "--print-paths", description = "Only print the path of each --synthetic model, one a line "
+            + "(writing it first when missing), for tools that take a GGUF file (ci/bench's sampler section).")
+    boolean printPaths;
     @Mixin
     BenchOptions options = new BenchOptions();
 
@@ -376,6 +380,10 @@ public final class Bench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (printPaths) {
+            for (String q : synthetic) System.out.println(syntheticPath(q));
+            return 0;
+        }
         run(models, synthetic, llamaBench, options, new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8));
         return 0;
     }
@@ -396,8 +404,7 @@ public final class Bench implements Callable<Integer> {
             boolean tiny = q.equalsIgnoreCase("tiny");
             out.println(tiny ? "tiny synthetic model with the Llama 3 vocabulary (random weights), F16 ..."
                     : "synthetic Llama-3.2-1B-shaped model (random weights), " + q + " ...");
-            all.add(tiny ? SyntheticModels.cached(SyntheticModel.TINY, 42, "F16", null)
-                    : SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, q, null));
+            all.add(syntheticPath(q));
         }
         warmPerTokenPath(options, out);
         List<Row> rows = new ArrayList<>();
@@ -414,6 +421,15 @@ public final class Bench implements Callable<Integer> {
                 + " llama.cpp's buffers as it reported allocating them, and the peak since the model's load began:");
         out.print(report.memoryMarkdown());
         report.write(options);
+    }
+
+    /**
+     * @param quant a quantization of the synthetic Llama-3.2-1B-shaped model, or {@code tiny}
+     * @return its file, written first when missing
+     */
+    static Path syntheticPath(String quant) {
+        return quant.equalsIgnoreCase("tiny") ? SyntheticModels.cached(SyntheticModel.TINY, 42, "F16", null)
+                : SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, quant, null);
     }
 
     static String hardware(boolean gpu) {
