@@ -16,6 +16,7 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -129,30 +130,72 @@ class TopKTest {
                         }
                         default -> { }
                     }
-                    long numbers = Arrays.stream(toDoubles(v)).filter(x -> !Double.isNaN(x)).count();
-                    if (numbers < k) continue;
-                    String what = "n=" + n + " k=" + k + " kind=" + kind;
-                    int[][] theirs = llamaCpp(v, k);
-                    int[][] ours = shim(v, k);
-                    assertArrayEquals(theirs[1], ours[1], what + ": the values, largest first");
-                    Map<Integer, Set<Integer>> t = byValue(theirs), o = byValue(ours);
-                    int last = ours[1][k - 1];
-                    for (Map.Entry<Integer, Set<Integer>> e : o.entrySet()) {
-                        if (e.getKey() != last) assertEquals(t.get(e.getKey()), e.getValue(), what + ": the tokens of " + Float.intBitsToFloat(e.getKey()));
-                    }
-                    // at the k-th value llama.cpp keeps any of the tied tokens; the shim keeps the lowest ids, in order
-                    int kept = o.get(last).size();
-                    int[] lowest = java.util.stream.IntStream.range(0, n).filter(i -> Float.floatToIntBits(v[i]) == last).limit(kept).toArray();
-                    int[] oursAtLast = java.util.stream.IntStream.range(0, k).filter(i -> ours[1][i] == last).map(i -> ours[0][i]).toArray();
-                    assertArrayEquals(lowest, oursAtLast, what + ": the tokens tied at the k-th value");
-                    for (int i = 1; i < k; i++) {
-                        assertTrue(ours[1][i - 1] != ours[1][i] || ours[0][i - 1] < ours[0][i], what + ": ties by id at " + i);
-                    }
-                    checked++;
+                    if (check(v, k, "n=" + n + " k=" + k + " kind=" + kind)) checked++;
                 }
             }
         }
         assertTrue(checked > 300, "cases checked: " + checked);
+    }
+
+    /**
+     * Compares the shim's top-k of v with llama.cpp's.
+     *
+     * @return false when v holds fewer than k numbers (nothing to compare), else true after the assertions
+     */
+    static boolean check(float[] v, int k, String what) {
+        int n = v.length;
+        long numbers = Arrays.stream(toDoubles(v)).filter(x -> !Double.isNaN(x)).count();
+        if (numbers < k) return false;
+        int[][] theirs = llamaCpp(v, k);
+        int[][] ours = shim(v, k);
+        assertArrayEquals(theirs[1], ours[1], what + ": the values, largest first");
+        Map<Integer, Set<Integer>> t = byValue(theirs), o = byValue(ours);
+        int last = ours[1][k - 1];
+        for (Map.Entry<Integer, Set<Integer>> e : o.entrySet()) {
+            if (e.getKey() != last) assertEquals(t.get(e.getKey()), e.getValue(), what + ": the tokens of " + Float.intBitsToFloat(e.getKey()));
+        }
+        // at the k-th value llama.cpp keeps any of the tied tokens; the shim keeps the lowest ids, in order
+        int kept = o.get(last).size();
+        int[] lowest = IntStream.range(0, n).filter(i -> Float.floatToIntBits(v[i]) == last).limit(kept).toArray();
+        int[] oursAtLast = IntStream.range(0, k).filter(i -> ours[1][i] == last).map(i -> ours[0][i]).toArray();
+        assertArrayEquals(lowest, oursAtLast, what + ": the tokens tied at the k-th value");
+        for (int i = 1; i < k; i++) {
+            assertTrue(ours[1][i - 1] != ours[1][i] || ours[0][i - 1] < ours[0][i], what + ": ties by id at " + i);
+        }
+        return true;
+    }
+
+    /**
+     * Random rows around the short-row path and the heap beyond it (1 to 4,200 logits), random k up to 600, logits
+     * drawn from a few distributions (Gaussian, few values, halves, with NaN and infinities mixed in), against
+     * llama.cpp's top-k; the seed is printed in a failure's message.
+     */
+    @Test
+    void randomRowsKeepWhatLlamaCppsTopKKeeps() {
+        long seed = 20261207;
+        SplittableRandom r = new SplittableRandom(seed);
+        int checked = 0;
+        for (int c = 0; c < 400; c++) {
+            int n = 1 + r.nextInt(c % 4 == 0 ? 4200 : 2100);
+            // llama.cpp's bucket sort (k > 128) files +inf with the smallest logits: +inf only below it
+            int k = 1 + r.nextInt(Math.min(n, c % 3 == 0 ? 600 : 128));
+            int dist = r.nextInt(4);
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) {
+                float g = (float) r.nextGaussian() * 3;
+                v[i] = switch (dist) {
+                    case 0 -> g;
+                    case 1 -> r.nextInt(5);
+                    case 2 -> Math.round(g * 2) / 2f;
+                    default -> {
+                        int u = r.nextInt(20);
+                        yield u == 0 ? Float.NaN : u == 1 ? Float.NEGATIVE_INFINITY : u == 2 && k <= 128 ? Float.POSITIVE_INFINITY : g;
+                    }
+                };
+            }
+            if (check(v, k, "seed " + seed + " case " + c + ": n=" + n + " k=" + k + " kind=" + dist)) checked++;
+        }
+        assertTrue(checked > 350, "cases checked: " + checked);
     }
 
     @Test
