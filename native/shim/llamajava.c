@@ -275,18 +275,6 @@ static bool collect_avx2(const float * logits, int32_t from, int32_t to, __m256 
     return true;
 }
 
-// The scalar end of a collection: [from, n).
-static bool collect_tail(const float * logits, int32_t from, int32_t n, float floor_, float * values, int32_t * ids,
-                         int32_t * m) {
-    for (int32_t i = from; i < n; i++) {
-        if (!(logits[i] >= floor_)) continue;
-        if (*m == TOPK_RANKED_MAX) return false;
-        ids[*m] = i;
-        values[(*m)++] = logits[i];
-    }
-    return true;
-}
-
 // Places the k best of the m >= k collected candidates in h, largest first, ties by id: each candidate's rank is
 // counted (how many beat it: a larger logit, or the same logit and a lower id), 8 at a time. The order is strict, so
 // the ranks are 0..m-1 once each. values and ids have room for m rounded up to 8; the rest is padded here.
@@ -317,6 +305,23 @@ static void rank_into(float * values, int32_t * ids, int32_t m, int32_t k, llama
     }
 }
 
+// The end of both ranked ways: the logits in [from, n) at or above the floor collected one by one, then the k best of
+// the m candidates ranked into h; false past TOPK_RANKED_MAX candidates or with fewer than k (a floor of -inf from a
+// block of NaN alone, or NaN's key as the floor of a short row: not reached k times), where the heap decides.
+__attribute__((target("avx2,popcnt")))
+static bool rank_with_tail(const float * logits, int32_t from, int32_t n, int32_t k, float floor_, float * values,
+                           int32_t * ids, int32_t m, llama_token_data * h) {
+    for (int32_t i = from; i < n; i++) {
+        if (!(logits[i] >= floor_)) continue;
+        if (m == TOPK_RANKED_MAX) return false;
+        ids[m] = i;
+        values[m++] = logits[i];
+    }
+    if (m < k) return false;
+    rank_into(values, ids, m, k, h);
+    return true;
+}
+
 // false when the blocks do not apply (too few or too many blocks, k or the logits at or above the floor past
 // TOPK_RANKED_MAX): then h is left for the heap. Every step but the collection is free of data-dependent branches,
 // so its time does not depend on how the logits fall (a heap's sifts mispredict most when the logits change).
@@ -345,11 +350,7 @@ static bool top_k_blocks_avx2(const float * logits, int32_t n, int32_t k, llama_
             if (!collect_avx2(logits, b * TOPK_BLOCK, (b + 1) * TOPK_BLOCK, thr, values, ids, &m)) return false;
         }
     }
-    if (!collect_tail(logits, blocks * TOPK_BLOCK, n, floor_, values, ids, &m)) return false;
-    // fewer than k: a block of NaN alone reads -inf, so a floor of -inf need not be reached k times
-    if (m < k) return false;
-    rank_into(values, ids, m, k, h);
-    return true;
+    return rank_with_tail(logits, blocks * TOPK_BLOCK, n, k, floor_, values, ids, m, h);
 }
 
 // The same for a short row (up to TOPK_SMALL_MAX logits): every logit is a key (NaN the smallest, never reached),
@@ -377,11 +378,7 @@ static bool top_k_small_avx2(const float * logits, int32_t n, int32_t k, llama_t
     int32_t m = 0;
     int32_t whole = n / 32 * 32;
     if (!collect_avx2(logits, 0, whole, _mm256_set1_ps(floor_), values, ids, &m)) return false;
-    if (!collect_tail(logits, whole, n, floor_, values, ids, &m)) return false;
-    // fewer than k numbers: the floor is NaN's key, which no logit reaches
-    if (m < k) return false;
-    rank_into(values, ids, m, k, h);
-    return true;
+    return rank_with_tail(logits, whole, n, k, floor_, values, ids, m, h);
 }
 #endif
 

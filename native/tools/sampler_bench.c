@@ -8,8 +8,8 @@
  * generates TOKENS tokens twice from an empty cache, once choosing each token with llama_sampler_sample and once with
  * llamajava_sample_default_chain (which side goes first alternates by round); only that call is timed. Both chains are
  * new each round with the same seed, so the two sides must draw the same tokens: the tool checks it and fails when
- * they differ. Prints one JSON object: the median, 10th and 90th percentile microseconds per side over every token of
- * every round, their ratio, and whether every draw agreed.
+ * they differ. Prints two lines: a JSON object (the median, 10th and 90th percentile microseconds per side over every
+ * token of every round, their ratio) and the same as a row of ci/bench's markdown table.
  */
 #include "llama.h"
 #include "llamajava.h"
@@ -30,13 +30,20 @@ static int cmp_double(const void * a, const void * b) {
     return x < y ? -1 : x > y;
 }
 
+// llama.cpp's default chain, as both sides use it
+#define TOP_K 40
+#define TOP_P 0.95f
+#define MIN_P 0.05f
+#define TEMP 0.8f
+#define SEED 42
+
 static struct llama_sampler * default_chain(void) {
     struct llama_sampler * chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
-    llama_sampler_chain_add(chain, llama_sampler_init_top_k(40));
-    llama_sampler_chain_add(chain, llama_sampler_init_top_p(0.95f, 1));
-    llama_sampler_chain_add(chain, llama_sampler_init_min_p(0.05f, 1));
-    llama_sampler_chain_add(chain, llama_sampler_init_temp(0.8f));
-    llama_sampler_chain_add(chain, llama_sampler_init_dist(42));
+    llama_sampler_chain_add(chain, llama_sampler_init_top_k(TOP_K));
+    llama_sampler_chain_add(chain, llama_sampler_init_top_p(TOP_P, 1));
+    llama_sampler_chain_add(chain, llama_sampler_init_min_p(MIN_P, 1));
+    llama_sampler_chain_add(chain, llama_sampler_init_temp(TEMP));
+    llama_sampler_chain_add(chain, llama_sampler_init_dist(SEED));
     return chain;
 }
 
@@ -49,7 +56,7 @@ static int generate(struct llama_context * ctx, int shim, int n, int n_vocab, do
     llama_memory_clear(llama_get_memory(ctx), true);
     struct llama_sampler * chain = default_chain();
     struct llama_sampler * dist = llama_sampler_chain_get(chain, llama_sampler_chain_n(chain) - 1);
-    llama_token_data buf[40];
+    llama_token_data buf[TOP_K];
     llama_token tok = 1;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
@@ -59,7 +66,7 @@ static int generate(struct llama_context * ctx, int shim, int n, int n_vocab, do
             break;
         }
         double t0 = now_ns();
-        llama_token id = shim ? llamajava_sample_default_chain(chain, dist, ctx, -1, 40, 0.95f, 0.05f, 0.8f, buf, n_vocab)
+        llama_token id = shim ? llamajava_sample_default_chain(chain, dist, ctx, -1, TOP_K, TOP_P, MIN_P, TEMP, buf, n_vocab)
                               : llama_sampler_sample(chain, ctx, -1);
         times[i] = now_ns() - t0;
         if (id < 0) {
@@ -96,7 +103,6 @@ int main(int argc, char ** argv) {
     int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = (uint32_t) (n + 16);
-    cp.n_batch = 512;
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
     struct llama_context * ctx = llama_init_from_model(model, cp);
@@ -127,17 +133,18 @@ int main(int argc, char ** argv) {
             q[side][1] = times[side][total / 10] / 1e3;
             q[side][2] = times[side][total * 9 / 10] / 1e3;
         }
-        char desc[256];
-        llama_model_desc(model, desc, sizeof desc);
-        printf("{\"desc\": \"%s\", \"n_vocab\": %d, \"tokens\": %d, \"rounds\": %d, \"threads\": %d, "
-               "\"llama_us\": {\"median\": %.2f, \"p10\": %.2f, \"p90\": %.2f}, "
-               "\"shim_us\": {\"median\": %.2f, \"p10\": %.2f, \"p90\": %.2f}, "
-               "\"speedup\": %.2f, \"identical_draws\": %s}\n",
-               desc, n_vocab, n, rounds, threads, q[0][0], q[0][1], q[0][2], q[1][0], q[1][1], q[1][2],
-               q[0][0] / q[1][0], identical ? "true" : "false");
         if (!identical) {
             fprintf(stderr, "the shim's chain drew other tokens than llama_sampler_sample\n");
             rc = 1;
+        } else {
+            char desc[256];
+            llama_model_desc(model, desc, sizeof desc);
+            printf("{\"desc\": \"%s\", \"n_vocab\": %d, \"tokens\": %d, \"rounds\": %d, \"threads\": %d, "
+                   "\"llama_us\": {\"median\": %.2f, \"p10\": %.2f, \"p90\": %.2f}, "
+                   "\"shim_us\": {\"median\": %.2f, \"p10\": %.2f, \"p90\": %.2f}, \"speedup\": %.2f}\n",
+                   desc, n_vocab, n, rounds, threads, q[0][0], q[0][1], q[0][2], q[1][0], q[1][1], q[1][2], q[0][0] / q[1][0]);
+            printf("| %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.2f |\n",
+                   n_vocab, q[0][0], q[0][1], q[0][2], q[1][0], q[1][1], q[1][2], q[0][0] / q[1][0]);
         }
     }
     free(times[0]);

@@ -87,10 +87,8 @@ class TopKPrefilterTest {
                 SamplerParams.builder().topK(40).topP(1.0f).minP(0.3f).temperature(0.7f),
                 SamplerParams.builder().topK(40).topP(1.0f).minP(0.6f).temperature(5f),
                 SamplerParams.builder().topK(40).typicalP(0.5f));
-        int used = 0;
         for (SamplerParams.Builder b : settings) {
             if (b.seed(1).build().topK() >= n) continue;
-            used++;
             for (int seed = 1; seed <= 12; seed++) {
                 SamplerParams p = b.seed(seed).build();
                 assertEquals(p.topK(), Sampler.leadingTopK(p, n), "the prefilter applies to " + p);
@@ -124,7 +122,8 @@ class TopKPrefilterTest {
                 }
             }
         }
-        assertTrue(distinct > used * 12 * 2, "the draws vary (" + distinct + " distinct), so equality says something");
+        // 6 draws per chain: more than 2 distinct tokens per chain on average
+        assertTrue(distinct > draws / 3, "the draws vary (" + distinct + " distinct), so equality says something");
         return draws;
     }
 }

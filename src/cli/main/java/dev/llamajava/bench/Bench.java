@@ -333,7 +333,7 @@ public final class Bench implements Callable<Integer> {
     static void warmPerTokenPath(BenchOptions o, PrintStream log) {
         Path tiny;
         try {
-            tiny = SyntheticModels.cached(SyntheticModel.TINY, 42, "F16", null);
+            tiny = syntheticPath("tiny");
         } catch (RuntimeException e) {
             log.println("  JIT warm-up skipped: no tiny synthetic model (" + e.getMessage() + ")");
             return;
