@@ -35,13 +35,7 @@ final class BackendGreedy {
      * @throws IllegalArgumentException when {@code llama.sampling.backend} is not auto, on or off
      */
     static boolean wanted(LlamaModel model) {
-        String v = Settings.BACKEND_SAMPLING.get();
-        return switch (v == null ? "auto" : v.trim()) {
-            case "on" -> true;
-            case "off" -> false;
-            case "auto" -> model.outputRemote;
-            default -> throw new IllegalArgumentException("llama.sampling.backend / LLAMA_BACKEND_SAMPLING must be auto, on or off, was '" + v + "'");
-        };
+        return Settings.BACKEND_SAMPLING.onOff(model.outputRemote);
     }
 
     boolean attached() {

@@ -2,6 +2,7 @@ package dev.llamajava;
 
 import dev.llamajava.NativeResource.Borrow;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.internal.Settings;
 import dev.llamajava.internal.TokenTexts;
 
 import java.lang.foreign.MemorySegment;
@@ -11,6 +12,12 @@ import java.util.function.Consumer;
  * A stream that decodes on its reader's thread over a context it keeps reserved until it ends (see
  * {@link TokenStream}). Closing the context from another thread while the reader is inside a decode cancels that
  * decode; the reader's call then ends the stream and frees the context.
+ *
+ * <p>Where {@code llama_decode} returns before the device has computed (the output layer on a GPU or an RPC server), a
+ * sampled token is decoded before it is handed over ({@link Settings#DECODE_AHEAD}): the device computes the next
+ * token's logits while Java makes the token's text, checks stop strings and returns it, and while the caller handles
+ * it. A token that ends the stream (end of generation, {@code maxTokens}, a full context) is not decoded ahead; a stop
+ * string found after the decode leaves that token in the cache, which {@link #decodedGenerated()} says.
  */
 final class ContextStream extends TokenStream {
 
@@ -27,6 +34,15 @@ final class ContextStream extends TokenStream {
     private final boolean backendGreedy;
     /** Whether the sampler's chain runs in the graph (lent to the context until the stream ends). */
     private final boolean lentChain;
+    /**
+     * Whether a sampled token is decoded before it is handed over; never with log-probabilities (the decode ahead would
+     * overwrite the logits they are read from).
+     */
+    private final boolean decodeAhead;
+    /** What a decode started ahead returned when it failed (0: none): reported where the decode would have run lazily. */
+    private int aheadRc;
+    /** Whether a decode started ahead may still be running on the device: the context is synchronized before it is handed back. */
+    private boolean aheadRunning;
     private final long startNanos = System.nanoTime();
     private volatile boolean cancelled;
 
@@ -89,6 +105,7 @@ final class ContextStream extends TokenStream {
             }
             this.backendGreedy = backend;
             this.lentChain = lent;
+            this.decodeAhead = !params.logprobs() && Settings.DECODE_AHEAD.onOff(model.outputRemote);
             this.sampler = s;
             this.emitter = new TokenEmitter(params, texts, nVocab);
             ok = true;
@@ -139,6 +156,9 @@ final class ContextStream extends TokenStream {
                 promptDone = true;
                 if (decodeFailed(rc)) return;
                 kvTokens += promptTokens.length;
+            } else if (aheadRc != 0) {
+                decodeFailed(aheadRc); // ends the stream
+                return;
             } else if (pendingDecode >= 0) {
                 if (kvTokens >= context.nCtx) {
                     finish(StopReason.CONTEXT_FULL);
@@ -169,13 +189,35 @@ final class ContextStream extends TokenStream {
                 id = logits.equals(MemorySegment.NULL) ? llama_h.llamajava_argmax_ith(ctx, -1, nVocab) : llama_h.llamajava_argmax(logits, nVocab);
                 if (id < 0) throw noLogits();
             }
-            StopReason end = emitter.emit(id, logits, ready, s1 - s0, System.nanoTime() - s1);
-            if (end != StopReason.END_OF_GENERATION) pendingDecode = id;
+            aheadRunning = false; // reading the token synchronized the context
+            long s2 = System.nanoTime();
+            boolean ahead = decodeAhead && goesOn(id);
+            if (ahead) {
+                int rc = context.decodeOne(ctx, id);
+                emitter.decodeNanos += System.nanoTime() - s2;
+                if (rc == 0) {
+                    kvTokens++;
+                    aheadRunning = true;
+                } else {
+                    aheadRc = rc;
+                }
+            }
+            StopReason end = emitter.emit(id, logits, ready, s1 - s0, s2 - s1);
+            if (!ahead && end != StopReason.END_OF_GENERATION) pendingDecode = id;
             if (end != null) finish(end);
         } catch (RuntimeException | Error e) {
             finish(StopReason.CANCELLED);
             throw e;
         }
+    }
+
+    /**
+     * @return whether the stream goes on after the sampled {@code id} as far as is known before its text: not the end
+     *         of generation, not the last of {@code maxTokens}, room in the context, not cancelled
+     */
+    private boolean goesOn(int id) {
+        return !cancelled && kvTokens < context.nCtx && (params.ignoreEos() || !texts.isEog(id))
+                && (params.maxTokens() <= 0 || emitter.generated() + 1 < params.maxTokens());
     }
 
     /** Ends the stream: llama.cpp kept no logits for the last decode. @return the exception to throw */
@@ -226,16 +268,20 @@ final class ContextStream extends TokenStream {
         return result.text();
     }
 
-    /** Generated ids that are in the KV cache (the last sampled one is decoded lazily, so it may not be). */
+    /**
+     * Generated ids that are in the KV cache: the last one handed over is decoded when the stream goes on (or ahead of
+     * it, {@link Settings#DECODE_AHEAD}), so it may not be.
+     */
     int[] decodedGenerated() {
         int n = emitter.generated();
-        return emitter.ids(pendingDecode >= 0 ? n - 1 : n);
+        return emitter.ids(pendingDecode >= 0 || aheadRc != 0 ? n - 1 : n);
     }
 
     private void releaseAll() {
         if (released) return;
         released = true;
         try {
+            if (aheadRunning) llama_h.llama_synchronize(ctx); // the context is handed back with its decodes done
             if (lentChain) context.greedy.detach(ctx); // the context must not keep a chain that is about to be freed
             if (sampler != null) sampler.close();
         } finally {

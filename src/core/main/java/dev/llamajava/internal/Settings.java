@@ -40,6 +40,23 @@ public final class Settings {
             return v == null ? null : Path.of(v).toAbsolutePath();
         }
 
+        /**
+         * Reads a setting whose values are {@code auto}, {@code on} and {@code off}.
+         *
+         * @param auto what {@code auto} (and no value) means here
+         * @return whether it is on
+         * @throws IllegalArgumentException when the value is none of the three
+         */
+        public boolean onOff(boolean auto) {
+            String v = get();
+            return switch (v == null ? "auto" : v.trim()) {
+                case "on" -> true;
+                case "off" -> false;
+                case "auto" -> auto;
+                default -> throw new IllegalArgumentException(property + " / " + env + " must be auto, on or off, was '" + v + "'");
+            };
+        }
+
         /** @return how a user sets it, e.g. {@code -Dllama.backend / LLAMA_BACKEND} */
         public String names() {
             return "-D" + property + (env == null ? "" : " / " + env);
@@ -82,6 +99,13 @@ public final class Settings {
     /** Sampling inside llama.cpp's graph (the logits never leave the device): auto (on when the output layer is on a GPU or an RPC server), on, off. */
     public static final Setting BACKEND_SAMPLING = new Setting("llama.sampling.backend", "LLAMA_BACKEND_SAMPLING", () -> "auto",
             "sampling in llama.cpp's graph: auto (when the output layer is on a GPU or an RPC server), on or off");
+
+    /**
+     * Decoding a stream's token before handing it over: auto (when the output layer is on a GPU or an RPC server, where
+     * {@code llama_decode} returns before the device is done), on, off.
+     */
+    public static final Setting DECODE_AHEAD = new Setting("llama.decode.ahead", "LLAMA_DECODE_AHEAD", () -> "auto",
+            "a stream starts decoding its token before handing it over: auto (when the output layer is on a GPU or an RPC server), on or off");
 
     /** How long connecting to an RPC server and its handshake may take, in seconds, before a load fails. */
     public static final Setting RPC_TIMEOUT = new Setting("llama.rpc.timeout", "LLAMA_RPC_TIMEOUT", () -> "10",

@@ -1,0 +1,19 @@
+package dev.llamajava;
+
+import dev.llamajava.internal.Settings;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+
+/** {@link ChatSessionTest}'s cases and references with every stream decoding its token ahead (see {@link DecodeAheadTest}). */
+class DecodeAheadChatSessionTest extends ChatSessionTest {
+
+    @BeforeAll
+    static void ahead() {
+        System.setProperty(Settings.DECODE_AHEAD.property(), "on");
+    }
+
+    @AfterAll
+    static void lazy() {
+        System.clearProperty(Settings.DECODE_AHEAD.property());
+    }
+}
