@@ -12,6 +12,7 @@ import dev.llamajava.TokenStream;
 import dev.llamajava.bench.Bench.Stat;
 import dev.llamajava.internal.Json;
 import dev.llamajava.internal.RpcBackend;
+import dev.llamajava.internal.Settings;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -43,8 +44,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * sampled chain on the host (the whole logits row crosses). From the bytes and round trips it projects what a link of {@code --link-gbps} with {@code --rtt-us} of
  * round-trip latency would add to a token.
  *
- * <pre>RpcBench [--model PATH | --synthetic Q4_K_M] [--threads 2] [--servers 2] [--pp 64] [--tg 32] [--rounds 3]
- *          --rpc-server ggml-rpc-server [--link-gbps 10] [--rtt-us 50] [--json F] [--markdown F]</pre>
+ *
+ * <p>With {@code --ahead-work-us}, it measures instead what decoding ahead ({@code llama.decode.ahead}) gives where
+ * {@code llama_decode} returns before the device is done, as on a GPU: the model wholly on the servers, a greedy stream
+ * whose caller spends the given µs of CPU work on each token (a server encoding and writing it, say), decoding ahead
+ * off and on in alternating order, each round; generation speed and the paired ratio with its interval.
+ *
+ * <pre>RpcBench [--model PATH | --synthetic Q4_K_M|tiny] [--threads 2] [--servers 2] [--pp 64] [--tg 32] [--rounds 3]
+ *          --rpc-server ggml-rpc-server [--link-gbps 10] [--rtt-us 50] [--ahead-work-us 0,100] [--json F] [--markdown F]</pre>
  */
 @Command(name = "rpc-bench", mixinStandardHelpOptions = true, description = "Local vs split across RPC servers, with the bytes on the wire.")
 public final class RpcBench implements Callable<Integer> {
@@ -65,6 +72,8 @@ public final class RpcBench implements Callable<Integer> {
     double linkGbps = 10;
     @Option(names = "--rtt-us", defaultValue = "50", description = "Round-trip time of the projection, µs (default: ${DEFAULT-VALUE}).")
     double rttUs = 50;
+    @Option(names = "--ahead-work-us", split = ",", description = "Measure decoding ahead instead, with a caller spending these µs per token.")
+    List<Integer> aheadWorkUs = List.of();
 
     /** @param args see the class comment */
     public static void main(String[] args) {
@@ -168,7 +177,7 @@ public final class RpcBench implements Callable<Integer> {
                 proxies.add(new Proxy(port));
             }
             List<String> endpoints = proxies.stream().map(Proxy::endpoint).toList();
-            return measure(file, endpoints, proxies);
+            return aheadWorkUs.isEmpty() ? measure(file, endpoints, proxies) : measureAhead(file, endpoints);
         } finally {
             for (Proxy p : proxies) p.close();
             procs.forEach(Process::destroyForcibly);
@@ -252,6 +261,71 @@ public final class RpcBench implements Callable<Integer> {
         if (opts.markdown != null) Files.writeString(opts.markdown, md.toString());
         if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("rpc", root)) + "\n");
         return 0;
+    }
+
+    /** Decoding ahead off and on, for each caller's work per token: see the class comment. */
+    private int measureAhead(Path file, List<String> endpoints) throws IOException {
+        String saved = System.getProperty(Settings.DECODE_AHEAD.property());
+        ContextParams cp = ContextParams.builder().contextSize(pp + tg + 8).threads(opts.threads).threadsBatch(opts.threads).build();
+        StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "| caller's work µs/token | generation t/s, lazy | generation t/s, ahead "
+                + "| ratio [interval] |%n|---|---|---|---|%n"));
+        ObjectNode root = Json.object().put("model", file.getFileName().toString()).put("servers", servers).put("server_threads", opts.threads)
+                .put("pp", pp).put("tg", tg).put("rounds", rounds);
+        try (LlamaModel m = LlamaModel.load(file, ModelParams.builder().rpcServers(endpoints).build());
+             LlamaContext ctx = LlamaContext.create(m, cp)) {
+            int[] prompt = new SplittableRandom(1).ints(pp, 0, m.vocabSize()).toArray();
+            GenerationParams greedy = GenerationParams.builder().greedy().ignoreEos(true).maxTokens(tg + 1).addSpecial(false).build();
+            for (int w : aheadWorkUs) {
+                double[][] tps = new double[2][rounds];
+                for (int warm = 0; warm < 2; warm++) {
+                    for (int mode = 0; mode < 2; mode++) aheadRun(ctx, prompt, greedy, mode == 1, w);
+                }
+                for (int r = 0; r < rounds; r++) {
+                    for (int k = 0; k < 2; k++) {
+                        int mode = (r + k) % 2; // who goes first alternates
+                        tps[mode][r] = aheadRun(ctx, prompt, greedy, mode == 1, w);
+                    }
+                    System.out.printf(Locale.ROOT, "caller %d µs/token, round %d: lazy %.1f t/s, ahead %.1f t/s%n", w, r + 1, tps[0][r], tps[1][r]);
+                }
+                Stat lazy = Stat.of(tps[0]), ahead = Stat.of(tps[1]);
+                Bench.Ratio ratio = Bench.Ratio.of(tps[1], tps[0]);
+                md.append(String.format(Locale.ROOT, "| %d | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) | %.3f [%.3f-%.3f] |%n", w, lazy.median(), lazy.min(),
+                        lazy.max(), ahead.median(), ahead.min(), ahead.max(), ratio.median(), ratio.low(), ratio.high()));
+                ObjectNode o = root.putObject("caller_work_us_" + w).put("lazy_tps", lazy.median()).put("ahead_tps", ahead.median())
+                        .put("ratio", ratio.median()).put("ratio_low", ratio.low()).put("ratio_high", ratio.high()).put("confidence", ratio.confidence());
+                o.set("rounds", Json.MAPPER.valueToTree(Map.of("lazy_tps", tps[0], "ahead_tps", tps[1])));
+            }
+        } finally {
+            if (saved == null) System.clearProperty(Settings.DECODE_AHEAD.property());
+            else System.setProperty(Settings.DECODE_AHEAD.property(), saved);
+        }
+        System.out.println();
+        System.out.print(md);
+        if (opts.markdown != null) Files.writeString(opts.markdown, md.toString());
+        if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("decode_ahead", root)) + "\n");
+        return 0;
+    }
+
+    /**
+     * One greedy generation whose caller spins {@code workUs} on each token.
+     *
+     * @return generated tokens per second, from the first token to the last as the caller receives them
+     */
+    private double aheadRun(LlamaContext ctx, int[] prompt, GenerationParams gp, boolean ahead, int workUs) {
+        System.setProperty(Settings.DECODE_AHEAD.property(), ahead ? "on" : "off");
+        long first = 0, last = 0;
+        int n = 0;
+        try (TokenStream s = ctx.generate(prompt, gp)) {
+            while (s.hasNext()) {
+                s.next();
+                last = System.nanoTime();
+                if (n++ == 0) first = last;
+                long until = last + workUs * 1000L;
+                while (System.nanoTime() < until) Thread.onSpinWait();
+            }
+        }
+        if (n != tg + 1) throw new IllegalStateException("generated " + n + " tokens, not " + (tg + 1));
+        return tg / ((last - first) / 1e9);
     }
 
     private static long[] total(List<Proxy> proxies) {

@@ -1,7 +1,5 @@
 package dev.llamajava.bench;
 
-import dev.llamajava.SyntheticModels;
-import dev.llamajava.gguf.SyntheticModel;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -21,6 +19,6 @@ public final class SyntheticOptions {
 
     /** @return the model file: the option, else the cached synthetic model (written the first time) */
     Path file() {
-        return model != null ? model : SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, synthetic, null);
+        return model != null ? model : Bench.syntheticPath(synthetic);
     }
 }
