@@ -271,7 +271,7 @@ public final class RpcBench implements Callable<Integer> {
         String saved = System.getProperty(Settings.DECODE_AHEAD.property());
         ContextParams cp = ContextParams.builder().contextSize(pp + tg + 8).threads(opts.threads).threadsBatch(opts.threads).build();
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "| caller's work µs/token | generation t/s, lazy | generation t/s, ahead "
-                + "| ratio [interval] |%n|---|---|---|---|%n"));
+                + "| ratio [interval] | llama_decode returns after µs (lazy) |%n|---|---|---|---|---|%n"));
         ObjectNode root = Json.object().put("model", file.getFileName().toString()).put("servers", servers).put("server_threads", opts.threads)
                 .put("pp", pp).put("tg", tg).put("rounds", rounds);
         try (LlamaModel m = LlamaModel.load(file, ModelParams.builder().rpcServers(endpoints).build());
@@ -280,22 +280,26 @@ public final class RpcBench implements Callable<Integer> {
             GenerationParams greedy = GenerationParams.builder().greedy().ignoreEos(true).maxTokens(tg + 1).addSpecial(false).build();
             for (int w : aheadWorkUs) {
                 double[][] tps = new double[2][rounds];
+                double[] decodeUs = new double[rounds];
                 for (int warm = 0; warm < 2; warm++) {
                     for (int mode = 0; mode < 2; mode++) aheadRun(ctx, prompt, greedy, mode == 1, w);
                 }
                 for (int r = 0; r < rounds; r++) {
                     for (int k = 0; k < 2; k++) {
                         int mode = (r + k) % 2; // who goes first alternates
-                        tps[mode][r] = aheadRun(ctx, prompt, greedy, mode == 1, w);
+                        GenerationResult g = aheadRun(ctx, prompt, greedy, mode == 1, w);
+                        tps[mode][r] = g.generationTokensPerSecond();
+                        if (mode == 0) decodeUs[r] = g.decodeNanos() / 1e3 / g.generatedTokens();
                     }
                     System.out.printf(Locale.ROOT, "caller %d µs/token, round %d: lazy %.1f t/s, ahead %.1f t/s%n", w, r + 1, tps[0][r], tps[1][r]);
                 }
                 Stat lazy = Stat.of(tps[0]), ahead = Stat.of(tps[1]);
                 Bench.Ratio ratio = Bench.Ratio.of(tps[1], tps[0]);
-                md.append(String.format(Locale.ROOT, "| %d | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) | %.3f [%.3f-%.3f] |%n", w, lazy.median(), lazy.min(),
-                        lazy.max(), ahead.median(), ahead.min(), ahead.max(), ratio.median(), ratio.low(), ratio.high()));
+                md.append(String.format(Locale.ROOT, "| %d | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) | %.3f [%.3f-%.3f] | %.0f |%n", w, lazy.median(), lazy.min(),
+                        lazy.max(), ahead.median(), ahead.min(), ahead.max(), ratio.median(), ratio.low(), ratio.high(), Stat.of(decodeUs).median()));
                 ObjectNode o = root.putObject("caller_work_us_" + w).put("lazy_tps", lazy.median()).put("ahead_tps", ahead.median())
-                        .put("ratio", ratio.median()).put("ratio_low", ratio.low()).put("ratio_high", ratio.high()).put("confidence", ratio.confidence());
+                        .put("ratio", ratio.median()).put("ratio_low", ratio.low()).put("ratio_high", ratio.high()).put("confidence", ratio.confidence())
+                        .put("decode_returns_after_us", Stat.of(decodeUs).median());
                 o.set("rounds", Json.MAPPER.valueToTree(Map.of("lazy_tps", tps[0], "ahead_tps", tps[1])));
             }
         } finally {
@@ -312,23 +316,20 @@ public final class RpcBench implements Callable<Integer> {
     /**
      * One greedy generation whose caller spins {@code workUs} on each token.
      *
-     * @return generated tokens per second, from the first token to the last as the caller receives them
+     * @return the stream's result (its generation speed counts from the first token to the last, the caller's work included)
      */
-    private double aheadRun(LlamaContext ctx, int[] prompt, GenerationParams gp, boolean ahead, int workUs) {
+    private GenerationResult aheadRun(LlamaContext ctx, int[] prompt, GenerationParams gp, boolean ahead, int workUs) {
         System.setProperty(Settings.DECODE_AHEAD.property(), ahead ? "on" : "off");
-        long first = 0, last = 0;
-        int n = 0;
         try (TokenStream s = ctx.generate(prompt, gp)) {
             while (s.hasNext()) {
                 s.next();
-                last = System.nanoTime();
-                if (n++ == 0) first = last;
-                long until = last + workUs * 1000L;
+                long until = System.nanoTime() + workUs * 1000L;
                 while (System.nanoTime() < until) Thread.onSpinWait();
             }
+            GenerationResult r = s.result();
+            if (r.generatedTokens() != tg + 1) throw new IllegalStateException("generated " + r.generatedTokens() + " tokens, not " + (tg + 1));
+            return r;
         }
-        if (n != tg + 1) throw new IllegalStateException("generated " + n + " tokens, not " + (tg + 1));
-        return tg / ((last - first) / 1e9);
     }
 
     private static long[] total(List<Proxy> proxies) {
