@@ -43,6 +43,7 @@ class TortureTest {
     @AfterEach
     void defaultSampling() {
         System.clearProperty("llama.sampling.backend");
+        System.clearProperty("llama.decode.ahead");
     }
 
     @Test
@@ -119,6 +120,8 @@ class TortureTest {
                     SamplerParams sp = r.nextBoolean() ? SamplerParams.greedy() : SamplerParams.builder().seed(r.nextInt(100)).build();
                     // half the streams sample in llama.cpp's graph (greedy: the context's chain; sampled: the stream's own, lent)
                     System.setProperty("llama.sampling.backend", r.nextBoolean() ? "on" : "off");
+                    // half decode each token before handing it over (a stop, cancel or close may then find a decode done ahead)
+                    System.setProperty("llama.decode.ahead", r.nextBoolean() ? "on" : "off");
                     streams.add(c.generate(r.nextBoolean() ? "Once upon a time" : "The little dog",
                             GenerationParams.builder().sampler(sp).maxTokens(1 + r.nextInt(6)).keepCache(r.nextBoolean()).build()));
                 }
