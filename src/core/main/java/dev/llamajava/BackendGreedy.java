@@ -58,6 +58,22 @@ final class BackendGreedy {
         if (attached() && owned) return true;
         detach(ctx);
         if (unsupported) return false;
+        MemorySegment c = greedyChain(remoteOutput);
+        if (!llama_h.llama_set_sampler(ctx, 0, c)) {
+            llama_h.llama_sampler_free(c);
+            unsupported = true;
+            return false;
+        }
+        chain = c;
+        owned = true;
+        return true;
+    }
+
+    /**
+     * @param remoteOutput whether the logits live on another device
+     * @return a new greedy chain for the graph (see {@link #attach}); the caller frees it
+     */
+    static MemorySegment greedyChain(boolean remoteOutput) {
         MemorySegment c;
         try (Arena a = Arena.ofConfined()) {
             c = llama_h.llama_sampler_chain_init(llama_h.llama_sampler_chain_default_params(a));
@@ -68,14 +84,7 @@ final class BackendGreedy {
         } else {
             llama_h.llama_sampler_chain_add(c, llama_h.llama_sampler_init_greedy());
         }
-        if (!llama_h.llama_set_sampler(ctx, 0, c)) {
-            llama_h.llama_sampler_free(c);
-            unsupported = true;
-            return false;
-        }
-        chain = c;
-        owned = true;
-        return true;
+        return c;
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.llamajava;
 
+import dev.llamajava.NativeResource.Borrow;
 import dev.llamajava.ffi.llama_batch;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.internal.TokenTexts;
@@ -27,7 +28,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * thread runs decode steps: every step gathers the next token of every running generation plus chunks of waiting
  * prompts (up to {@link EngineParams#stepTokens()} tokens, prompts taking turns) into one {@code llama_decode}, then
  * samples each generation's token from its own logits row with its own sampler (grammars, seeds, penalties), applies
- * stop strings and limits, and hands the tokens to that generation's {@link TokenStream}. A new request joins at the
+ * stop strings and limits, and hands the tokens to that generation's {@link TokenStream}. Where the output layer is on
+ * a GPU or an RPC server ({@code llama.sampling.backend=auto}; {@code on} forces it), each slot's sampler runs in
+ * llama.cpp's graph ({@code llama_set_sampler} per sequence: a greedy chain of the slot's own, kept while greedy streams
+ * follow one another, or the stream's chain lent for its life), so a step's logits never leave the device; streams that
+ * need logits (log-probabilities) or a sampler without a graph form (a grammar, DRY, typical, mirostat) sample on the
+ * host in the same step. A new request joins at the
  * next step; a finished or cancelled one frees its slot at once.
  *
  * <p>Callers on any number of threads (virtual threads welcome) call {@link #generate} and read their own stream.
@@ -69,9 +75,10 @@ public final class Engine implements AutoCloseable {
      * @param generatedTokens tokens generated
      * @param steps           decode steps
      * @param decodeNanos     time inside {@code llama_decode}
+     * @param graphSampledTokens tokens picked in llama.cpp's graph (backend sampling) rather than from logits on the host
      */
     public record Stats(int slots, int activeSlots, int queued, long requests, long rejected, long promptTokens,
-                        long reusedTokens, long generatedTokens, long steps, long decodeNanos) { }
+                        long reusedTokens, long generatedTokens, long steps, long decodeNanos, long graphSampledTokens) { }
 
     /** The scheduler's view of one sequence. Touched by the scheduler thread only. */
     private static final class Slot {
@@ -88,6 +95,10 @@ public final class Engine implements AutoCloseable {
         long lastUsed;
         long promptNanos;
         final ArrayDeque<Token> tokens = new ArrayDeque<>();
+        /** The slot's own greedy chain for the graph, made when first needed, freed when the scheduler exits. */
+        MemorySegment greedyChain = MemorySegment.NULL;
+        /** The chain set for this sequence in llama.cpp's graph (NULL: none), the greedy one or the stream's. */
+        MemorySegment inGraph = MemorySegment.NULL;
 
         Slot(int seq, int capacity) {
             this.seq = seq;
@@ -114,6 +125,9 @@ public final class Engine implements AutoCloseable {
     private final AtomicLong steps = new AtomicLong();
     private final AtomicLong decodeNanos = new AtomicLong();
     private final AtomicInteger active = new AtomicInteger();
+    /** Whether slots sample in llama.cpp's graph where their stream allows it ({@code llama.sampling.backend}). */
+    private final boolean graphSampling;
+    private final AtomicLong graphSampled = new AtomicLong();
     /** No new requests. */
     private volatile boolean closing;
     /** Cancel what runs and exit. */
@@ -124,10 +138,12 @@ public final class Engine implements AutoCloseable {
     private int roundRobin;
     /** The context's memory, set by the scheduler thread. */
     private MemorySegment mem;
+    private MemorySegment ctx;
     private long clock;
 
-    private Engine(LlamaModel model, LlamaContext context, EngineParams params) {
+    private Engine(LlamaModel model, LlamaContext context, EngineParams params, boolean graphSampling) {
         this.model = model;
+        this.graphSampling = graphSampling;
         this.context = context;
         this.params = params;
         this.nVocab = model.nVocab;
@@ -151,8 +167,9 @@ public final class Engine implements AutoCloseable {
     public static Engine create(LlamaModel model, EngineParams params) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(params, "params");
+        boolean graph = BackendGreedy.wanted(model);
         LlamaContext ctx = LlamaContext.create(model, params.contextParams());
-        Engine e = new Engine(model, ctx, params);
+        Engine e = new Engine(model, ctx, params, graph);
         e.loop.start();
         return e;
     }
@@ -170,7 +187,7 @@ public final class Engine implements AutoCloseable {
     /** @return a snapshot of the counters */
     public Stats stats() {
         return new Stats(slots.length, active.get(), queue.size(), requests.get(), rejected.get(), promptTokens.get(),
-                reusedTokens.get(), generatedTokens.get(), steps.get(), decodeNanos.get());
+                reusedTokens.get(), generatedTokens.get(), steps.get(), decodeNanos.get(), graphSampled.get());
     }
 
     /**
@@ -321,6 +338,7 @@ public final class Engine implements AutoCloseable {
                 for (Slot s : slots) if (s.stream != null) end(s, StopReason.CANCELLED, err);
             } finally {
                 for (Slot s : slots) if (s.stream != null) end(s, StopReason.CLOSED, null);
+                freeChains();
                 context.abort.end(this);
                 llama_h.llama_batch_free(batch);
             }
@@ -349,6 +367,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private void schedule(MemorySegment ctx, MemorySegment batch, int stepTokens) throws InterruptedException {
+        this.ctx = ctx;
         mem = llama_h.llama_get_memory(ctx);
         long cap = context.nBatch;
         MemorySegment tok = llama_batch.token(batch).reinterpret(cap * 4);
@@ -517,10 +536,48 @@ public final class Engine implements AutoCloseable {
         dst.pending = -1;
         dst.promptNanos = 0;
         dst.lastUsed = ++clock;
+        placeSampling(dst, r);
         active.incrementAndGet();
         requests.incrementAndGet();
         promptTokens.addAndGet(p.length);
         reusedTokens.addAndGet(keep);
+    }
+
+    /**
+     * Sets the slot's sampling for its new stream: in the graph where wanted and the stream allows it (no
+     * log-probabilities; greedy, or a chain with a graph form), else on the host. A change makes llama.cpp re-reserve
+     * its graph at the next decode, so a greedy chain stays set while greedy streams follow one another.
+     */
+    private void placeSampling(Slot s, EngineStream r) {
+        MemorySegment want = MemorySegment.NULL;
+        if (graphSampling && !r.params.logprobs()) {
+            if (r.sampler == null) {
+                if (s.greedyChain.equals(MemorySegment.NULL)) s.greedyChain = BackendGreedy.greedyChain(model.outputRemote);
+                want = s.greedyChain;
+            } else if (r.sampler.graphCapable()) {
+                try (Borrow b = r.sampler.use()) {
+                    want = b.ptr(); // lent for the stream's life: end() takes it out before the sampler is freed
+                }
+            }
+        }
+        setChain(s, want);
+        if (r.sampler != null) r.sampler.lent = !s.inGraph.equals(MemorySegment.NULL);
+    }
+
+    /** Sets {@code chain} (NULL: none) for the slot's sequence in llama.cpp's graph; one llama.cpp refuses leaves none. */
+    private void setChain(Slot s, MemorySegment chain) {
+        if (chain.equals(s.inGraph)) return;
+        boolean ok = llama_h.llama_set_sampler(ctx, s.seq, chain);
+        s.inGraph = ok ? chain : MemorySegment.NULL;
+    }
+
+    /** Takes every chain out of the graph and frees the slots' greedy chains (the scheduler is exiting). */
+    private void freeChains() {
+        for (Slot s : slots) {
+            if (ctx != null) setChain(s, MemorySegment.NULL);
+            if (!s.greedyChain.equals(MemorySegment.NULL)) llama_h.llama_sampler_free(s.greedyChain);
+            s.greedyChain = MemorySegment.NULL;
+        }
     }
 
     private static int lcp(Slot s, int[] p) {
@@ -548,7 +605,14 @@ public final class Engine implements AutoCloseable {
         long s1 = System.nanoTime();
         int id;
         try {
-            if (r.sampler != null) {
+            if (!s.inGraph.equals(MemorySegment.NULL)) {
+                id = llama_h.llama_get_sampled_token_ith(ctx, s.out);
+                if (id < 0 || id >= nVocab) {
+                    throw new LlamaException("llama.cpp picked token " + id + " in its graph for batch index " + s.out
+                            + ", outside the vocabulary [0, " + nVocab + ") (see the dev.llamajava.native log)");
+                }
+                graphSampled.incrementAndGet();
+            } else if (r.sampler != null) {
                 id = r.sampler.sample(ctx, s.out);
             } else {
                 id = row.equals(MemorySegment.NULL) ? llama_h.llamajava_argmax_ith(ctx, s.out, nVocab) : llama_h.llamajava_argmax(row, nVocab);
@@ -578,6 +642,8 @@ public final class Engine implements AutoCloseable {
         s.tokens.clear();
         generatedTokens.addAndGet(e.generated());
         GenerationResult result = e.result(reason, r.prompt.length, r.submitNanos, s.promptNanos);
+        // a stream's chain leaves the graph before it is freed; the slot's greedy chain stays for the next greedy stream
+        if (!s.inGraph.equals(s.greedyChain)) setChain(s, MemorySegment.NULL);
         try {
             if (r.sampler != null) r.sampler.close();
         } finally {

@@ -112,6 +112,26 @@ class RpcTest {
         }
     }
 
+    /** The engine's slots over the servers pick their tokens in the graph (the default there) and print what llama-simple prints. */
+    @Test
+    void engineSlotsPickInTheGraphAndEqualLlamaSimple() throws Exception {
+        List<String> prompts = List.of("Once upon a time", "The little dog", "One day");
+        int n = 32;
+        try (LlamaModel m = LlamaModel.load(TestSupport.stories260K(), ModelParams.builder().rpcServers(first, second).build());
+             Engine e = Engine.create(m, EngineParams.builder().slots(3).slotContext(128).build())) {
+            GenerationParams gp = GenerationParams.builder().greedy().maxTokens(n).build();
+            List<int[]> got = EngineTest.concurrently(e, prompts, List.of(gp, gp, gp));
+            for (int i = 0; i < prompts.size(); i++) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                for (int id : m.tokenize(prompts.get(i), true, true)) out.writeBytes(m.tokenBytes(id, true));
+                for (int id : got.get(i)) out.writeBytes(m.tokenBytes(id, true));
+                assertEquals(GenerationTest.llamaSimple(prompts.get(i), n), out.toString(StandardCharsets.UTF_8) + "\n", prompts.get(i));
+            }
+            Engine.Stats st = e.stats();
+            assertTrue(st.graphSampledTokens() >= st.generatedTokens() && st.generatedTokens() > 0, st.toString());
+        }
+    }
+
     @Test
     void twoModelsShareTheServersAndALaterLocalLoadStaysLocal() throws Exception {
         Path tiny = TestSupport.writeTinyModel(TestSupport.workDir("rpc").resolve("tiny.gguf"), 7);
