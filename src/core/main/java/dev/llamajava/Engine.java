@@ -564,11 +564,20 @@ public final class Engine implements AutoCloseable {
         if (r.sampler != null) r.sampler.lent = !s.inGraph.equals(MemorySegment.NULL);
     }
 
-    /** Sets {@code chain} (NULL: none) for the slot's sequence in llama.cpp's graph; one llama.cpp refuses leaves none. */
+    /**
+     * Sets {@code chain} (NULL: none) for the slot's sequence in llama.cpp's graph; one llama.cpp refuses leaves none.
+     * llama.cpp initialises a chain for its graph once in the chain's life (a second time aborts the process), so the
+     * slot's greedy chain, once taken out, is freed, and a new one goes in next time.
+     */
     private void setChain(Slot s, MemorySegment chain) {
-        if (chain.equals(s.inGraph)) return;
+        MemorySegment old = s.inGraph;
+        if (chain.equals(old)) return;
         boolean ok = llama_h.llama_set_sampler(ctx, s.seq, chain);
         s.inGraph = ok ? chain : MemorySegment.NULL;
+        if (!old.equals(MemorySegment.NULL) && old.equals(s.greedyChain)) {
+            llama_h.llama_sampler_free(old);
+            s.greedyChain = MemorySegment.NULL;
+        }
     }
 
     /** Takes every chain out of the graph and frees the slots' greedy chains (the scheduler is exiting). */
