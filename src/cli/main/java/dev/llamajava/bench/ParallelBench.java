@@ -140,7 +140,7 @@ public final class ParallelBench implements Callable<Integer> {
     }
 
     /** Runs {@code pl} streams at once through the engine. */
-    private static Point measure(Engine e, Random rnd, int pl, int pp, int tg) throws Exception {
+    static Point measure(Engine e, Random rnd, int pl, int pp, int tg) throws Exception {
         int nVocab = e.model().vocabSize();
         GenerationParams gp = GenerationParams.builder().greedy().ignoreEos(true).maxTokens(tg + 1).build();
         List<int[]> prompts = new ArrayList<>();

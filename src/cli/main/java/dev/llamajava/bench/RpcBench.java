@@ -2,6 +2,8 @@ package dev.llamajava.bench;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.llamajava.ContextParams;
+import dev.llamajava.Engine;
+import dev.llamajava.EngineParams;
 import dev.llamajava.GenerationParams;
 import dev.llamajava.GenerationResult;
 import dev.llamajava.LlamaContext;
@@ -32,6 +34,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Random;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicLong;
@@ -49,6 +52,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code llama_decode} returns before the device is done, as on a GPU: the model wholly on the servers, a greedy stream
  * whose caller spends the given µs of CPU work on each token (a server encoding and writing it, say), decoding ahead
  * off and on in alternating order, each round; generation speed and the paired ratio with its interval.
+ *
+ * <p>With {@code --engine-streams N}, it runs N concurrent greedy streams through an {@link Engine} over the servers instead,
+ * each slot sampling in the graph (the default there) against sampling on the host ({@code llama.sampling.backend=off}:
+ * each stream's logits row crosses every step), a new engine for each side, alternating, each round: generation speed
+ * of all streams and bytes per generated token on the wire.
  *
  * <pre>RpcBench [--model PATH | --synthetic Q4_K_M|tiny] [--threads 2] [--servers 2] [--pp 64] [--tg 32] [--rounds 3]
  *          --rpc-server ggml-rpc-server [--link-gbps 10] [--rtt-us 50] [--ahead-work-us 0,100] [--json F] [--markdown F]</pre>
@@ -72,6 +80,8 @@ public final class RpcBench implements Callable<Integer> {
     double linkGbps = 10;
     @Option(names = "--rtt-us", defaultValue = "50", description = "Round-trip time of the projection, µs (default: ${DEFAULT-VALUE}).")
     double rttUs = 50;
+    @Option(names = "--engine-streams", description = "Measure an Engine's slots sampling in the graph vs on the host instead, with this many streams.")
+    int engineStreams;
     @Option(names = "--ahead-work-us", split = ",", description = "Measure decoding ahead instead, with a caller spending these µs per token.")
     List<Integer> aheadWorkUs = List.of();
 
@@ -180,6 +190,7 @@ public final class RpcBench implements Callable<Integer> {
             }
             List<String> endpoints = proxies.stream().map(Proxy::endpoint).toList();
             // decoding ahead is timed on direct connections: the proxy's threads would add their wake-ups to every message
+            if (engineStreams > 0) return measureEngine(file, endpoints, proxies);
             return aheadWorkUs.isEmpty() ? measure(file, endpoints, proxies) : measureAhead(file, direct);
         } finally {
             for (Proxy p : proxies) p.close();
@@ -263,6 +274,57 @@ public final class RpcBench implements Callable<Integer> {
         System.out.print(md);
         if (opts.markdown != null) Files.writeString(opts.markdown, md.toString());
         if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("rpc", root)) + "\n");
+        return 0;
+    }
+
+    /** An engine's slots sampling in the graph vs on the host: see the class comment. */
+    private int measureEngine(Path file, List<String> endpoints, List<Proxy> proxies) throws Exception {
+        String saved = System.getProperty(Settings.BACKEND_SAMPLING.property());
+        String[] modes = {"host", "graph"};
+        double[][] tps = new double[2][rounds], bytes = new double[2][rounds];
+        ContextParams cp = ContextParams.builder().threads(opts.threads).threadsBatch(opts.threads).build();
+        EngineParams ep = EngineParams.builder().slots(engineStreams).slotContext(pp + tg + 1).context(cp).build();
+        long graphTokens = 0;
+        try (LlamaModel m = LlamaModel.load(file, ModelParams.builder().rpcServers(endpoints).build())) {
+            Random rnd = new Random(1);
+            for (int r = -1; r < rounds; r++) { // round -1: a warm-up of both sides
+                for (int k = 0; k < 2; k++) {
+                    int mode = (Math.max(r, 0) + k) % 2;
+                    System.setProperty(Settings.BACKEND_SAMPLING.property(), mode == 1 ? "on" : "off");
+                    try (Engine e = Engine.create(m, ep)) {
+                        long[] before = total(proxies);
+                        ParallelBench.Point p = ParallelBench.measure(e, rnd, engineStreams, pp, tg);
+                        long[] after = total(proxies);
+                        Engine.Stats st = e.stats();
+                        if (r < 0) continue;
+                        tps[mode][r] = p.tg();
+                        bytes[mode][r] = (double) (after[0] + after[1] - before[0] - before[1]) / st.generatedTokens();
+                        if (mode == 1) graphTokens += st.graphSampledTokens();
+                        System.out.printf(Locale.ROOT, "round %d, %s: generation %.1f t/s (all streams), %.0f bytes a generated token, "
+                                + "%d tokens picked in the graph%n", r + 1, modes[mode], tps[mode][r], bytes[mode][r], st.graphSampledTokens());
+                    }
+                }
+            }
+        } finally {
+            if (saved == null) System.clearProperty(Settings.BACKEND_SAMPLING.property());
+            else System.setProperty(Settings.BACKEND_SAMPLING.property(), saved);
+        }
+        Stat host = Stat.of(tps[0]), graph = Stat.of(tps[1]);
+        Bench.Ratio ratio = Bench.Ratio.of(tps[1], tps[0]);
+        String md = String.format(Locale.ROOT, "| sampling | generation t/s, %d streams | bytes on the wire a generated token |%n|---|---|---|%n"
+                        + "| on the host (logits cross) | %.1f (%.1f-%.1f) | %.0f |%n| in the graph | %.1f (%.1f-%.1f) | %.0f |%n"
+                        + "| ratio, graph / host | %.3f [%.3f-%.3f] | |%n", engineStreams, host.median(), host.min(), host.max(),
+                Stat.of(bytes[0]).median(), graph.median(), graph.min(), graph.max(), Stat.of(bytes[1]).median(), ratio.median(), ratio.low(), ratio.high());
+        ObjectNode root = Json.object().put("model", file.getFileName().toString()).put("servers", servers).put("server_threads", opts.threads)
+                .put("streams", engineStreams).put("pp", pp).put("tg", tg).put("rounds", rounds)
+                .put("host_tps", host.median()).put("graph_tps", graph.median()).put("ratio", ratio.median()).put("ratio_low", ratio.low())
+                .put("ratio_high", ratio.high()).put("host_bytes_per_token", Stat.of(bytes[0]).median())
+                .put("graph_bytes_per_token", Stat.of(bytes[1]).median()).put("graph_sampled_tokens", graphTokens);
+        root.set("rounds", Json.MAPPER.valueToTree(Map.of("host_tps", tps[0], "graph_tps", tps[1], "host_bytes", bytes[0], "graph_bytes", bytes[1])));
+        System.out.println();
+        System.out.print(md);
+        if (opts.markdown != null) Files.writeString(opts.markdown, md);
+        if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("engine_rpc", root)) + "\n");
         return 0;
     }
 
