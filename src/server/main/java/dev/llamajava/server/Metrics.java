@@ -79,6 +79,7 @@ final class Metrics {
         counter(out, "llamajava_prompt_tokens_total", "Prompt tokens of started generations", s.promptTokens());
         counter(out, "llamajava_prompt_tokens_reused_total", "Prompt tokens taken from a cached prefix", s.reusedTokens());
         counter(out, "llamajava_generated_tokens_total", "Tokens generated", s.generatedTokens());
+        counter(out, "llamajava_graph_sampled_tokens_total", "Tokens picked inside llama.cpp's graph (backend sampling)", s.graphSampledTokens());
         counter(out, "llamajava_decode_steps_total", "llama_decode steps", s.steps());
         counter(out, "llamajava_decode_seconds_total", "Time inside llama_decode", s.decodeNanos() / 1e9);
         counter(out, "llamajava_client_disconnects_total", "Streams cancelled because the client went away", disconnects.sum());
