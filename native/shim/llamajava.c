@@ -2,7 +2,6 @@
 #include "llama.h"
 
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
 
 bool llamajava_abort_flag_callback(void * data) {
@@ -30,13 +29,6 @@ static int32_t argmax_scalar(const float * values, int32_t n) {
 // ties and the result are exactly those of the scalar loop, NaN included (a NaN first value: the scalar loop's 0).
 #define ARGMAX_BLOCK 1024
 
-// The passes over a whole logits row run right after a decode that streamed the weights through the caches, so the row
-// comes from memory; the hardware prefetchers stop at each 4 KB page. Asking for the line 16 KB ahead (a hint: it never
-// faults, past the row's end included) took the greedy step after a synthetic 1B Q4_K_M decode from 18.0 to 13.5 us
-// median (a C harness on this build, 500 tokens, the two ways alternating; 8 KB ahead: 17.4 to 13.8).
-#define PREFETCH_AHEAD_BYTES 16384
-#define PREFETCH_AHEAD(p) _mm_prefetch((const char *) ((uintptr_t) (p) + PREFETCH_AHEAD_BYTES), _MM_HINT_T0)
-
 __attribute__((target("avx2")))
 static inline float hmax8(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -55,8 +47,6 @@ static int32_t argmax_avx2(const float * values, int32_t n) {
         const float * p = values + i;
         __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
         for (int32_t j = 0; j < ARGMAX_BLOCK; j += 32) {
-            PREFETCH_AHEAD(p + j);
-            PREFETCH_AHEAD(p + j + 16);
             m0 = _mm256_max_ps(_mm256_loadu_ps(p + j), m0);
             m1 = _mm256_max_ps(_mm256_loadu_ps(p + j + 8), m1);
             m2 = _mm256_max_ps(_mm256_loadu_ps(p + j + 16), m2);
@@ -209,8 +199,6 @@ static void block_keys_avx2(const float * logits, int32_t blocks, int32_t * out)
         const float * p = logits + (size_t) b * TOPK_BLOCK;
         __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
         for (int32_t j = 0; j < TOPK_BLOCK; j += 32) {
-            PREFETCH_AHEAD(p + j);
-            PREFETCH_AHEAD(p + j + 16);
             m0 = _mm256_max_ps(_mm256_loadu_ps(p + j), m0);
             m1 = _mm256_max_ps(_mm256_loadu_ps(p + j + 8), m1);
             m2 = _mm256_max_ps(_mm256_loadu_ps(p + j + 16), m2);
