@@ -1,9 +1,7 @@
 package dev.llamajava;
 
 import dev.llamajava.internal.Settings;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -21,25 +19,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class DecodeAheadTest {
 
-    static LlamaModel model;
-
-    @BeforeAll
-    static void load() {
-        model = LlamaModel.load(TestSupport.stories260K());
-    }
-
-    @AfterAll
-    static void free() {
-        model.close();
-    }
-
     @AfterEach
     void clear() {
         System.clearProperty(Settings.DECODE_AHEAD.property());
     }
 
     /** @return llama.cpp's count of positions in the context's cache after a stream with these settings, ahead on or off */
-    static int cachedAfter(boolean ahead, GenerationParams gp, List<String> texts) {
+    static int cachedAfter(LlamaModel model, boolean ahead, GenerationParams gp, List<String> texts) {
         System.setProperty(Settings.DECODE_AHEAD.property(), ahead ? "on" : "off");
         try (LlamaContext ctx = LlamaContext.create(model, GenerationTest.ctxParams(128))) {
             try (TokenStream ts = ctx.generate("Once upon a time", gp)) {
@@ -51,20 +37,26 @@ class DecodeAheadTest {
 
     @Test
     void aTokenThatGoesOnIsInTheCacheBeforeTheNextIsAskedFor() {
+        try (LlamaModel model = LlamaModel.load(TestSupport.stories260K())) {
+            cacheCounts(model);
+        }
+    }
+
+    private static void cacheCounts(LlamaModel model) {
         int prompt = model.tokenize("Once upon a time", true, true).length;
         GenerationParams five = GenerationParams.builder().greedy().maxTokens(5).build();
         List<String> texts = new ArrayList<>();
         // maxTokens ends the stream: its last token is never decoded, ahead or not
-        assertEquals(prompt + 4, cachedAfter(true, five, texts));
-        assertEquals(prompt + 4, cachedAfter(false, five, texts));
+        assertEquals(prompt + 4, cachedAfter(model, true, five, texts));
+        assertEquals(prompt + 4, cachedAfter(model, false, five, texts));
         assertEquals(texts.get(0), texts.get(1));
         // a stop string is found in a token's text, after the decode ahead started: that token is in the cache
         String full = texts.get(0);
         String stop = full.substring(full.length() - 3);
         GenerationParams stopped = GenerationParams.builder().greedy().maxTokens(40).stop(stop).build();
         texts.clear();
-        int ahead = cachedAfter(true, stopped, texts);
-        int lazy = cachedAfter(false, stopped, texts);
+        int ahead = cachedAfter(model, true, stopped, texts);
+        int lazy = cachedAfter(model, false, stopped, texts);
         assertEquals(texts.get(0), texts.get(1));
         assertEquals(lazy + 1, ahead);
     }
@@ -72,7 +64,8 @@ class DecodeAheadTest {
     @Test
     void badValueIsAClearException() {
         System.setProperty(Settings.DECODE_AHEAD.property(), "sometimes");
-        try (LlamaContext ctx = LlamaContext.create(model, GenerationTest.ctxParams(64))) {
+        try (LlamaModel model = LlamaModel.load(TestSupport.stories260K());
+             LlamaContext ctx = LlamaContext.create(model, GenerationTest.ctxParams(64))) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ctx.generate("Once", GenerationParams.builder().build()));
             assertEquals("llama.decode.ahead / LLAMA_DECODE_AHEAD must be auto, on or off, was 'sometimes'", e.getMessage());
             System.clearProperty(Settings.DECODE_AHEAD.property());

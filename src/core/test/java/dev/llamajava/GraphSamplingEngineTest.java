@@ -1,8 +1,5 @@
 package dev.llamajava;
 
-import dev.llamajava.internal.Settings;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -18,17 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * llama-simple): each stream still equals its solo stream, sampled in the graph the same way. And a step mixing
  * graph-sampled slots with host-sampled ones (log-probabilities, a grammar).
  */
+@WithProperty(key = "llama.sampling.backend", value = "on")
 class GraphSamplingEngineTest extends EngineTest {
-
-    @BeforeAll
-    static void inGraph() {
-        System.setProperty(Settings.BACKEND_SAMPLING.property(), "on");
-    }
-
-    @AfterAll
-    static void onHost() {
-        System.clearProperty(Settings.BACKEND_SAMPLING.property());
-    }
 
     @Test
     void graphAndHostSampledSlotsShareSteps() throws Exception {
