@@ -58,6 +58,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * each stream's logits row crosses every step), a new engine for each side, alternating, each round: generation speed
  * of all streams and bytes per generated token on the wire.
  *
+ * <p>{@code --servers 0} runs those two on this machine instead, every layer on its GPU (for {@code ci/gpu-check}).
+ *
  * <pre>RpcBench [--model PATH | --synthetic Q4_K_M|tiny] [--threads 2] [--servers 2] [--pp 64] [--tg 32] [--rounds 3]
  *          --rpc-server ggml-rpc-server [--link-gbps 10] [--rtt-us 50] [--ahead-work-us 0,100] [--json F] [--markdown F]</pre>
  */
@@ -74,7 +76,7 @@ public final class RpcBench implements Callable<Integer> {
     int tg = 32;
     @Option(names = "--rounds", defaultValue = "3", description = "Rounds, local and split alternating (default: ${DEFAULT-VALUE}).")
     int rounds = 3;
-    @Option(names = "--rpc-server", required = true, description = "llama.cpp's ggml-rpc-server of the same build.")
+    @Option(names = "--rpc-server", description = "llama.cpp's ggml-rpc-server of the same build (needed unless --servers 0).")
     Path rpcServer;
     @Option(names = "--link-gbps", defaultValue = "10", description = "Link speed of the projection, Gbit/s (default: ${DEFAULT-VALUE}).")
     double linkGbps = 10;
@@ -168,6 +170,10 @@ public final class RpcBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (servers < 0 || (servers > 0 && rpcServer == null)) throw new IllegalArgumentException("--rpc-server is needed for --servers " + servers);
+        if (servers == 0 && aheadWorkUs.isEmpty() && engineStreams == 0) {
+            throw new IllegalArgumentException("--servers 0 (the model on this machine's GPU) only with --ahead-work-us or --engine-streams");
+        }
         Path file = opts.file();
         List<Process> procs = new ArrayList<>();
         List<Proxy> proxies = new ArrayList<>();
@@ -277,6 +283,11 @@ public final class RpcBench implements Callable<Integer> {
         return 0;
     }
 
+    /** @return the servers' devices, or with none this machine's GPU, every layer on it */
+    private static ModelParams device(List<String> endpoints) {
+        return endpoints.isEmpty() ? ModelParams.builder().gpuLayers(-1).build() : ModelParams.builder().rpcServers(endpoints).build();
+    }
+
     /** An engine's slots sampling in the graph vs on the host: see the class comment. */
     private int measureEngine(Path file, List<String> endpoints, List<Proxy> proxies) throws Exception {
         String saved = System.getProperty(Settings.BACKEND_SAMPLING.property());
@@ -285,7 +296,7 @@ public final class RpcBench implements Callable<Integer> {
         ContextParams cp = ContextParams.builder().threads(opts.threads).threadsBatch(opts.threads).build();
         EngineParams ep = EngineParams.builder().slots(engineStreams).slotContext(pp + tg + 1).context(cp).build();
         long graphTokens = 0;
-        try (LlamaModel m = LlamaModel.load(file, ModelParams.builder().rpcServers(endpoints).build())) {
+        try (LlamaModel m = LlamaModel.load(file, device(endpoints))) {
             Random rnd = new Random(1);
             for (int r = -1; r < rounds; r++) { // round -1: a warm-up of both sides
                 for (int k = 0; k < 2; k++) {
@@ -336,7 +347,7 @@ public final class RpcBench implements Callable<Integer> {
                 + "| ratio [interval] | llama_decode returns after µs (lazy) |%n|---|---|---|---|---|%n"));
         ObjectNode root = Json.object().put("model", file.getFileName().toString()).put("servers", servers).put("server_threads", opts.threads)
                 .put("pp", pp).put("tg", tg).put("rounds", rounds);
-        try (LlamaModel m = LlamaModel.load(file, ModelParams.builder().rpcServers(endpoints).build());
+        try (LlamaModel m = LlamaModel.load(file, device(endpoints));
              LlamaContext ctx = LlamaContext.create(m, cp)) {
             int[] prompt = new SplittableRandom(1).ints(pp, 0, m.vocabSize()).toArray();
             GenerationParams greedy = GenerationParams.builder().greedy().ignoreEos(true).maxTokens(tg + 1).addSpecial(false).build();
