@@ -22,7 +22,7 @@ class GraphSamplingEngineTest extends EngineTest {
 
     /**
      * The cases with a KV stream per slot. With one unified KV buffer a stream's cells sit where its arrival put them
-     * among the others', which changes how the attention sums are grouped, so at a near tie a batched greedy token can
+     * among the others', which can change how the attention sums are grouped, so at a near tie a batched greedy token can
      * differ from the solo one (seen once here, under CI load: token 79 of "One day", 410 against 439); the host-sampled
      * {@code EngineTest} keeps those cases.
      */
