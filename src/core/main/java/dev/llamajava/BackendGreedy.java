@@ -7,7 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * A context's sampler inside llama.cpp's graph ("backend sampling", {@code llama_set_sampler}): the sampling runs on
+ * One sequence's sampler inside llama.cpp's graph ("backend sampling", {@code llama_set_sampler}): the sampling runs on
  * the device right after the output layer, so the 128,256 logits of a Llama 3 token are neither copied to the host nor
  * scanned in Java. Either its own greedy chain, or a sampled stream's chain lent for the stream's life when every sampler
  * in it has a graph form (logit bias, penalties, top-k, top-p, min-p, temperature, the final draw; not DRY, typical,
@@ -18,17 +18,27 @@ import java.lang.foreign.MemorySegment;
  * <p>On by default where the logits would have to cross from another device (a GPU, or an RPC server:
  * {@code llama.sampling.backend=auto}); {@code on} uses it on the CPU too, {@code off} never. A seeded stream sampled in
  * the graph repeats itself run after run, as llama.cpp's tools with {@code --backend-sampling} do, but its draws need not
- * equal those of host sampling with the same seed. Confined to the context's owner (the context is used by one thread
- * at a time); it must not reference the context, since the context's free runs from its cleaner.
+ * equal those of host sampling with the same seed. A context holds one for sequence 0 (its streams); the engine one
+ * per slot. llama.cpp initialises a chain for its graph once in the chain's life and aborts the process on a second
+ * time, so the greedy chain is freed when it is taken out and a new one goes in next time. Confined to the context's
+ * owner (the context is used by one thread at a time); it must not reference the context, since the context's free runs
+ * from its cleaner.
  */
 final class BackendGreedy {
 
+    /** The sequence whose rows it samples. */
+    private final int seq;
     private MemorySegment chain = MemorySegment.NULL;
     /** Whether the attached chain is this object's greedy chain (freed here), or a stream's (freed by its sampler). */
     private boolean owned;
     private boolean unsupported;
     /** Whether the last decode ran with the sampler attached (its token is in llama.cpp's sampled buffer, its logits are not). */
     boolean lastDecodeSampled;
+
+    /** @param seq the sequence whose rows it samples */
+    BackendGreedy(int seq) {
+        this.seq = seq;
+    }
 
     /**
      * @return whether streams on a context of this model should sample greedy tokens in the graph
@@ -43,7 +53,7 @@ final class BackendGreedy {
     }
 
     /**
-     * Attaches the greedy chain to sequence 0 (llama.cpp re-reserves its graph at the next decode).
+     * Attaches the greedy chain to the sequence (llama.cpp re-reserves its graph at the next decode).
      *
      * <p>llama.cpp's greedy sampler leaves the whole logits row as the graph's "sampled logits", which llama.cpp then
      * copies to the host: 513 KB a Llama 3 token, over PCIe or the network. Where the output layer is on another device,
@@ -59,7 +69,7 @@ final class BackendGreedy {
         detach(ctx);
         if (unsupported) return false;
         MemorySegment c = greedyChain(remoteOutput);
-        if (!llama_h.llama_set_sampler(ctx, 0, c)) {
+        if (!llama_h.llama_set_sampler(ctx, seq, c)) {
             llama_h.llama_sampler_free(c);
             unsupported = true;
             return false;
@@ -73,7 +83,7 @@ final class BackendGreedy {
      * @param remoteOutput whether the logits live on another device
      * @return a new greedy chain for the graph (see {@link #attach}); the caller frees it
      */
-    static MemorySegment greedyChain(boolean remoteOutput) {
+    private static MemorySegment greedyChain(boolean remoteOutput) {
         MemorySegment c;
         try (Arena a = Arena.ofConfined()) {
             c = llama_h.llama_sampler_chain_init(llama_h.llama_sampler_chain_default_params(a));
@@ -88,7 +98,7 @@ final class BackendGreedy {
     }
 
     /**
-     * Lends a stream's sampler chain to the graph for sequence 0. llama.cpp initialises a chain for the graph once in
+     * Lends a stream's sampler chain to the graph for the sequence. llama.cpp initialises a chain for the graph once in
      * its life, so only a chain made for one stream may come here, once; its stream must {@link #detach} it before the
      * chain is freed.
      *
@@ -97,7 +107,7 @@ final class BackendGreedy {
     boolean lend(MemorySegment ctx, MemorySegment streamChain) {
         detach(ctx);
         if (unsupported) return false;
-        if (!llama_h.llama_set_sampler(ctx, 0, streamChain)) return false;
+        if (!llama_h.llama_set_sampler(ctx, seq, streamChain)) return false;
         chain = streamChain;
         owned = false;
         return true;
@@ -106,7 +116,7 @@ final class BackendGreedy {
     /** Detaches the chain, if attached, and frees it if it is the greedy one: the next decode keeps raw logits again. */
     void detach(MemorySegment ctx) {
         if (!attached()) return;
-        llama_h.llama_set_sampler(ctx, 0, MemorySegment.NULL);
+        llama_h.llama_set_sampler(ctx, seq, MemorySegment.NULL);
         if (owned) llama_h.llama_sampler_free(chain);
         chain = MemorySegment.NULL;
     }
@@ -125,8 +135,17 @@ final class BackendGreedy {
      * @throws LlamaException when llama.cpp hands back an id outside the vocabulary
      */
     int sampledToken(MemorySegment ctx, int nVocab) {
-        if (!lastDecodeSampled) return -1;
-        int id = llama_h.llama_get_sampled_token_ith(ctx, -1);
+        return lastDecodeSampled ? sampledAt(ctx, -1, nVocab) : -1;
+    }
+
+    /**
+     * @param idx    the batch index of an output row of this sequence (-1: the last output)
+     * @param nVocab the vocabulary size
+     * @return the token the last decode picked in the graph for that row, or -1 when it picked none
+     * @throws LlamaException when llama.cpp hands back an id outside the vocabulary
+     */
+    int sampledAt(MemorySegment ctx, int idx, int nVocab) {
+        int id = llama_h.llama_get_sampled_token_ith(ctx, idx);
         if (id >= nVocab) throw new LlamaException("llama.cpp picked token " + id + " in its graph, outside the vocabulary [0, " + nVocab + ")");
         return id < 0 ? -1 : id;
     }

@@ -95,14 +95,13 @@ public final class Engine implements AutoCloseable {
         long lastUsed;
         long promptNanos;
         final ArrayDeque<Token> tokens = new ArrayDeque<>();
-        /** The slot's own greedy chain for the graph, made when first needed, freed when the scheduler exits. */
-        MemorySegment greedyChain = MemorySegment.NULL;
-        /** The chain set for this sequence in llama.cpp's graph (NULL: none), the greedy one or the stream's. */
-        MemorySegment inGraph = MemorySegment.NULL;
+        /** The sequence's sampler in llama.cpp's graph: the slot's greedy chain, a stream's lent one, or none. */
+        final BackendGreedy graph;
 
         Slot(int seq, int capacity) {
             this.seq = seq;
             this.cache = new int[capacity];
+            this.graph = new BackendGreedy(seq);
         }
     }
 
@@ -138,6 +137,7 @@ public final class Engine implements AutoCloseable {
     private int roundRobin;
     /** The context's memory, set by the scheduler thread. */
     private MemorySegment mem;
+    /** The context's pointer, set by the scheduler thread. */
     private MemorySegment ctx;
     private long clock;
 
@@ -320,6 +320,7 @@ public final class Engine implements AutoCloseable {
         MemorySegment ctx;
         try {
             ctx = context.acquire();
+            this.ctx = ctx; // for the slots' graph samplers, set and taken out on this thread
         } catch (RuntimeException e) {
             failure = e;
             drain(StopReason.CLOSED, e);
@@ -338,7 +339,7 @@ public final class Engine implements AutoCloseable {
                 for (Slot s : slots) if (s.stream != null) end(s, StopReason.CANCELLED, err);
             } finally {
                 for (Slot s : slots) if (s.stream != null) end(s, StopReason.CLOSED, null);
-                freeChains();
+                for (Slot s : slots) s.graph.detach(ctx); // frees the slots' greedy chains
                 context.abort.end(this);
                 llama_h.llama_batch_free(batch);
             }
@@ -367,7 +368,6 @@ public final class Engine implements AutoCloseable {
     }
 
     private void schedule(MemorySegment ctx, MemorySegment batch, int stepTokens) throws InterruptedException {
-        this.ctx = ctx;
         mem = llama_h.llama_get_memory(ctx);
         long cap = context.nBatch;
         MemorySegment tok = llama_batch.token(batch).reinterpret(cap * 4);
@@ -549,44 +549,18 @@ public final class Engine implements AutoCloseable {
      * its graph at the next decode, so a greedy chain stays set while greedy streams follow one another.
      */
     private void placeSampling(Slot s, EngineStream r) {
-        MemorySegment want = MemorySegment.NULL;
+        boolean inGraph = false;
         if (graphSampling && !r.params.logprobs()) {
             if (r.sampler == null) {
-                if (s.greedyChain.equals(MemorySegment.NULL)) s.greedyChain = BackendGreedy.greedyChain(model.outputRemote);
-                want = s.greedyChain;
+                inGraph = s.graph.attach(ctx, model.outputRemote);
             } else if (r.sampler.graphCapable()) {
                 try (Borrow b = r.sampler.use()) {
-                    want = b.ptr(); // lent for the stream's life: end() takes it out before the sampler is freed
+                    inGraph = s.graph.lend(ctx, b.ptr()); // end() takes it out before the sampler is freed
                 }
             }
         }
-        setChain(s, want);
-        if (r.sampler != null) r.sampler.lent = !s.inGraph.equals(MemorySegment.NULL);
-    }
-
-    /**
-     * Sets {@code chain} (NULL: none) for the slot's sequence in llama.cpp's graph; one llama.cpp refuses leaves none.
-     * llama.cpp initialises a chain for its graph once in the chain's life (a second time aborts the process), so the
-     * slot's greedy chain, once taken out, is freed, and a new one goes in next time.
-     */
-    private void setChain(Slot s, MemorySegment chain) {
-        MemorySegment old = s.inGraph;
-        if (chain.equals(old)) return;
-        boolean ok = llama_h.llama_set_sampler(ctx, s.seq, chain);
-        s.inGraph = ok ? chain : MemorySegment.NULL;
-        if (!old.equals(MemorySegment.NULL) && old.equals(s.greedyChain)) {
-            llama_h.llama_sampler_free(old);
-            s.greedyChain = MemorySegment.NULL;
-        }
-    }
-
-    /** Takes every chain out of the graph and frees the slots' greedy chains (the scheduler is exiting). */
-    private void freeChains() {
-        for (Slot s : slots) {
-            if (ctx != null) setChain(s, MemorySegment.NULL);
-            if (!s.greedyChain.equals(MemorySegment.NULL)) llama_h.llama_sampler_free(s.greedyChain);
-            s.greedyChain = MemorySegment.NULL;
-        }
+        if (!inGraph) s.graph.detach(ctx);
+        if (r.sampler != null) r.sampler.lent = inGraph;
     }
 
     private static int lcp(Slot s, int[] p) {
@@ -614,12 +588,9 @@ public final class Engine implements AutoCloseable {
         long s1 = System.nanoTime();
         int id;
         try {
-            if (!s.inGraph.equals(MemorySegment.NULL)) {
-                id = llama_h.llama_get_sampled_token_ith(ctx, s.out);
-                if (id < 0 || id >= nVocab) {
-                    throw new LlamaException("llama.cpp picked token " + id + " in its graph for batch index " + s.out
-                            + ", outside the vocabulary [0, " + nVocab + ") (see the dev.llamajava.native log)");
-                }
+            if (s.graph.attached()) {
+                id = s.graph.sampledAt(ctx, s.out, nVocab);
+                if (id < 0) throw new LlamaException("llama.cpp picked no token in its graph for batch index " + s.out + " (see the dev.llamajava.native log)");
                 graphSampled.incrementAndGet();
             } else if (r.sampler != null) {
                 id = r.sampler.sample(ctx, s.out);
@@ -652,7 +623,7 @@ public final class Engine implements AutoCloseable {
         generatedTokens.addAndGet(e.generated());
         GenerationResult result = e.result(reason, r.prompt.length, r.submitNanos, s.promptNanos);
         // a stream's chain leaves the graph before it is freed; the slot's greedy chain stays for the next greedy stream
-        if (!s.inGraph.equals(s.greedyChain)) setChain(s, MemorySegment.NULL);
+        if (r.sampler != null && r.sampler.lent) s.graph.detach(ctx);
         try {
             if (r.sampler != null) r.sampler.close();
         } finally {

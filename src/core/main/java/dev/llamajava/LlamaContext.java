@@ -197,7 +197,7 @@ public final class LlamaContext extends NativeResource {
                 MemorySegment created = ctx;
                 ctx = MemorySegment.NULL;
                 NativeMemory.trim(); // the graph reservation's temporaries
-                return new LlamaContext(model, params, created, arena, abort, new Views(), new BackendGreedy(), MemoryReport.buffers(lines, "KV buffer size"),
+                return new LlamaContext(model, params, created, arena, abort, new Views(), new BackendGreedy(0), MemoryReport.buffers(lines, "KV buffer size"),
                         MemoryReport.buffers(lines, "compute buffer size"));
             } catch (RuntimeException | Error e) {
                 if (!ctx.equals(MemorySegment.NULL)) llama_h.llama_free(ctx);

@@ -38,27 +38,23 @@ class DecodeAheadTest {
     @Test
     void aTokenThatGoesOnIsInTheCacheBeforeTheNextIsAskedFor() {
         try (LlamaModel model = LlamaModel.load(TestSupport.stories260K())) {
-            cacheCounts(model);
+            int prompt = model.tokenize("Once upon a time", true, true).length;
+            GenerationParams five = GenerationParams.builder().greedy().maxTokens(5).build();
+            List<String> texts = new ArrayList<>();
+            // maxTokens ends the stream: its last token is never decoded, ahead or not
+            assertEquals(prompt + 4, cachedAfter(model, true, five, texts));
+            assertEquals(prompt + 4, cachedAfter(model, false, five, texts));
+            assertEquals(texts.get(0), texts.get(1));
+            // a stop string is found in a token's text, after the decode ahead started: that token is in the cache
+            String full = texts.get(0);
+            String stop = full.substring(full.length() - 3);
+            GenerationParams stopped = GenerationParams.builder().greedy().maxTokens(40).stop(stop).build();
+            texts.clear();
+            int ahead = cachedAfter(model, true, stopped, texts);
+            int lazy = cachedAfter(model, false, stopped, texts);
+            assertEquals(texts.get(0), texts.get(1));
+            assertEquals(lazy + 1, ahead);
         }
-    }
-
-    private static void cacheCounts(LlamaModel model) {
-        int prompt = model.tokenize("Once upon a time", true, true).length;
-        GenerationParams five = GenerationParams.builder().greedy().maxTokens(5).build();
-        List<String> texts = new ArrayList<>();
-        // maxTokens ends the stream: its last token is never decoded, ahead or not
-        assertEquals(prompt + 4, cachedAfter(model, true, five, texts));
-        assertEquals(prompt + 4, cachedAfter(model, false, five, texts));
-        assertEquals(texts.get(0), texts.get(1));
-        // a stop string is found in a token's text, after the decode ahead started: that token is in the cache
-        String full = texts.get(0);
-        String stop = full.substring(full.length() - 3);
-        GenerationParams stopped = GenerationParams.builder().greedy().maxTokens(40).stop(stop).build();
-        texts.clear();
-        int ahead = cachedAfter(model, true, stopped, texts);
-        int lazy = cachedAfter(model, false, stopped, texts);
-        assertEquals(texts.get(0), texts.get(1));
-        assertEquals(lazy + 1, ahead);
     }
 
     @Test

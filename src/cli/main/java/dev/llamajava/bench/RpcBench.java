@@ -276,10 +276,7 @@ public final class RpcBench implements Callable<Integer> {
             if (!m.equals(modes[0])) o.put("projected_generation_tps", projected);
             o.set("rounds", Json.MAPPER.valueToTree(Map.of("prompt_tps", speeds.get(m)[0], "generation_tps", speeds.get(m)[1])));
         }
-        System.out.println();
-        System.out.print(md);
-        if (opts.markdown != null) Files.writeString(opts.markdown, md.toString());
-        if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("rpc", root)) + "\n");
+        report(md.toString(), "rpc", root);
         return 0;
     }
 
@@ -317,8 +314,7 @@ public final class RpcBench implements Callable<Integer> {
                 }
             }
         } finally {
-            if (saved == null) System.clearProperty(Settings.BACKEND_SAMPLING.property());
-            else System.setProperty(Settings.BACKEND_SAMPLING.property(), saved);
+            restore(Settings.BACKEND_SAMPLING.property(), saved);
         }
         Stat host = Stat.of(tps[0]), graph = Stat.of(tps[1]);
         Bench.Ratio ratio = Bench.Ratio.of(tps[1], tps[0]);
@@ -332,10 +328,7 @@ public final class RpcBench implements Callable<Integer> {
                 .put("ratio_high", ratio.high()).put("host_bytes_per_token", Stat.of(bytes[0]).median())
                 .put("graph_bytes_per_token", Stat.of(bytes[1]).median()).put("graph_sampled_tokens", graphTokens);
         root.set("rounds", Json.MAPPER.valueToTree(Map.of("host_tps", tps[0], "graph_tps", tps[1], "host_bytes", bytes[0], "graph_bytes", bytes[1])));
-        System.out.println();
-        System.out.print(md);
-        if (opts.markdown != null) Files.writeString(opts.markdown, md);
-        if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("engine_rpc", root)) + "\n");
+        report(md, "engine_rpc", root);
         return 0;
     }
 
@@ -376,13 +369,9 @@ public final class RpcBench implements Callable<Integer> {
                 o.set("rounds", Json.MAPPER.valueToTree(Map.of("lazy_tps", tps[0], "ahead_tps", tps[1])));
             }
         } finally {
-            if (saved == null) System.clearProperty(Settings.DECODE_AHEAD.property());
-            else System.setProperty(Settings.DECODE_AHEAD.property(), saved);
+            restore(Settings.DECODE_AHEAD.property(), saved);
         }
-        System.out.println();
-        System.out.print(md);
-        if (opts.markdown != null) Files.writeString(opts.markdown, md.toString());
-        if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set("decode_ahead", root)) + "\n");
+        report(md.toString(), "decode_ahead", root);
         return 0;
     }
 
@@ -405,6 +394,20 @@ public final class RpcBench implements Callable<Integer> {
         }
     }
 
+    /** Prints the table, and writes it and the JSON (under {@code key}) where the options ask. */
+    private void report(String md, String key, ObjectNode root) throws IOException {
+        System.out.println();
+        System.out.print(md);
+        if (opts.markdown != null) Files.writeString(opts.markdown, md);
+        if (opts.json != null) Files.writeString(opts.json, Json.pretty(Json.object().set(key, root)) + "\n");
+    }
+
+    /** Puts a system property back as it was before a measurement changed it ({@code saved} null: it was unset). */
+    private static void restore(String property, String saved) {
+        if (saved == null) System.clearProperty(property);
+        else System.setProperty(property, saved);
+    }
+
     private static long[] total(List<Proxy> proxies) {
         long[] t = new long[3];
         for (Proxy p : proxies) {
@@ -416,13 +419,12 @@ public final class RpcBench implements Callable<Integer> {
 
     /** {@link #run} with sampling in the graph switched off ({@code llama.sampling.backend=off}). */
     private Run hostSampled(LlamaContext ctx, int[] prompt, GenerationParams gp, List<Proxy> proxies) {
-        String saved = System.getProperty("llama.sampling.backend");
-        System.setProperty("llama.sampling.backend", "off");
+        String saved = System.getProperty(Settings.BACKEND_SAMPLING.property());
+        System.setProperty(Settings.BACKEND_SAMPLING.property(), "off");
         try {
             return run(ctx, prompt, gp, proxies);
         } finally {
-            if (saved == null) System.clearProperty("llama.sampling.backend");
-            else System.setProperty("llama.sampling.backend", saved);
+            restore(Settings.BACKEND_SAMPLING.property(), saved);
         }
     }
 
