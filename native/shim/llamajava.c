@@ -1,8 +1,12 @@
 #include "llamajava.h"
 #include "llama.h"
+#include "ggml.h"
+#include "ggml-backend.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 bool llamajava_abort_flag_callback(void * data) {
     return data != 0 && __atomic_load_n((const int *) data, __ATOMIC_ACQUIRE) != 0;
@@ -498,6 +502,216 @@ int32_t llamajava_sample_default_chain(void * chain, void * dist, void * ctx, in
     return id;
 }
 
+// ---- choosing the token inside llama.cpp's graph on the CPU backend ----
+//
+// llama.cpp's own graph samplers (backend sampling) read the logits through a padded copy (build_sampling's ggml_pad,
+// a scalar loop) and its argmax op is scalar and single-threaded: on a CPU they cost more than they save. This sampler
+// adds two ggml custom ops after the output layer instead: every compute thread takes one slice of the logits row, right
+// where the matrix product left it, and finds its largest logit (greedy) or its k largest (sampled); then one thread
+// merges the slices' results and picks the token. The 0.5 MB row is not copied out of the graph nor read again.
+
+#define GRAPH_PARTS 16
+#define GRAPH_MIN_SLICE 8192
+
+struct graph_sampler {
+    int32_t k;              // 0: greedy
+    float top_p, min_p, temp;
+    struct llama_sampler * dist; // the draw (sampled only)
+    llama_token_data * merged;   // k candidates (sampled only)
+    int64_t t0;             // when the first op started (thread 0)
+    int64_t ns;             // time from the first op's start to the token, summed
+    int64_t picks;          // tokens picked
+};
+
+static int64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t) t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+// how many slices a row of n logits is cut into with nth threads: each at least GRAPH_MIN_SLICE and k logits long
+static int32_t graph_parts(int64_t n, int nth, int32_t k) {
+    int64_t min_slice = k > GRAPH_MIN_SLICE ? k : GRAPH_MIN_SLICE;
+    int64_t parts = n / min_slice;
+    if (parts > nth) parts = nth;
+    if (parts > GRAPH_PARTS) parts = GRAPH_PARTS;
+    return parts < 1 ? 1 : (int32_t) parts;
+}
+
+// first op: the slices' results into dst (int32: the slice count, then GRAPH_PARTS times k llama_token_data)
+static void graph_slices(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
+    struct graph_sampler * s = (struct graph_sampler *) userdata;
+    const struct ggml_tensor * src = dst->src[0];
+    const float * x = (const float *) src->data;
+    const int32_t n = (int32_t) src->ne[0];
+    const int32_t k = s->k == 0 ? 1 : (s->k < n ? s->k : n);
+    const int32_t parts = graph_parts(n, nth, k);
+    int32_t * out = (int32_t *) dst->data;
+    if (ith == 0) {
+        s->t0 = mono_ns();
+        out[0] = parts;
+    }
+    if (ith >= parts) return;
+    const int32_t from = (int32_t) ((int64_t) n * ith / parts);
+    const int32_t to = (int32_t) ((int64_t) n * (ith + 1) / parts);
+    llama_token_data * h = (llama_token_data *) (out + 1) + (size_t) ith * k;
+    if (s->k == 0) {
+        int32_t i = from + llamajava_argmax(x + from, to - from);
+        h[0].id = i;
+        h[0].logit = x[i];
+        h[0].p = 0.0f;
+    } else {
+        top_k(x + from, to - from, k, h);
+        for (int32_t j = 0; j < k; j++) h[j].id += from;
+    }
+}
+
+// second op: thread 0 merges the slices and picks the token (int32 dst of one element); ggml's CPU backend calls a
+// custom op on every thread whatever its task count, so the others return
+static void graph_pick(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
+    (void) nth;
+    if (ith != 0) return;
+    struct graph_sampler * s = (struct graph_sampler *) userdata;
+    const int32_t * in = (const int32_t *) dst->src[0]->data;
+    const int32_t n = (int32_t) dst->src[0]->src[0]->ne[0];
+    const int32_t parts = in[0];
+    const llama_token_data * c = (const llama_token_data *) (in + 1);
+    int32_t id;
+    if (s->k == 0) {
+        // slices in order, so the first of equal maxima wins, as one pass over the row would pick it
+        int32_t best = 0;
+        for (int32_t p = 1; p < parts; p++) {
+            if (c[p].logit > c[best].logit) best = p;
+        }
+        id = c[best].id;
+    } else {
+        const int32_t k = s->k < n ? s->k : n;
+        llama_token_data * h = s->merged;
+        heap_reset(h, k);
+        for (int32_t p = 0; p < parts * k; p++) heap_offer(h, k, c[p].id, c[p].logit);
+        sort_candidates(h, k);
+        size_t size = top_p_min_p_temp(h, (size_t) k, s->top_p, s->min_p, s->temp);
+        llama_token_data_array cur = { h, size, -1, true };
+        llama_sampler_apply(s->dist, &cur);
+        id = cur.selected >= 0 && cur.selected < (int64_t) cur.size ? cur.data[cur.selected].id : -1;
+    }
+    *(int32_t *) dst->data = id;
+    s->ns += mono_ns() - s->t0;
+    s->picks++;
+}
+
+static const char * graph_sampler_name(const struct llama_sampler * smpl) {
+    return ((const struct graph_sampler *) smpl->ctx)->k == 0 ? "llamajava-graph-greedy" : "llamajava-graph-chain";
+}
+
+// on the host (llama_sampler_sample, never called by llama-java): the same choice over the candidates given
+static void graph_sampler_apply(struct llama_sampler * smpl, llama_token_data_array * cur_p) {
+    struct graph_sampler * s = (struct graph_sampler *) smpl->ctx;
+    if (cur_p->size == 0) return;
+    const int32_t k = s->k == 0 ? 1 : (s->k < (int32_t) cur_p->size ? s->k : (int32_t) cur_p->size);
+    llama_token_data * h = s->k == 0 ? (llama_token_data[1]) {{0}} : s->merged;
+    heap_reset(h, k);
+    for (size_t i = 0; i < cur_p->size; i++) heap_offer(h, k, cur_p->data[i].id, cur_p->data[i].logit);
+    sort_candidates(h, k);
+    size_t size = s->k == 0 ? 1 : top_p_min_p_temp(h, (size_t) k, s->top_p, s->min_p, s->temp);
+    memcpy(cur_p->data, h, size * sizeof(llama_token_data));
+    cur_p->size = size;
+    cur_p->sorted = true;
+    cur_p->selected = 0;
+    if (s->k != 0) llama_sampler_apply(s->dist, cur_p);
+}
+
+static void graph_sampler_free(struct llama_sampler * smpl) {
+    struct graph_sampler * s = (struct graph_sampler *) smpl->ctx;
+    if (s->dist != NULL) llama_sampler_free(s->dist);
+    free(s->merged);
+    free(s);
+}
+
+static bool graph_sampler_backend_init(struct llama_sampler * smpl, ggml_backend_buffer_type_t buft, uint32_t n_outputs_max_per_seq) {
+    (void) smpl;
+    (void) n_outputs_max_per_seq;
+    // custom ops run on the CPU backend only
+    return ggml_backend_buft_is_host(buft);
+}
+
+static void graph_sampler_backend_apply(struct llama_sampler * smpl, struct ggml_context * ctx, struct ggml_cgraph * gf,
+                                        struct llama_sampler_data * data) {
+    (void) gf;
+    struct graph_sampler * s = (struct graph_sampler *) smpl->ctx;
+    struct ggml_tensor * row = data->logits;
+    // build_sampling hands a row of ggml_pad(t_logits); read the same row of t_logits itself, so the pad is never built
+    struct ggml_tensor * pad = row->view_src;
+    if (pad != NULL && pad->op == GGML_OP_PAD && pad->src[0] != NULL && pad->src[0]->type == GGML_TYPE_F32
+            && ggml_is_contiguous(pad->src[0]) && pad->src[0]->ne[0] == row->ne[0]) {
+        struct ggml_tensor * t = pad->src[0];
+        int64_t r = (int64_t) (row->view_offs / pad->nb[1]);
+        if (r < t->ne[1]) row = ggml_view_1d(ctx, t, t->ne[0], (size_t) r * t->nb[1]);
+    }
+    const int64_t k = s->k == 0 ? 1 : s->k;
+    struct ggml_tensor * args[1] = { row };
+    struct ggml_tensor * slices = ggml_custom_4d(ctx, GGML_TYPE_I32, 1 + GRAPH_PARTS * k * 3, 1, 1, 1, args, 1,
+                                                 graph_slices, GGML_N_TASKS_MAX, s);
+    ggml_set_name(slices, "llamajava_slices");
+    args[0] = slices;
+    struct ggml_tensor * pick = ggml_custom_4d(ctx, GGML_TYPE_I32, 1, 1, 1, 1, args, 1, graph_pick, 1, s);
+    ggml_set_name(pick, "llamajava_pick");
+    data->sampled = pick;
+    data->logits = NULL;
+    data->probs = NULL;
+    data->candidates = NULL;
+}
+
+static struct llama_sampler_i graph_sampler_i = {
+    /* .name              = */ graph_sampler_name,
+    /* .accept            = */ NULL,
+    /* .apply             = */ graph_sampler_apply,
+    /* .reset             = */ NULL,
+    /* .clone             = */ NULL,
+    /* .free              = */ graph_sampler_free,
+    /* .backend_init      = */ graph_sampler_backend_init,
+    /* .backend_accept    = */ NULL,
+    /* .backend_apply     = */ graph_sampler_backend_apply,
+    /* .backend_set_input = */ NULL,
+    /* .backend_reset     = */ NULL,
+    /* .copy_state        = */ NULL,
+};
+
+void * llamajava_graph_sampler_init(int32_t k, float top_p, float min_p, float temp, uint32_t seed) {
+    if (k < 0) return NULL;
+    struct graph_sampler * s = (struct graph_sampler *) calloc(1, sizeof(struct graph_sampler));
+    if (s == NULL) return NULL;
+    s->k = k;
+    s->top_p = top_p;
+    s->min_p = min_p;
+    s->temp = temp;
+    if (k > 0) {
+        s->merged = (llama_token_data *) malloc(sizeof(llama_token_data) * (size_t) k);
+        s->dist = llama_sampler_init_dist(seed);
+        if (s->merged == NULL || s->dist == NULL) {
+            if (s->dist != NULL) llama_sampler_free(s->dist);
+            free(s->merged);
+            free(s);
+            return NULL;
+        }
+    }
+    struct llama_sampler_chain_params p = llama_sampler_chain_default_params();
+    p.no_perf = true;
+    struct llama_sampler * chain = llama_sampler_chain_init(p);
+    llama_sampler_chain_add(chain, llama_sampler_init(&graph_sampler_i, s));
+    return chain;
+}
+
+int64_t llamajava_graph_sampler_ns(void * chain, int64_t * picks) {
+    struct llama_sampler * c = (struct llama_sampler *) chain;
+    if (c == NULL || llama_sampler_chain_n(c) < 1) return -1;
+    struct llama_sampler * smpl = llama_sampler_chain_get(c, 0);
+    if (smpl->iface != &graph_sampler_i) return -1;
+    struct graph_sampler * s = (struct graph_sampler *) smpl->ctx;
+    if (picks != NULL) *picks = s->picks;
+    return s->ns;
+}
+
 static void fill_candidates(const float * logits, llama_token_data * buf, int32_t n, llama_token_data_array * cur) {
     for (int32_t i = 0; i < n; i++) {
         buf[i].id = i;
@@ -590,5 +804,5 @@ int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32
 }
 
 int llamajava_shim_version(void) {
-    return 8;
+    return 9;
 }

@@ -62,6 +62,19 @@ LLAMAJAVA_API int32_t llamajava_sample_default_chain(void * chain, void * dist, 
 LLAMAJAVA_API int32_t llamajava_sample_grammar(void * chain, void * grammar, void * ctx, int32_t idx, void * buf, int32_t n_vocab,
                                                const void * vocab, int32_t * utf8_state);
 
+// A sampler chain for llama_set_sampler that picks the token inside llama.cpp's graph on the CPU backend (ggml custom
+// ops; llama_set_sampler accepts it where the output layer is on the CPU). k 0: greedy, the first largest logit, as
+// llamajava_argmax. k >= 1: llama.cpp's default chain as llamajava_sample_default_chain runs it (top-k, top-p, min-p,
+// temperature, then llama.cpp's dist sampler with seed), so with the same seed it draws the same tokens. The compute
+// threads each take a slice of the logits row where the output layer left it, one thread merges the slices and picks;
+// no logits leave the graph. Free it with llama_sampler_free after llama_set_sampler(ctx, seq, NULL). Returns NULL when
+// k < 0 or out of memory.
+LLAMAJAVA_API void * llamajava_graph_sampler_init(int32_t k, float top_p, float min_p, float temp, uint32_t seed);
+
+// For a chain from llamajava_graph_sampler_init: the nanoseconds its ops took, from the first op's start to the token,
+// summed over every token picked, and the count of those tokens into *picks (when not NULL). -1 for any other chain.
+LLAMAJAVA_API int64_t llamajava_graph_sampler_ns(void * chain, int64_t * picks);
+
 // 0 when std::regex (ECMAScript, as llama.cpp's lazy grammar triggers compile) accepts the pattern; else 1, with
 // the reason in error (NUL-terminated, at most error_size bytes).
 LLAMAJAVA_API int32_t llamajava_regex_check(const char * pattern, char * error, int32_t error_size);

@@ -7,22 +7,25 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * One sequence's sampler inside llama.cpp's graph ("backend sampling", {@code llama_set_sampler}): the sampling runs on
- * the device right after the output layer, so the 128,256 logits of a Llama 3 token are neither copied to the host nor
- * scanned in Java. Either its own greedy chain, or a sampled stream's chain lent for the stream's life when every sampler
- * in it has a graph form (logit bias, penalties, top-k, top-p, min-p, temperature, the final draw; not DRY, typical,
- * mirostat or a grammar); the stream detaches it before freeing it. While one is attached, a decode keeps no raw
+ * One sequence's sampler inside llama.cpp's graph ("backend sampling", {@code llama_set_sampler}): the token is picked
+ * in the graph right after the output layer, so the 128,256 logits of a Llama 3 token are neither copied out of the
+ * graph nor scanned in Java. Either its own greedy chain, or a sampled stream's chain lent for the stream's life (see
+ * {@link Sampler#graphChain}); the stream detaches it before freeing it. While one is attached, a decode keeps no raw
  * logits; the context detaches it for anything that needs them (a manual decode, logprobs, the classifier), and
  * remembers whether the last decode picked its token this way, so stale logits are never read.
  *
- * <p>On by default where the logits would have to cross from another device (a GPU, or an RPC server:
- * {@code llama.sampling.backend=auto}); {@code on} uses it on the CPU too, {@code off} never. A seeded stream sampled in
- * the graph repeats itself run after run, as llama.cpp's tools with {@code --backend-sampling} do, but its draws need not
- * equal those of host sampling with the same seed. A context holds one for sequence 0 (its streams); the engine one
- * per slot. llama.cpp initialises a chain for its graph once in the chain's life and aborts the process on a second
- * time, so the greedy chain is freed when it is taken out and a new one goes in next time. Confined to the context's
- * owner (the context is used by one thread at a time); it must not reference the context, since the context's free runs
- * from its cleaner.
+ * <p>Where it runs ({@link Place}, from {@code llama.sampling.backend}): with {@code auto}, where the output layer is on
+ * a GPU or an RPC server, llama.cpp's own samplers run there ({@link Place#LLAMA}); on a CPU, llama-java's graph ops
+ * ({@link Place#OPS}, {@code llamajava_graph_sampler_init}: the compute threads each scan a slice of the row where the
+ * output layer left it, one thread merges and picks; greedy and llama.cpp's default chain, drawing what host sampling
+ * draws with the same seed; other chains sample on the host). llama.cpp's samplers are no gain on a CPU: they read the
+ * row through a padded copy made by a scalar loop. {@code on} uses llama.cpp's samplers on a CPU too, {@code off} none.
+ * A seeded stream sampled by llama.cpp's samplers in the graph repeats itself run after run, as llama.cpp's tools with
+ * {@code --backend-sampling} do, but its draws need not equal those of host sampling with the same seed. A context holds
+ * one for sequence 0 (its streams); the engine one per slot. llama.cpp initialises a chain for its graph once in the
+ * chain's life and aborts the process on a second time, so the greedy chain is freed when it is taken out and a new one
+ * goes in next time. Confined to the context's owner (the context is used by one thread at a time); it must not
+ * reference the context, since the context's free runs from its cleaner.
  */
 final class BackendGreedy {
 
@@ -31,6 +34,8 @@ final class BackendGreedy {
     private MemorySegment chain = MemorySegment.NULL;
     /** Whether the attached chain is this object's greedy chain (freed here), or a stream's (freed by its sampler). */
     private boolean owned;
+    /** Where the owned greedy chain picks (its kind), when one is attached. */
+    private Place ownedPlace;
     private boolean unsupported;
     /** Whether the last decode ran with the sampler attached (its token is in llama.cpp's sampled buffer, its logits are not). */
     boolean lastDecodeSampled;
@@ -40,12 +45,23 @@ final class BackendGreedy {
         this.seq = seq;
     }
 
+    /** Where a stream's token is picked. */
+    enum Place {
+        /** On the host, from the logits llama.cpp copies out of the graph. */
+        HOST,
+        /** In the graph, by llama-java's ops on the CPU backend: greedy and llama.cpp's default chain. */
+        OPS,
+        /** In the graph, by llama.cpp's own samplers (on the device that holds the output layer). */
+        LLAMA
+    }
+
     /**
-     * @return whether streams on a context of this model should sample greedy tokens in the graph
+     * @return where streams on a context of this model pick their tokens when nothing needs the logits
      * @throws IllegalArgumentException when {@code llama.sampling.backend} is not auto, on or off
      */
-    static boolean wanted(LlamaModel model) {
-        return Settings.BACKEND_SAMPLING.onOff(model.outputRemote);
+    static Place place(LlamaModel model) {
+        if (!Settings.BACKEND_SAMPLING.onOff(true)) return Place.HOST;
+        return model.outputRemote || Settings.BACKEND_SAMPLING.onOff(false) ? Place.LLAMA : Place.OPS;
     }
 
     boolean attached() {
@@ -59,16 +75,18 @@ final class BackendGreedy {
      * copies to the host: 513 KB a Llama 3 token, over PCIe or the network. Where the output layer is on another device,
      * the chain is therefore top-k 1 and the draw (over one candidate, so no randomness): the graph hands back one
      * logit and one id. Its top-k is a partial sort, which on exact ties may pick another of the tied ids than argmax's
-     * first; on the CPU (where nothing crosses) it is llama.cpp's greedy sampler, an argmax.
+     * first; with llama.cpp's samplers on the CPU (where nothing crosses) it is llama.cpp's greedy sampler, an argmax; with
+     * llama-java's ops, their argmax (the first largest logit, as the host's).
      *
+     * @param place        {@link Place#OPS} or {@link Place#LLAMA}
      * @param remoteOutput whether the logits live on another device (a GPU, an RPC server)
      * @return whether it is attached; false when llama.cpp cannot offload it (then it is not tried again)
      */
-    boolean attach(MemorySegment ctx, boolean remoteOutput) {
-        if (attached() && owned) return true;
+    boolean attach(MemorySegment ctx, Place place, boolean remoteOutput) {
+        if (attached() && owned && ownedPlace == place) return true;
         detach(ctx);
         if (unsupported) return false;
-        MemorySegment c = greedyChain(remoteOutput);
+        MemorySegment c = greedyChain(place, remoteOutput);
         if (!llama_h.llama_set_sampler(ctx, seq, c)) {
             llama_h.llama_sampler_free(c);
             unsupported = true;
@@ -76,14 +94,22 @@ final class BackendGreedy {
         }
         chain = c;
         owned = true;
+        ownedPlace = place;
         return true;
     }
 
     /**
+     * @param place        {@link Place#OPS} or {@link Place#LLAMA}
      * @param remoteOutput whether the logits live on another device
      * @return a new greedy chain for the graph (see {@link #attach}); the caller frees it
+     * @throws LlamaException when the shim cannot allocate its chain
      */
-    private static MemorySegment greedyChain(boolean remoteOutput) {
+    private static MemorySegment greedyChain(Place place, boolean remoteOutput) {
+        if (place == Place.OPS) {
+            MemorySegment c = llama_h.llamajava_graph_sampler_init(0, 1.0f, 0.0f, 0.0f, 0);
+            if (c.equals(MemorySegment.NULL)) throw new LlamaException("llamajava_graph_sampler_init(greedy) returned NULL (out of memory)");
+            return c;
+        }
         MemorySegment c;
         try (Arena a = Arena.ofConfined()) {
             c = llama_h.llama_sampler_chain_init(llama_h.llama_sampler_chain_default_params(a));
@@ -119,6 +145,14 @@ final class BackendGreedy {
         llama_h.llama_set_sampler(ctx, seq, MemorySegment.NULL);
         if (owned) llama_h.llama_sampler_free(chain);
         chain = MemorySegment.NULL;
+    }
+
+    /**
+     * @return the nanoseconds llama-java's graph ops took in the attached chain so far (0 for any other chain), summed
+     *         over its picks; read before and after a generation
+     */
+    long opsNanos() {
+        return attached() ? Math.max(0, llama_h.llamajava_graph_sampler_ns(chain, MemorySegment.NULL)) : 0;
     }
 
     /** Frees the chain after llama.cpp freed the context (which does not own it). */

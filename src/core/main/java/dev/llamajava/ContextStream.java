@@ -32,6 +32,8 @@ final class ContextStream extends TokenStream {
     private final int nVocab;
     private final TokenTexts texts;
     private final boolean backendGreedy;
+    /** {@link BackendGreedy#opsNanos()} when the stream started. */
+    private final long opsBase;
     /** Whether the sampler's chain runs in the graph (lent to the context until the stream ends). */
     private final boolean lentChain;
     /**
@@ -74,7 +76,8 @@ final class ContextStream extends TokenStream {
             }
             if (t.length == 0 && cached == 0) throw new IllegalArgumentException("the prompt is empty (no tokens) and the context holds none");
             boolean greedyOnly = params.sampler().isPureGreedy();
-            boolean inGraph = !params.logprobs() && BackendGreedy.wanted(model);
+            BackendGreedy.Place place = params.logprobs() ? BackendGreedy.Place.HOST : BackendGreedy.place(model);
+            boolean inGraph = place != BackendGreedy.Place.HOST;
             boolean backend = greedyOnly && inGraph;
             if (t.length == 0 && !(backend && context.greedy.lastDecodeSampled) && context.logitsOrNull(ctx, -1) == null) {
                 throw new IllegalStateException("the prompt is empty and the last decode kept no logits to sample from: "
@@ -94,17 +97,20 @@ final class ContextStream extends TokenStream {
             // sampled); every other stream needs raw logits
             boolean lent = false;
             if (backend) {
-                backend = context.greedy.attach(ctx, model.outputRemote);
-            } else if (s != null && inGraph && t.length > 0 && s.graphCapable()) {
+                backend = context.greedy.attach(ctx, place, model.outputRemote);
+            } else if (s != null && inGraph && t.length > 0) {
                 try (Borrow chain = s.use()) {
-                    lent = context.greedy.lend(ctx, chain.ptr());
+                    MemorySegment c = s.graphChain(place, chain.ptr());
+                    if (!c.equals(MemorySegment.NULL)) lent = context.greedy.lend(ctx, c);
                 }
                 s.lent = lent;
+                if (!lent) context.greedy.detach(ctx);
             } else {
                 context.greedy.detach(ctx);
             }
             this.backendGreedy = backend;
             this.lentChain = lent;
+            this.opsBase = context.greedy.opsNanos();
             this.decodeAhead = !params.logprobs() && Settings.DECODE_AHEAD.onOff(model.outputRemote);
             this.sampler = s;
             this.emitter = new TokenEmitter(params, texts, nVocab);
@@ -173,16 +179,17 @@ final class ContextStream extends TokenStream {
             }
             if (checkStop()) return;
             long s0 = System.nanoTime();
-            int id = backendGreedy ? context.greedy.sampledToken(ctx, nVocab) : -1;
+            boolean graphPick = backendGreedy && context.greedy.lastDecodeSampled;
             // the logits row as a Java segment only where Java reads it (log-probabilities): the argmax and the
             // sampler fetch it in the shim, so a token allocates no segment
             MemorySegment logits = MemorySegment.NULL;
-            boolean hostLogits = id < 0 && !lentChain;
-            if (hostLogits && (params.logprobs() || context.greedy.lastDecodeSampled)) {
+            if (!graphPick && !lentChain && (params.logprobs() || context.greedy.lastDecodeSampled)) {
                 logits = context.greedy.lastDecodeSampled ? MemorySegment.NULL : llama_h.llama_get_logits_ith(ctx, -1);
                 if (logits.equals(MemorySegment.NULL)) throw noLogits();
             }
             long s1 = System.nanoTime();
+            int id = graphPick ? context.greedy.sampledToken(ctx, nVocab) : -1;
+            if (graphPick && id < 0) throw noLogits();
             if (id < 0 && sampler != null) {
                 id = sampler.sample(ctx, -1);
             } else if (id < 0) {
@@ -255,6 +262,7 @@ final class ContextStream extends TokenStream {
         if (stopReason != null) return;
         stopReason = reason;
         emitter.flush(reason, ready);
+        emitter.graphNanos = context.greedy.opsNanos() - opsBase;
         result = emitter.result(reason, promptDone ? promptTokens.length : 0, startNanos, promptDone ? promptEndNanos - promptStartNanos : 0);
         releaseAll();
         if (onFinish != null) onFinish.accept(this);

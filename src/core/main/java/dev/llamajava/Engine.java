@@ -97,6 +97,8 @@ public final class Engine implements AutoCloseable {
         final ArrayDeque<Token> tokens = new ArrayDeque<>();
         /** The sequence's sampler in llama.cpp's graph: the slot's greedy chain, a stream's lent one, or none. */
         final BackendGreedy graph;
+        /** {@link BackendGreedy#opsNanos()} when the slot's stream started. */
+        long opsBase;
 
         Slot(int seq, int capacity) {
             this.seq = seq;
@@ -124,8 +126,8 @@ public final class Engine implements AutoCloseable {
     private final AtomicLong steps = new AtomicLong();
     private final AtomicLong decodeNanos = new AtomicLong();
     private final AtomicInteger active = new AtomicInteger();
-    /** Whether slots sample in llama.cpp's graph where their stream allows it ({@code llama.sampling.backend}). */
-    private final boolean graphSampling;
+    /** Where slots pick their tokens when their stream allows the graph ({@code llama.sampling.backend}). */
+    private final BackendGreedy.Place graphSampling;
     private final AtomicLong graphSampled = new AtomicLong();
     /** No new requests. */
     private volatile boolean closing;
@@ -141,7 +143,7 @@ public final class Engine implements AutoCloseable {
     private MemorySegment ctx;
     private long clock;
 
-    private Engine(LlamaModel model, LlamaContext context, EngineParams params, boolean graphSampling) {
+    private Engine(LlamaModel model, LlamaContext context, EngineParams params, BackendGreedy.Place graphSampling) {
         this.model = model;
         this.graphSampling = graphSampling;
         this.context = context;
@@ -167,7 +169,7 @@ public final class Engine implements AutoCloseable {
     public static Engine create(LlamaModel model, EngineParams params) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(params, "params");
-        boolean graph = BackendGreedy.wanted(model);
+        BackendGreedy.Place graph = BackendGreedy.place(model);
         LlamaContext ctx = LlamaContext.create(model, params.contextParams());
         Engine e = new Engine(model, ctx, params, graph);
         e.loop.start();
@@ -364,7 +366,7 @@ public final class Engine implements AutoCloseable {
 
     /** The summary of a request that never reached a slot. */
     private static GenerationResult emptyResult(StopReason reason) {
-        return new GenerationResult(0, 0, 0, 0, 0, reason, "", 0, 0, 0, 0, 0);
+        return new GenerationResult(0, 0, 0, 0, 0, reason, "", 0, 0, 0, 0, 0, 0);
     }
 
     private void schedule(MemorySegment ctx, MemorySegment batch, int stepTokens) throws InterruptedException {
@@ -550,17 +552,20 @@ public final class Engine implements AutoCloseable {
      */
     private void placeSampling(Slot s, EngineStream r) {
         boolean inGraph = false;
-        if (graphSampling && !r.params.logprobs()) {
+        if (graphSampling != BackendGreedy.Place.HOST && !r.params.logprobs()) {
             if (r.sampler == null) {
-                inGraph = s.graph.attach(ctx, model.outputRemote);
-            } else if (r.sampler.graphCapable()) {
+                inGraph = s.graph.attach(ctx, graphSampling, model.outputRemote);
+            } else {
                 try (Borrow b = r.sampler.use()) {
-                    inGraph = s.graph.lend(ctx, b.ptr()); // end() takes it out before the sampler is freed
+                    MemorySegment c = r.sampler.graphChain(graphSampling, b.ptr());
+                    // end() takes it out before the sampler is freed
+                    if (!c.equals(MemorySegment.NULL)) inGraph = s.graph.lend(ctx, c);
                 }
             }
         }
         if (!inGraph) s.graph.detach(ctx);
         if (r.sampler != null) r.sampler.lent = inGraph;
+        s.opsBase = s.graph.opsNanos();
     }
 
     private static int lcp(Slot s, int[] p) {
@@ -621,6 +626,7 @@ public final class Engine implements AutoCloseable {
         }
         s.tokens.clear();
         generatedTokens.addAndGet(e.generated());
+        e.graphNanos = s.graph.opsNanos() - s.opsBase;
         GenerationResult result = e.result(reason, r.prompt.length, r.submitNanos, s.promptNanos);
         // a stream's chain leaves the graph before it is freed; the slot's greedy chain stays for the next greedy stream
         if (r.sampler != null && r.sampler.lent) s.graph.detach(ctx);

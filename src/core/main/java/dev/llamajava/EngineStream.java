@@ -91,7 +91,7 @@ final class EngineStream extends TokenStream {
     /** Ends the stream for its reader without waiting for the scheduler: the summary covers what was read. */
     private void endHere(StopReason reason) {
         long now = System.nanoTime();
-        result = new GenerationResult(prompt.length, seenTokens, 0, 0, now - submitNanos, reason, seen.toString(), 0, 0, 0, 0, 0);
+        result = new GenerationResult(prompt.length, seenTokens, 0, 0, now - submitNanos, reason, seen.toString(), 0, 0, 0, 0, 0, 0);
         stopReason = reason;
     }
 

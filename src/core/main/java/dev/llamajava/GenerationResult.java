@@ -20,10 +20,13 @@ import java.util.Map;
  * @param pieceNanos            time turning each token into text (end-of-generation check, {@code llama_token_to_piece},
  *                              UTF-8 assembly), after the first
  * @param stopNanos             time creating each {@link Token} and matching stop strings, after the first
+ * @param graphSampleNanos      time llama-java's sampling ops took inside the decodes' graphs (where tokens are picked
+ *                              there on a CPU: {@code llama.sampling.backend}), summed over every token they picked;
+ *                              part of {@code promptNanos} and {@code decodeNanos}, not of the time outside them
  */
 public record GenerationResult(int promptTokens, int generatedTokens, long timeToFirstTokenNanos, long promptNanos,
                                long generationNanos, StopReason stopReason, String text, long decodeNanos, long sampleNanos,
-                               long logitsNanos, long pieceNanos, long stopNanos) {
+                               long logitsNanos, long pieceNanos, long stopNanos, long graphSampleNanos) {
 
     /**
      * @return the Java-side cost per generated token (after the first) in nanoseconds: generation time outside
@@ -61,6 +64,14 @@ public record GenerationResult(int promptTokens, int generatedTokens, long timeT
 
     private double perToken(long nanos) {
         return generatedTokens < 2 ? 0 : (double) nanos / (generatedTokens - 1);
+    }
+
+    /**
+     * @return nanoseconds per generated token that llama-java's sampling ops took inside {@code llama_decode}'s graph
+     *         (0 where tokens were picked elsewhere)
+     */
+    public double graphSampleNanosPerToken() {
+        return generatedTokens == 0 ? 0 : (double) graphSampleNanos / generatedTokens;
     }
 
     /** @return prompt tokens per second */

@@ -36,6 +36,8 @@ final class TokenEmitter {
     private long sampleNanos;
     /** Time inside {@code llama_decode} for generated tokens, added by the caller. */
     long decodeNanos;
+    /** Time llama-java's graph ops took picking this generation's tokens (set by the stream at its end). */
+    long graphNanos;
 
     TokenEmitter(GenerationParams params, TokenTexts texts, int nVocab) {
         this.params = params;
@@ -122,7 +124,7 @@ final class TokenEmitter {
         long end = System.nanoTime();
         boolean any = generated > 0;
         return new GenerationResult(promptTokens, generated, any ? firstTokenNanos - startNanos : 0, promptNanos,
-                any ? end - firstTokenNanos : 0, reason, text.toString(), decodeNanos, sampleNanos, logitsNanos, pieceNanos, stopNanos);
+                any ? end - firstTokenNanos : 0, reason, text.toString(), decodeNanos, sampleNanos, logitsNanos, pieceNanos, stopNanos, graphNanos);
     }
 
     /** @return the first {@code n} generated ids */

@@ -9876,13 +9876,80 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_graph_sampler_init {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_POINTER, llama_h.C_INT, llama_h.C_FLOAT, llama_h.C_FLOAT, llama_h.C_FLOAT, llama_h.C_INT);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_graph_sampler_init");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_graph_sampler_init} ( llamajava.h:72 ). */
+    public static FunctionDescriptor llamajava_graph_sampler_init$descriptor() { return llamajava_graph_sampler_init.DESC; }
+
+    public static MethodHandle llamajava_graph_sampler_init$handle() { return llamajava_graph_sampler_init.HANDLE; }
+
+    public static MemorySegment llamajava_graph_sampler_init$address() { return llamajava_graph_sampler_init.ADDR; }
+
+    /**
+     * Calls {@code llamajava_graph_sampler_init}.
+     * <pre>
+     * A sampler chain for llama_set_sampler that picks the token inside llama.cpp's graph on the CPU backend (ggml custom
+     * ops; llama_set_sampler accepts it where the output layer is on the CPU). k 0: greedy, the first largest logit, as
+     * llamajava_argmax. k &gt;= 1: llama.cpp's default chain as llamajava_sample_default_chain runs it (top-k, top-p, min-p,
+     * temperature, then llama.cpp's dist sampler with seed), so with the same seed it draws the same tokens. The compute
+     * threads each take a slice of the logits row where the output layer left it, one thread merges the slices and picks;
+     * no logits leave the graph. Free it with llama_sampler_free after llama_set_sampler(ctx, seq, NULL). Returns NULL when
+     * k &lt; 0 or out of memory.
+     * </pre>
+     */
+    public static MemorySegment llamajava_graph_sampler_init(int k, float top_p, float min_p, float temp, int seed) {
+        var mh$ = llamajava_graph_sampler_init.HANDLE;
+        try {
+            return (MemorySegment) mh$.invokeExact(k, top_p, min_p, temp, seed);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static final class llamajava_graph_sampler_ns {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_LONG, llama_h.C_POINTER, llama_h.C_POINTER);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_graph_sampler_ns");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_graph_sampler_ns} ( llamajava.h:76 ). */
+    public static FunctionDescriptor llamajava_graph_sampler_ns$descriptor() { return llamajava_graph_sampler_ns.DESC; }
+
+    public static MethodHandle llamajava_graph_sampler_ns$handle() { return llamajava_graph_sampler_ns.HANDLE; }
+
+    public static MemorySegment llamajava_graph_sampler_ns$address() { return llamajava_graph_sampler_ns.ADDR; }
+
+    /**
+     * Calls {@code llamajava_graph_sampler_ns}.
+     * <pre>
+     * For a chain from llamajava_graph_sampler_init: the nanoseconds its ops took, from the first op's start to the token,
+     * summed over every token picked, and the count of those tokens into *picks (when not NULL). -1 for any other chain.
+     * </pre>
+     */
+    public static long llamajava_graph_sampler_ns(MemorySegment chain, MemorySegment picks) {
+        var mh$ = llamajava_graph_sampler_ns.HANDLE;
+        try {
+            return (long) mh$.invokeExact(chain, picks);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_regex_check {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_POINTER, llama_h.C_INT);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_regex_check");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:67 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:80 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -9913,7 +9980,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:70 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:83 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }

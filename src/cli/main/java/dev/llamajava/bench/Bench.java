@@ -241,14 +241,15 @@ public final class Bench implements Callable<Integer> {
             addScaled(greedy, g1.perTokenBreakdown(), 1e-3);
             double overhead = g1.overheadNanosPerToken() / 1e3;
             Settle.settle();
-            addScaled(sampled, medianRun(ctx, first, chain).perTokenBreakdown(), 1e-3);
+            GenerationResult s1 = medianRun(ctx, first, chain);
+            addScaled(sampled, s1.perTokenBreakdown(), 1e-3);
             boolean nat = llamaBench != null;
             Map<String, Long> memory = MemoryTable.of(mm, ctx, model, before, loaded);
             if (natPeak > 0) memory.put(MemoryTable.LLAMA_BENCH_PEAK, natPeak);
             return new Row(model.getFileName().toString(), facts.fileType(), facts.size(), facts.parameters(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), memory.get(MemoryTable.PEAK),
                     nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,
-                    nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy), withTotal(sampled), memory);
+                    nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy, g1), withTotal(sampled, s1), memory);
         }
     }
 
@@ -316,10 +317,20 @@ public final class Bench implements Callable<Integer> {
         from.forEach((k, v) -> into.merge(k, v * scale, Double::sum));
     }
 
-    /** @return the phases and their sum as {@code total} (everything per token outside llama_decode) */
-    private static Map<String, Double> withTotal(Map<String, Double> phases) {
+    /**
+     * The breakdown's key for the time llama-java's sampling ops took inside the decode's graph, per token: inside
+     * {@code llama_decode}, so not part of the total.
+     */
+    static final String IN_GRAPH = "in_graph";
+
+    /**
+     * @return the phases, their sum as {@code total} (everything per token outside llama_decode), then
+     *         {@link #IN_GRAPH} from the run
+     */
+    private static Map<String, Double> withTotal(Map<String, Double> phases, GenerationResult run) {
         Map<String, Double> m = new LinkedHashMap<>(phases);
         m.put("total", phases.values().stream().mapToDouble(Double::doubleValue).sum());
+        m.put(IN_GRAPH, run.graphSampleNanosPerToken() / 1e3);
         return m;
     }
 

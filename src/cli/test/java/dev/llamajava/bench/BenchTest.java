@@ -73,7 +73,7 @@ class BenchTest {
         // a generation: first token at 300 ms, 129 tokens, 5.2 s after the first, 5.1 s in decode, 0.03 s sampling,
         // 0.01 s fetching logits, 0.02 s for text and 0.005 s for stop strings
         var r = new GenerationResult(20, 129, 300_000_000L, 290_000_000L, 5_200_000_000L,
-                StopReason.MAX_TOKENS, "", 5_100_000_000L, 30_000_000L, 10_000_000L, 20_000_000L, 5_000_000L);
+                StopReason.MAX_TOKENS, "", 5_100_000_000L, 30_000_000L, 10_000_000L, 20_000_000L, 5_000_000L, 0L);
         assertEquals(128 / 5.2, r.generationTokensPerSecond(), 1e-9);
         assertEquals(60_000_000.0 / 128, r.overheadNanosPerToken(), 1e-6);
         assertEquals(100_000_000.0 / 128, r.outsideDecodeNanosPerToken(), 1e-6);
