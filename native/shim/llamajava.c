@@ -514,10 +514,11 @@ int32_t llamajava_sample_default_chain(void * chain, void * dist, void * ctx, in
 #define GRAPH_MIN_SLICE 8192
 
 struct graph_sampler {
+    int32_t max_k;          // the largest k it can be set to (sizes the slices' results)
     int32_t k;              // 0: greedy
     float top_p, min_p, temp;
     struct llama_sampler * dist; // the draw (sampled only)
-    llama_token_data * merged;   // k candidates (sampled only)
+    llama_token_data * merged;   // max_k candidates
     int64_t t0;             // when the first op started (thread 0)
     int64_t ns;             // time from the first op's start to the token, summed
     int64_t picks;          // tokens picked
@@ -648,7 +649,8 @@ static void graph_sampler_backend_apply(struct llama_sampler * smpl, struct ggml
         int64_t r = (int64_t) (row->view_offs / pad->nb[1]);
         if (r < t->ne[1]) row = ggml_view_1d(ctx, t, t->ne[0], (size_t) r * t->nb[1]);
     }
-    const int64_t k = s->k == 0 ? 1 : s->k;
+    // sized for max_k, so the graph stays the same whatever the chain is set to between decodes
+    const int64_t k = s->max_k;
     struct ggml_tensor * args[1] = { row };
     struct ggml_tensor * slices = ggml_custom_4d(ctx, GGML_TYPE_I32, 1 + GRAPH_PARTS * k * 3, 1, 1, 1, args, 1,
                                                  graph_slices, GGML_N_TASKS_MAX, s);
@@ -677,23 +679,15 @@ static struct llama_sampler_i graph_sampler_i = {
     /* .copy_state        = */ NULL,
 };
 
-void * llamajava_graph_sampler_init(int32_t k, float top_p, float min_p, float temp, uint32_t seed) {
-    if (k < 0) return NULL;
+void * llamajava_graph_sampler_init(int32_t max_k) {
+    if (max_k < 1) return NULL;
     struct graph_sampler * s = (struct graph_sampler *) calloc(1, sizeof(struct graph_sampler));
     if (s == NULL) return NULL;
-    s->k = k;
-    s->top_p = top_p;
-    s->min_p = min_p;
-    s->temp = temp;
-    if (k > 0) {
-        s->merged = (llama_token_data *) malloc(sizeof(llama_token_data) * (size_t) k);
-        s->dist = llama_sampler_init_dist(seed);
-        if (s->merged == NULL || s->dist == NULL) {
-            if (s->dist != NULL) llama_sampler_free(s->dist);
-            free(s->merged);
-            free(s);
-            return NULL;
-        }
+    s->max_k = max_k;
+    s->merged = (llama_token_data *) malloc(sizeof(llama_token_data) * (size_t) max_k);
+    if (s->merged == NULL) {
+        free(s);
+        return NULL;
     }
     struct llama_sampler_chain_params p = llama_sampler_chain_default_params();
     p.no_perf = true;
@@ -702,12 +696,34 @@ void * llamajava_graph_sampler_init(int32_t k, float top_p, float min_p, float t
     return chain;
 }
 
-int64_t llamajava_graph_sampler_ns(void * chain, int64_t * picks) {
+static struct graph_sampler * graph_sampler_of(void * chain) {
     struct llama_sampler * c = (struct llama_sampler *) chain;
-    if (c == NULL || llama_sampler_chain_n(c) < 1) return -1;
+    if (c == NULL || llama_sampler_chain_n(c) < 1) return NULL;
     struct llama_sampler * smpl = llama_sampler_chain_get(c, 0);
-    if (smpl->iface != &graph_sampler_i) return -1;
-    struct graph_sampler * s = (struct graph_sampler *) smpl->ctx;
+    return smpl->iface == &graph_sampler_i ? (struct graph_sampler *) smpl->ctx : NULL;
+}
+
+int32_t llamajava_graph_sampler_set(void * chain, int32_t k, float top_p, float min_p, float temp, uint32_t seed) {
+    struct graph_sampler * s = graph_sampler_of(chain);
+    if (s == NULL) return -1;
+    if (k < 0 || k > s->max_k) return -2;
+    struct llama_sampler * dist = NULL;
+    if (k > 0) {
+        dist = llama_sampler_init_dist(seed);
+        if (dist == NULL) return -3;
+    }
+    if (s->dist != NULL) llama_sampler_free(s->dist);
+    s->dist = dist;
+    s->k = k;
+    s->top_p = top_p;
+    s->min_p = min_p;
+    s->temp = temp;
+    return 0;
+}
+
+int64_t llamajava_graph_sampler_ns(void * chain, int64_t * picks) {
+    struct graph_sampler * s = graph_sampler_of(chain);
+    if (s == NULL) return -1;
     if (picks != NULL) *picks = s->picks;
     return s->ns;
 }

@@ -63,13 +63,18 @@ LLAMAJAVA_API int32_t llamajava_sample_grammar(void * chain, void * grammar, voi
                                                const void * vocab, int32_t * utf8_state);
 
 // A sampler chain for llama_set_sampler that picks the token inside llama.cpp's graph on the CPU backend (ggml custom
-// ops; llama_set_sampler accepts it where the output layer is on the CPU). k 0: greedy, the first largest logit, as
-// llamajava_argmax. k >= 1: llama.cpp's default chain as llamajava_sample_default_chain runs it (top-k, top-p, min-p,
-// temperature, then llama.cpp's dist sampler with seed), so with the same seed it draws the same tokens. The compute
-// threads each take a slice of the logits row where the output layer left it, one thread merges the slices and picks;
-// no logits leave the graph. Free it with llama_sampler_free after llama_set_sampler(ctx, seq, NULL). Returns NULL when
-// k < 0 or out of memory.
-LLAMAJAVA_API void * llamajava_graph_sampler_init(int32_t k, float top_p, float min_p, float temp, uint32_t seed);
+// ops; only where the output layer is on the CPU). The compute threads each take a slice of the logits row where the
+// output layer left it, one thread merges the slices and picks; no logits leave the graph. It starts greedy (the first
+// largest logit, as llamajava_argmax); llamajava_graph_sampler_set changes what it picks between decodes without
+// changing the graph (which is sized for max_k), so it can stay set across generations. Free it with
+// llama_sampler_free after llama_set_sampler(ctx, seq, NULL). Returns NULL when max_k < 1 or out of memory.
+LLAMAJAVA_API void * llamajava_graph_sampler_init(int32_t max_k);
+
+// Sets what a chain from llamajava_graph_sampler_init picks from the next decode on. k 0: greedy. k in [1, max_k]:
+// llama.cpp's default chain as llamajava_sample_default_chain runs it (top-k, top-p, min-p, temperature, then a new
+// llama.cpp dist sampler with seed), so with the same seed it draws the same tokens. Not during a decode. Returns 0, -1
+// for any other chain, -2 when k is outside [0, max_k], -3 out of memory (the chain is left as it was).
+LLAMAJAVA_API int32_t llamajava_graph_sampler_set(void * chain, int32_t k, float top_p, float min_p, float temp, uint32_t seed);
 
 // For a chain from llamajava_graph_sampler_init: the nanoseconds its ops took, from the first op's start to the token,
 // summed over every token picked, and the count of those tokens into *picks (when not NULL). -1 for any other chain.

@@ -9,8 +9,9 @@ import java.lang.foreign.MemorySegment;
 /**
  * One sequence's sampler inside llama.cpp's graph ("backend sampling", {@code llama_set_sampler}): the token is picked
  * in the graph right after the output layer, so the 128,256 logits of a Llama 3 token are neither copied out of the
- * graph nor scanned in Java. Either its own greedy chain, or a sampled stream's chain lent for the stream's life (see
- * {@link Sampler#graphChain}); the stream detaches it before freeing it. While one is attached, a decode keeps no raw
+ * graph nor scanned in Java. Either its own chain (greedy; with llama-java's ops also set to a sampled stream's
+ * settings, {@link #pickWith}), or a sampled stream's llama.cpp chain lent for the stream's life; the stream detaches
+ * it before freeing it. While one is attached, a decode keeps no raw
  * logits; the context detaches it for anything that needs them (a manual decode, logprobs, the classifier), and
  * remembers whether the last decode picked its token this way, so stale logits are never read.
  *
@@ -18,7 +19,8 @@ import java.lang.foreign.MemorySegment;
  * a GPU or an RPC server, llama.cpp's own samplers run there ({@link Place#LLAMA}); on a CPU, llama-java's graph ops
  * ({@link Place#OPS}, {@code llamajava_graph_sampler_init}: the compute threads each scan a slice of the row where the
  * output layer left it, one thread merges and picks; greedy and llama.cpp's default chain, drawing what host sampling
- * draws with the same seed; other chains sample on the host). llama.cpp's samplers are no gain on a CPU: they read the
+ * draws with the same seed; other chains sample on the host), for vocabularies of {@value #OPS_MIN_VOCAB} tokens or
+ * more (smaller rows cost less to copy and scan than the graph's sampler costs the decode). llama.cpp's samplers are no gain on a CPU: they read the
  * row through a padded copy made by a scalar loop. {@code on} uses llama.cpp's samplers on a CPU too, {@code off} none.
  * A seeded stream sampled by llama.cpp's samplers in the graph repeats itself run after run, as llama.cpp's tools with
  * {@code --backend-sampling} do, but its draws need not equal those of host sampling with the same seed. A context holds
@@ -39,6 +41,10 @@ final class BackendGreedy {
     private boolean unsupported;
     /** Whether the last decode ran with the sampler attached (its token is in llama.cpp's sampled buffer, its logits are not). */
     boolean lastDecodeSampled;
+    /** Whether the attached chain picks greedily: the owned chain, unless {@link #pickWith} set it to a sampler. */
+    private boolean picksGreedy;
+    /** Whether the last decode's token was picked greedily in the graph (only then may a greedy stream continue from it). */
+    boolean lastPickGreedy;
 
     /** @param seq the sequence whose rows it samples */
     BackendGreedy(int seq) {
@@ -61,8 +67,17 @@ final class BackendGreedy {
      */
     static Place place(LlamaModel model) {
         if (!Settings.BACKEND_SAMPLING.onOff(true)) return Place.HOST;
-        return model.outputRemote || Settings.BACKEND_SAMPLING.onOff(false) ? Place.LLAMA : Place.OPS;
+        if (model.outputRemote || Settings.BACKEND_SAMPLING.onOff(false)) return Place.LLAMA;
+        return model.nVocab >= OPS_MIN_VOCAB ? Place.OPS : Place.HOST;
     }
+
+    /**
+     * The smallest vocabulary for which {@code auto} picks tokens with llama-java's ops on a CPU. A sampler in the graph
+     * costs llama.cpp's decode a fixed few microseconds (its inputs, the sampled token's copy); what it saves grows with
+     * the row: on stories260K (512 tokens) the ops lost 3% of a 0.29 ms token, on the tiny synthetic model (128,256)
+     * they gained 5% of a 2.1 ms one (a C harness alternating both ways, 2026-12-07).
+     */
+    static final int OPS_MIN_VOCAB = 32_768;
 
     boolean attached() {
         return !chain.equals(MemorySegment.NULL);
@@ -95,6 +110,7 @@ final class BackendGreedy {
         chain = c;
         owned = true;
         ownedPlace = place;
+        picksGreedy = true;
         return true;
     }
 
@@ -106,8 +122,8 @@ final class BackendGreedy {
      */
     private static MemorySegment greedyChain(Place place, boolean remoteOutput) {
         if (place == Place.OPS) {
-            MemorySegment c = llama_h.llamajava_graph_sampler_init(0, 1.0f, 0.0f, 0.0f, 0);
-            if (c.equals(MemorySegment.NULL)) throw new LlamaException("llamajava_graph_sampler_init(greedy) returned NULL (out of memory)");
+            MemorySegment c = llama_h.llamajava_graph_sampler_init(Sampler.GRAPH_OPS_MAX_K);
+            if (c.equals(MemorySegment.NULL)) throw new LlamaException("llamajava_graph_sampler_init returned NULL (out of memory)");
             return c;
         }
         MemorySegment c;
@@ -136,6 +152,7 @@ final class BackendGreedy {
         if (!llama_h.llama_set_sampler(ctx, seq, streamChain)) return false;
         chain = streamChain;
         owned = false;
+        picksGreedy = false;
         return true;
     }
 
@@ -145,6 +162,32 @@ final class BackendGreedy {
         llama_h.llama_set_sampler(ctx, seq, MemorySegment.NULL);
         if (owned) llama_h.llama_sampler_free(chain);
         chain = MemorySegment.NULL;
+    }
+
+    /** Records a decode: whether llama.cpp picked its token in the graph, and how. @param rc llama_decode's result */
+    void decoded(int rc) {
+        lastDecodeSampled = rc == 0 && attached();
+        lastPickGreedy = lastDecodeSampled && picksGreedy;
+    }
+
+    /**
+     * Sets what the attached chain of llama-java's ops ({@link Place#OPS}) picks from the next decode on. The graph stays
+     * as it is (no re-reservation), so the chain stays set from one generation to the next, greedy or sampled.
+     *
+     * @param sampler null for greedy, else a sampler whose {@link Sampler#opsCapable()} holds: its k, top-p, min-p,
+     *                temperature, and a new draw with its seed
+     * @throws LlamaException when the shim refuses (no such chain attached, out of memory)
+     */
+    void pickWith(Sampler sampler) {
+        int rc;
+        if (sampler == null) {
+            rc = llama_h.llamajava_graph_sampler_set(chain, 0, 1.0f, 0.0f, 0.0f, 0);
+        } else {
+            SamplerParams p = sampler.params();
+            rc = llama_h.llamajava_graph_sampler_set(chain, sampler.topK(), p.topP(), p.minP(), p.temperature(), p.seed());
+        }
+        if (rc != 0) throw new LlamaException("llamajava_graph_sampler_set returned " + rc + " (-1: not llama-java's ops chain, -2: k out of range, -3: out of memory)");
+        picksGreedy = sampler == null;
     }
 
     /**

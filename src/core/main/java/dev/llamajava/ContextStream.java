@@ -79,7 +79,8 @@ final class ContextStream extends TokenStream {
             BackendGreedy.Place place = params.logprobs() ? BackendGreedy.Place.HOST : BackendGreedy.place(model);
             boolean inGraph = place != BackendGreedy.Place.HOST;
             boolean backend = greedyOnly && inGraph;
-            if (t.length == 0 && !(backend && context.greedy.lastDecodeSampled) && context.logitsOrNull(ctx, -1) == null) {
+            boolean ops = place == BackendGreedy.Place.OPS;
+            if (t.length == 0 && !(backend && context.greedy.lastPickGreedy) && context.logitsOrNull(ctx, -1) == null) {
                 throw new IllegalStateException("the prompt is empty and the last decode kept no logits to sample from: "
                         + "give the last token of a manual Batch logits=true, or pass at least one prompt token");
             }
@@ -96,15 +97,17 @@ final class ContextStream extends TokenStream {
             // stream with its chain lent (a prompt of its own first: an empty one continues from a decode another chain
             // sampled); every other stream needs raw logits
             boolean lent = false;
+            // with llama-java's ops the context's own chain picks for a sampled stream too (set to its settings; a
+            // prompt of its own first, as for a lent chain)
+            if (ops && s != null && t.length > 0 && s.opsCapable()) backend = true;
             if (backend) {
                 backend = context.greedy.attach(ctx, place, model.outputRemote);
-            } else if (s != null && inGraph && t.length > 0) {
+                if (backend && ops) context.greedy.pickWith(s);
+            } else if (s != null && inGraph && !ops && t.length > 0 && s.graphCapable()) {
                 try (Borrow chain = s.use()) {
-                    MemorySegment c = s.graphChain(place, chain.ptr());
-                    if (!c.equals(MemorySegment.NULL)) lent = context.greedy.lend(ctx, c);
+                    lent = context.greedy.lend(ctx, chain.ptr());
                 }
                 s.lent = lent;
-                if (!lent) context.greedy.detach(ctx);
             } else {
                 context.greedy.detach(ctx);
             }

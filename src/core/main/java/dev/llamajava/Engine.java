@@ -552,19 +552,24 @@ public final class Engine implements AutoCloseable {
      */
     private void placeSampling(Slot s, EngineStream r) {
         boolean inGraph = false;
+        boolean lent = false;
         if (graphSampling != BackendGreedy.Place.HOST && !r.params.logprobs()) {
-            if (r.sampler == null) {
+            if (graphSampling == BackendGreedy.Place.OPS) {
+                // the slot's own chain of llama-java's ops, set to the stream's settings
+                if (r.sampler == null || r.sampler.opsCapable()) {
+                    inGraph = s.graph.attach(ctx, graphSampling, model.outputRemote);
+                    if (inGraph) s.graph.pickWith(r.sampler);
+                }
+            } else if (r.sampler == null) {
                 inGraph = s.graph.attach(ctx, graphSampling, model.outputRemote);
-            } else {
+            } else if (r.sampler.graphCapable()) {
                 try (Borrow b = r.sampler.use()) {
-                    MemorySegment c = r.sampler.graphChain(graphSampling, b.ptr());
-                    // end() takes it out before the sampler is freed
-                    if (!c.equals(MemorySegment.NULL)) inGraph = s.graph.lend(ctx, c);
+                    inGraph = lent = s.graph.lend(ctx, b.ptr()); // end() takes it out before the sampler is freed
                 }
             }
         }
         if (!inGraph) s.graph.detach(ctx);
-        if (r.sampler != null) r.sampler.lent = inGraph;
+        if (r.sampler != null) r.sampler.lent = lent;
         s.opsBase = s.graph.opsNanos();
     }
 

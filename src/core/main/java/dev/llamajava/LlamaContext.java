@@ -685,7 +685,7 @@ public final class LlamaContext extends NativeResource {
                 MemorySegment.copy(tokens, i, tokenBuf, ValueLayout.JAVA_INT, 0, n);
                 llama_batch.n_tokens(batch, n);
                 int rc = llama_h.llama_decode(ctx, batch);
-                greedy.lastDecodeSampled = rc == 0 && greedy.attached();
+                greedy.decoded(rc);
                 if (rc != 0) return rc;
             }
             return 0;
@@ -700,7 +700,7 @@ public final class LlamaContext extends NativeResource {
         tokenBuf.set(ValueLayout.JAVA_INT, 0, token);
         llama_batch.n_tokens(batch, 1);
         int rc = llama_h.llama_decode(ctx, batch);
-        greedy.lastDecodeSampled = rc == 0 && greedy.attached();
+        greedy.decoded(rc);
         return rc;
     }
 

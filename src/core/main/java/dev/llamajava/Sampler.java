@@ -43,27 +43,19 @@ public final class Sampler extends NativeResource {
     private final MemorySegment dist;
     /** Whether the chain is lent to a context's graph (backend sampling): then llama.cpp has drawn the token already. */
     boolean lent;
-    /**
-     * The chain for llama-java's graph ops ({@code llamajava_graph_sampler_init}) in its one element, made the first
-     * time it is asked for and freed with this sampler; NULL until then.
-     */
-    private final MemorySegment[] opsChain;
-
-    /** The largest k llama-java's graph ops take (their slices' results grow with it); larger samples on the host. */
+    /** The largest k llama-java's graph ops take (their graph is sized for it); larger samples on the host. */
     static final int GRAPH_OPS_MAX_K = 1024;
 
     /** @param buffers the grammar's buffers, or null without a grammar (a sampler without one allocates nothing) */
     private Sampler(MemorySegment chain, SamplerParams params, MemorySegment grammar, Arena buffers, MemorySegment vocab,
-                    int nVocab, LlamaModel pinned, MemorySegment[] opsChain) {
+                    int nVocab, LlamaModel pinned) {
         super("Sampler", chain, p -> {
             llama_h.llama_sampler_free(p);
-            if (!opsChain[0].equals(MemorySegment.NULL)) llama_h.llama_sampler_free(opsChain[0]);
             if (buffers != null) {
                 llama_h.llama_sampler_free(grammar);
                 buffers.close();
             }
         }, true, pinned);
-        this.opsChain = opsChain;
         this.params = params;
         this.grammar = grammar;
         this.nVocab = nVocab;
@@ -186,8 +178,7 @@ public final class Sampler extends NativeResource {
                 add(chain, llama_h.llama_sampler_init_temp(params.temperature()));
                 add(chain, llama_h.llama_sampler_init_dist(params.seed()));
             }
-            Sampler s = new Sampler(chain, params, g, g.equals(MemorySegment.NULL) ? null : Arena.ofShared(), vocab, nVocab, pin,
-                    new MemorySegment[] {MemorySegment.NULL});
+            Sampler s = new Sampler(chain, params, g, g.equals(MemorySegment.NULL) ? null : Arena.ofShared(), vocab, nVocab, pin);
             chain = MemorySegment.NULL;
             g = MemorySegment.NULL;
             return s;
@@ -212,31 +203,17 @@ public final class Sampler extends NativeResource {
     }
 
     /**
-     * The chain to lend to a context's graph for the stream this sampler serves (lent once in its life: see
-     * {@link BackendGreedy#lend}); the caller holds this sampler.
-     *
-     * @param place where the context picks tokens
-     * @param self  this sampler's borrowed chain
-     * @return the chain, or NULL when this sampler picks on the host there: with llama.cpp's samplers, this chain when
-     *         {@link #graphCapable()}; with llama-java's ops, a chain of them for llama.cpp's default shape (top-k up to
-     *         {@value #GRAPH_OPS_MAX_K}, then top-p, min-p, temperature and the draw, with this chain's seed, so the
-     *         draws equal host sampling's)
-     * @throws LlamaException when the shim cannot allocate its chain
+     * @return whether llama-java's graph ops can pick this chain's tokens ({@link BackendGreedy#pickWith}): llama.cpp's
+     *         default shape (a leading top-k of at most {@value #GRAPH_OPS_MAX_K}, then top-p, min-p, temperature and the
+     *         draw), which they run as the shim's host step does, so the draws equal host sampling's with the same seed
      */
-    MemorySegment graphChain(BackendGreedy.Place place, MemorySegment self) {
-        return switch (place) {
-            case HOST -> MemorySegment.NULL;
-            case LLAMA -> graphCapable() ? self : MemorySegment.NULL;
-            case OPS -> {
-                if (topK == 0 || topK > GRAPH_OPS_MAX_K || dist.equals(MemorySegment.NULL)) yield MemorySegment.NULL;
-                if (opsChain[0].equals(MemorySegment.NULL)) {
-                    MemorySegment c = llama_h.llamajava_graph_sampler_init(topK, params.topP(), params.minP(), params.temperature(), params.seed());
-                    if (c.equals(MemorySegment.NULL)) throw new LlamaException("llamajava_graph_sampler_init returned NULL (out of memory)");
-                    opsChain[0] = c;
-                }
-                yield opsChain[0];
-            }
-        };
+    boolean opsCapable() {
+        return topK > 0 && topK <= GRAPH_OPS_MAX_K && !dist.equals(MemorySegment.NULL);
+    }
+
+    /** @return the leading top-k the shim applies (see {@link #leadingTopK}), 0 when none */
+    int topK() {
+        return topK;
     }
 
     /** @return the settings this chain was built from */
@@ -314,12 +291,6 @@ public final class Sampler extends NativeResource {
      */
     int sample(MemorySegment ctx, int idx) {
         try (Borrow b = use()) {
-            if (lent && !opsChain[0].equals(MemorySegment.NULL)) {
-                // llama-java's ops drew it in the graph; the default chain keeps no state to accept it into
-                int id = llama_h.llama_get_sampled_token_ith(ctx, idx);
-                if (id < 0 || id >= nVocab) throw new LlamaException("llama-java's graph ops picked no token in the vocabulary at index " + idx + " (" + id + ")");
-                return id;
-            }
             if (topK > 0 && !lent) {
                 // the k best candidates found in one pass over the logits instead of llama.cpp building all of them
                 int id = dist.equals(MemorySegment.NULL)

@@ -6,26 +6,26 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.ByteArrayOutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.stream.Collectors;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * On a CPU, with {@code llama.sampling.backend=auto} (the default), streams pick greedy tokens and llama.cpp's default
  * chain inside the decode's graph with llama-java's ops ({@code llamajava_graph_sampler_init}): the compute threads
  * scan slices of the logits row, one merges and picks. The references are llama.cpp's own: its greedy sampler and its
- * sampler chain ({@code llama_sampler_sample}) on the raw logits of a second context fed the same batches, and
- * {@code llama-simple}'s text. The tiny synthetic model has the Llama 3 vocabulary (128,256 logits: 4 threads cut the
+ * sampler chain ({@code llama_sampler_sample}) on the raw logits of a second context fed the same batches. Greedy
+ * streams and engine slots pick in the graph by default only over a large vocabulary
+ * ({@link BackendGreedy#OPS_MIN_VOCAB}); the ops themselves are checked on both. The tiny synthetic model has the Llama 3 vocabulary (128,256 logits: 4 threads cut the
  * row into 4 slices, so the merge decides); stories260K has 512 (one slice).
  */
 class GraphOpsSamplingTest {
@@ -91,24 +91,24 @@ class GraphOpsSamplingTest {
                 SamplerParams.builder().topK(5), SamplerParams.builder().topK(200).temperature(1.5f),
                 SamplerParams.builder().topK(64).topP(0.3f).minP(0.5f).temperature(0.2f),
                 SamplerParams.builder().topK(Sampler.GRAPH_OPS_MAX_K).topP(1.0f).minP(0f).temperature(3f));
+        // one chain of llama-java's ops stays set on our context, set to each chain's settings in turn, as a context's is
+        MemorySegment graph = llama_h.llamajava_graph_sampler_init(Sampler.GRAPH_OPS_MAX_K);
         try (LlamaContext ours = LlamaContext.create(model, params()); LlamaContext ref = LlamaContext.create(model, params())) {
+            try (var o = ours.use()) {
+                assertTrue(llama_h.llama_set_sampler(o.ptr(), 0, graph));
+            }
             for (SamplerParams.Builder b : settings) {
                 if (b.seed(1).build().topK() >= n) continue;
                 for (int seed = 1; seed <= 8; seed++) {
                     SamplerParams p = b.seed(seed).build();
                     MemorySegment theirs = reference(p);
-                    Sampler sampler = p.isGreedy() ? null : Sampler.create(model, p);
-                    MemorySegment graph;
-                    if (sampler == null) {
-                        graph = llama_h.llamajava_graph_sampler_init(0, 1f, 0f, 0f, 0);
+                    if (p.isGreedy()) {
+                        assertEquals(0, llama_h.llamajava_graph_sampler_set(graph, 0, 1f, 0f, 0f, 0));
                     } else {
-                        try (var s = sampler.use()) {
-                            graph = sampler.graphChain(BackendGreedy.Place.OPS, s.ptr());
+                        try (Sampler sampler = Sampler.create(model, p)) {
+                            assertTrue(sampler.opsCapable(), "llama-java's ops take " + p);
+                            assertEquals(0, llama_h.llamajava_graph_sampler_set(graph, sampler.topK(), p.topP(), p.minP(), p.temperature(), p.seed()));
                         }
-                        assertFalse(graph.equals(MemorySegment.NULL), "llama-java's ops take " + p);
-                    }
-                    try (var o = ours.use()) {
-                        assertTrue(llama_h.llama_set_sampler(o.ptr(), 0, graph));
                     }
                     try {
                         int[] prompt = {1 + seed, (100 + seed * 7) % n, (5000 + seed * 13) % n};
@@ -138,61 +138,106 @@ class GraphOpsSamplingTest {
                         }
                         distinct += seen.size();
                     } finally {
-                        try (var o = ours.use()) {
-                            llama_h.llama_set_sampler(o.ptr(), 0, MemorySegment.NULL);
-                        }
-                        if (sampler == null) llama_h.llama_sampler_free(graph);
-                        else sampler.close();
                         llama_h.llama_sampler_free(theirs);
                     }
                 }
             }
+            try (var o = ours.use()) {
+                llama_h.llama_set_sampler(o.ptr(), 0, MemorySegment.NULL);
+            }
+        } finally {
+            llama_h.llama_sampler_free(graph);
         }
         // 6 picks per chain: the inputs vary, so equality says something
         assertTrue(distinct > picks / 3, "the picks vary (" + distinct + " distinct of " + picks + ")");
         return picks;
     }
 
+    /**
+     * llama.cpp's chain for these settings on the raw logits of a context of its own (no sampler in its graph), token by
+     * token.
+     *
+     * @return the n tokens it picks after the prompt
+     */
+    static int[] llamaCpp(LlamaModel model, int[] prompt, int n, SamplerParams p) {
+        int[] out = new int[n];
+        MemorySegment greedy = reference(p);
+        try (LlamaContext ref = LlamaContext.create(model, params())) {
+            for (int i = 0; i < n; i++) {
+                try (Batch batch = Batch.create(prompt.length, 1)) {
+                    if (i == 0) {
+                        for (int j = 0; j < prompt.length; j++) batch.add(prompt[j], j, 0, j == prompt.length - 1);
+                    } else {
+                        batch.add(out[i - 1], prompt.length + i - 1, 0, true);
+                    }
+                    ref.decode(batch);
+                }
+                try (var r = ref.use()) {
+                    out[i] = llama_h.llama_sampler_sample(greedy, r.ptr(), -1);
+                }
+            }
+        } finally {
+            llama_h.llama_sampler_free(greedy);
+        }
+        return out;
+    }
+
+    static int[] ids(TokenStream ts) {
+        return ts.stream().filter(t -> t.id() >= 0).mapToInt(Token::id).toArray();
+    }
+
     @Test
-    void streamsPickInTheGraphByDefaultAndPrintLlamaSimplesText() throws Exception {
-        String prompt = "Once upon a time";
-        int n = 48;
-        String expected = GenerationTest.llamaSimple(prompt, n);
-        int[] promptIds = stories.tokenize(prompt, true, true);
-        ByteArrayOutputStream rendered = new ByteArrayOutputStream();
-        for (int id : promptIds) rendered.writeBytes(stories.tokenBytes(id, true));
+    void streamsOverTheLlama3VocabularyPickInTheGraphByDefault() {
+        int[] prompt = {128000, 791, 2697, 5679, 374};
+        int n = 40;
+        SamplerParams chain = SamplerParams.builder().seed(7).build();
+        int[] expected = llamaCpp(tiny, prompt, n, SamplerParams.greedy());
+        int[] drawn = llamaCpp(tiny, prompt, n, chain);
+        assertFalse(java.util.Arrays.equals(expected, drawn));
         for (String place : new String[] {null, "off"}) {
             String saved = System.getProperty("llama.sampling.backend");
             if (place != null) System.setProperty("llama.sampling.backend", place);
-            try (LlamaContext ctx = LlamaContext.create(stories, params());
-                 TokenStream ts = ctx.generate(prompt, GenerationParams.builder().greedy().maxTokens(n).build())) {
-                String ours = rendered.toString(StandardCharsets.UTF_8) + ts.stream().map(Token::text).collect(Collectors.joining()) + "\n";
-                assertEquals(expected, ours, "llama.sampling.backend=" + place);
-                GenerationResult r = ts.result();
-                if (place == null) assertTrue(r.graphSampleNanos() > 0, "picked in the graph: " + r);
-                else assertEquals(0, r.graphSampleNanos(), "picked on the host: " + r);
+            // greedy, sampled, greedy again on one context: the context's chain is set to each stream's settings
+            try (LlamaContext ctx = LlamaContext.create(tiny, params())) {
+                for (SamplerParams sp : List.of(SamplerParams.greedy(), chain, SamplerParams.greedy())) {
+                    try (TokenStream ts = ctx.generate(prompt, GenerationParams.builder().sampler(sp).maxTokens(n).ignoreEos(true).build())) {
+                        assertArrayEquals(sp.isGreedy() ? expected : drawn, ids(ts), "llama.sampling.backend=" + place + ", " + sp);
+                        GenerationResult r = ts.result();
+                        if (place == null) assertTrue(r.graphSampleNanos() > 0, "picked in the graph: " + r);
+                        else assertEquals(0, r.graphSampleNanos(), "picked on the host: " + r);
+                    }
+                }
+                // the last decode kept no logits (its token was picked in the graph): a sampled stream cannot start
+                // from it without a prompt, and says so
+                if (place == null) {
+                    try (TokenStream ts = ctx.generate(new int[0], GenerationParams.builder().sampler(chain).maxTokens(2).keepCache(true).build())) {
+                        fail("a sampled stream has no logits to start from: " + ts.text());
+                    } catch (IllegalStateException expectedError) {
+                        assertTrue(expectedError.getMessage().contains("kept no logits"), expectedError.getMessage());
+                    }
+                }
             } finally {
                 if (saved == null) System.clearProperty("llama.sampling.backend");
                 else System.setProperty("llama.sampling.backend", saved);
             }
         }
+        // a 512-token vocabulary stays on the host by default
+        try (LlamaContext ctx = LlamaContext.create(stories, params());
+             TokenStream ts = ctx.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(8).build())) {
+            ts.text();
+            assertEquals(0, ts.result().graphSampleNanos());
+        }
     }
 
     @Test
-    void engineSlotsPickInTheGraphAndPrintLlamaSimplesText() throws Exception {
-        String[] prompts = {"Once upon a time", "The little dog", "One day"};
-        int n = 32;
-        try (Engine e = Engine.create(stories, EngineParams.builder().slots(3).slotContext(256).context(params()).build())) {
+    void engineSlotsOverTheLlama3VocabularyPickInTheGraph() {
+        int[][] prompts = {{128000, 791, 2697}, {128000, 9906, 1917, 13}, {128000, 3923}};
+        int n = 24;
+        try (Engine e = Engine.create(tiny, EngineParams.builder().slots(3).slotContext(128).context(params()).build())) {
             List<TokenStream> streams = new ArrayList<>();
-            for (String p : prompts) streams.add(e.generate(p, GenerationParams.builder().greedy().maxTokens(n).build()));
-            for (int i = 0; i < prompts.length; i++) {
-                int[] promptIds = stories.tokenize(prompts[i], true, true);
-                ByteArrayOutputStream rendered = new ByteArrayOutputStream();
-                for (int id : promptIds) rendered.writeBytes(stories.tokenBytes(id, true));
-                String ours = rendered.toString(StandardCharsets.UTF_8) + streams.get(i).text() + "\n";
-                assertEquals(GenerationTest.llamaSimple(prompts[i], n), ours, prompts[i]);
-            }
-            assertTrue(e.stats().graphSampledTokens() >= (long) prompts.length * (n - 1), e.stats().toString());
+            for (int[] p : prompts) streams.add(e.generate(p, GenerationParams.builder().greedy().maxTokens(n).ignoreEos(true).build()));
+            for (int i = 0; i < prompts.length; i++) assertArrayEquals(llamaCpp(tiny, prompts[i], n, SamplerParams.greedy()), ids(streams.get(i)), "prompt " + i);
+            assertTrue(e.stats().graphSampledTokens() >= (long) prompts.length * n, e.stats().toString());
         }
     }
 }

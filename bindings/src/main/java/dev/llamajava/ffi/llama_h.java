@@ -9877,12 +9877,12 @@ public final class llama_h {
     }
 
     private static final class llamajava_graph_sampler_init {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_POINTER, llama_h.C_INT, llama_h.C_FLOAT, llama_h.C_FLOAT, llama_h.C_FLOAT, llama_h.C_INT);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_POINTER, llama_h.C_INT);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_graph_sampler_init");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_graph_sampler_init} ( llamajava.h:72 ). */
+    /** {@code llamajava_graph_sampler_init} ( llamajava.h:71 ). */
     public static FunctionDescriptor llamajava_graph_sampler_init$descriptor() { return llamajava_graph_sampler_init.DESC; }
 
     public static MethodHandle llamajava_graph_sampler_init$handle() { return llamajava_graph_sampler_init.HANDLE; }
@@ -9893,18 +9893,50 @@ public final class llama_h {
      * Calls {@code llamajava_graph_sampler_init}.
      * <pre>
      * A sampler chain for llama_set_sampler that picks the token inside llama.cpp's graph on the CPU backend (ggml custom
-     * ops; llama_set_sampler accepts it where the output layer is on the CPU). k 0: greedy, the first largest logit, as
-     * llamajava_argmax. k &gt;= 1: llama.cpp's default chain as llamajava_sample_default_chain runs it (top-k, top-p, min-p,
-     * temperature, then llama.cpp's dist sampler with seed), so with the same seed it draws the same tokens. The compute
-     * threads each take a slice of the logits row where the output layer left it, one thread merges the slices and picks;
-     * no logits leave the graph. Free it with llama_sampler_free after llama_set_sampler(ctx, seq, NULL). Returns NULL when
-     * k &lt; 0 or out of memory.
+     * ops; only where the output layer is on the CPU). The compute threads each take a slice of the logits row where the
+     * output layer left it, one thread merges the slices and picks; no logits leave the graph. It starts greedy (the first
+     * largest logit, as llamajava_argmax); llamajava_graph_sampler_set changes what it picks between decodes without
+     * changing the graph (which is sized for max_k), so it can stay set across generations. Free it with
+     * llama_sampler_free after llama_set_sampler(ctx, seq, NULL). Returns NULL when max_k &lt; 1 or out of memory.
      * </pre>
      */
-    public static MemorySegment llamajava_graph_sampler_init(int k, float top_p, float min_p, float temp, int seed) {
+    public static MemorySegment llamajava_graph_sampler_init(int max_k) {
         var mh$ = llamajava_graph_sampler_init.HANDLE;
         try {
-            return (MemorySegment) mh$.invokeExact(k, top_p, min_p, temp, seed);
+            return (MemorySegment) mh$.invokeExact(max_k);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static final class llamajava_graph_sampler_set {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT, llama_h.C_FLOAT, llama_h.C_FLOAT, llama_h.C_FLOAT, llama_h.C_INT);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_graph_sampler_set");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_graph_sampler_set} ( llamajava.h:77 ). */
+    public static FunctionDescriptor llamajava_graph_sampler_set$descriptor() { return llamajava_graph_sampler_set.DESC; }
+
+    public static MethodHandle llamajava_graph_sampler_set$handle() { return llamajava_graph_sampler_set.HANDLE; }
+
+    public static MemorySegment llamajava_graph_sampler_set$address() { return llamajava_graph_sampler_set.ADDR; }
+
+    /**
+     * Calls {@code llamajava_graph_sampler_set}.
+     * <pre>
+     * Sets what a chain from llamajava_graph_sampler_init picks from the next decode on. k 0: greedy. k in [1, max_k]:
+     * llama.cpp's default chain as llamajava_sample_default_chain runs it (top-k, top-p, min-p, temperature, then a new
+     * llama.cpp dist sampler with seed), so with the same seed it draws the same tokens. Not during a decode. Returns 0, -1
+     * for any other chain, -2 when k is outside [0, max_k], -3 out of memory (the chain is left as it was).
+     * </pre>
+     */
+    public static int llamajava_graph_sampler_set(MemorySegment chain, int k, float top_p, float min_p, float temp, int seed) {
+        var mh$ = llamajava_graph_sampler_set.HANDLE;
+        try {
+            return (int) mh$.invokeExact(chain, k, top_p, min_p, temp, seed);
         } catch (Error | RuntimeException ex) {
             throw ex;
         } catch (Throwable ex$) {
@@ -9918,7 +9950,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_graph_sampler_ns} ( llamajava.h:76 ). */
+    /** {@code llamajava_graph_sampler_ns} ( llamajava.h:81 ). */
     public static FunctionDescriptor llamajava_graph_sampler_ns$descriptor() { return llamajava_graph_sampler_ns.DESC; }
 
     public static MethodHandle llamajava_graph_sampler_ns$handle() { return llamajava_graph_sampler_ns.HANDLE; }
@@ -9949,7 +9981,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:80 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:85 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -9980,7 +10012,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:83 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:88 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }
