@@ -522,6 +522,7 @@ struct graph_sampler {
     int64_t t0;             // when the first op started (thread 0)
     int64_t ns;             // time from the first op's start to the token, summed
     int64_t picks;          // tokens picked
+    int32_t last;           // the token picked in the last decode with a row for the sequence, else -1
 };
 
 static int64_t mono_ns(void) {
@@ -597,6 +598,7 @@ static void graph_pick(struct ggml_tensor * dst, int ith, int nth, void * userda
         id = cur.selected >= 0 && cur.selected < (int64_t) cur.size ? cur.data[cur.selected].id : -1;
     }
     *(int32_t *) dst->data = id;
+    s->last = id;
     s->ns += mono_ns() - s->t0;
     s->picks++;
 }
@@ -620,6 +622,11 @@ static void graph_sampler_apply(struct llama_sampler * smpl, llama_token_data_ar
     cur_p->sorted = true;
     cur_p->selected = 0;
     if (s->k != 0) llama_sampler_apply(s->dist, cur_p);
+}
+
+// before each decode with an output row for the sequence: its pick is not made yet
+static void graph_sampler_backend_set_input(struct llama_sampler * smpl) {
+    ((struct graph_sampler *) smpl->ctx)->last = -1;
 }
 
 static void graph_sampler_free(struct llama_sampler * smpl) {
@@ -674,7 +681,7 @@ static struct llama_sampler_i graph_sampler_i = {
     /* .backend_init      = */ graph_sampler_backend_init,
     /* .backend_accept    = */ NULL,
     /* .backend_apply     = */ graph_sampler_backend_apply,
-    /* .backend_set_input = */ NULL,
+    /* .backend_set_input = */ graph_sampler_backend_set_input,
     /* .backend_reset     = */ NULL,
     /* .copy_state        = */ NULL,
 };
@@ -684,6 +691,7 @@ void * llamajava_graph_sampler_init(int32_t max_k) {
     struct graph_sampler * s = (struct graph_sampler *) calloc(1, sizeof(struct graph_sampler));
     if (s == NULL) return NULL;
     s->max_k = max_k;
+    s->last = -1;
     s->merged = (llama_token_data *) malloc(sizeof(llama_token_data) * (size_t) max_k);
     if (s->merged == NULL) {
         free(s);
@@ -718,7 +726,13 @@ int32_t llamajava_graph_sampler_set(void * chain, int32_t k, float top_p, float 
     s->top_p = top_p;
     s->min_p = min_p;
     s->temp = temp;
+    s->last = -1;
     return 0;
+}
+
+int32_t llamajava_graph_sampler_last(void * chain) {
+    struct graph_sampler * s = graph_sampler_of(chain);
+    return s == NULL ? -2 : s->last;
 }
 
 int64_t llamajava_graph_sampler_ns(void * chain, int64_t * picks) {

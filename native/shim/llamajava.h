@@ -76,6 +76,13 @@ LLAMAJAVA_API void * llamajava_graph_sampler_init(int32_t max_k);
 // for any other chain, -2 when k is outside [0, max_k], -3 out of memory (the chain is left as it was).
 LLAMAJAVA_API int32_t llamajava_graph_sampler_set(void * chain, int32_t k, float top_p, float min_p, float temp, uint32_t seed);
 
+// For a chain from llamajava_graph_sampler_init: the token its ops picked in the last decode that had an output row for
+// its sequence (the CPU backend computes the graph before llama_decode returns); -1 when that decode picked none (it
+// failed or was aborted) or none ran since the chain was made or set, -2 for any other chain. It reads only the chain,
+// where llama_get_sampled_token_ith synchronizes the context and looks the row up (about 5 µs after a 1B decode, whose
+// weights pushed that code and data out of the caches).
+LLAMAJAVA_API int32_t llamajava_graph_sampler_last(void * chain);
+
 // For a chain from llamajava_graph_sampler_init: the nanoseconds its ops took, from the first op's start to the token,
 // summed over every token picked, and the count of those tokens into *picks (when not NULL). -1 for any other chain.
 LLAMAJAVA_API int64_t llamajava_graph_sampler_ns(void * chain, int64_t * picks);

@@ -222,7 +222,8 @@ final class BackendGreedy {
      * @throws LlamaException when llama.cpp hands back an id outside the vocabulary
      */
     int sampledAt(MemorySegment ctx, int idx, int nVocab) {
-        int id = llama_h.llama_get_sampled_token_ith(ctx, idx);
+        // llama-java's ops keep their pick (one output row per sequence here), which costs less to read than llama.cpp's
+        int id = owned && ownedPlace == Place.OPS ? llama_h.llamajava_graph_sampler_last(chain) : llama_h.llama_get_sampled_token_ith(ctx, idx);
         if (id >= nVocab) throw new LlamaException("llama.cpp picked token " + id + " in its graph, outside the vocabulary [0, " + nVocab + ")");
         return id < 0 ? -1 : id;
     }

@@ -74,6 +74,21 @@ class TopKPrefilterTest {
         assertEquals(9 * 12 * 6, drawsLikeLlamaCpp(stories, storiesCtx));
     }
 
+    /**
+     * Decodes step {@code step} of a test generation: the prompt first, then a token derived from it (the steps test the
+     * draws, so their tokens need not be the drawn ones), each with its logits.
+     */
+    static void feed(LlamaContext ctx, int[] prompt, int step) {
+        try (Batch batch = Batch.create(8, 1)) {
+            if (step == 0) {
+                for (int i = 0; i < prompt.length; i++) batch.add(prompt[i], i, 0, i == prompt.length - 1);
+            } else {
+                batch.add(prompt[0] + step, prompt.length + step - 1, 0, true);
+            }
+            ctx.decode(batch);
+        }
+    }
+
     /** @return the draws compared */
     static int drawsLikeLlamaCpp(LlamaModel model, LlamaContext ctx) {
         int n = model.vocabSize();
@@ -98,14 +113,7 @@ class TopKPrefilterTest {
                     ctx.clearCache();
                     Set<Integer> seen = new HashSet<>();
                     for (int step = 0; step < 6; step++) {
-                        try (Batch batch = Batch.create(8, 1)) {
-                            if (step == 0) {
-                                for (int i = 0; i < prompt.length; i++) batch.add(prompt[i], i, 0, i == prompt.length - 1);
-                            } else {
-                                batch.add(prompt[0] + step, prompt.length + step - 1, 0, true);
-                            }
-                            ctx.decode(batch);
-                        }
+                        feed(ctx, prompt, step);
                         int a;
                         int want;
                         try (var c = ctx.use()) {

@@ -9944,13 +9944,47 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_graph_sampler_last {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_graph_sampler_last");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_graph_sampler_last} ( llamajava.h:84 ). */
+    public static FunctionDescriptor llamajava_graph_sampler_last$descriptor() { return llamajava_graph_sampler_last.DESC; }
+
+    public static MethodHandle llamajava_graph_sampler_last$handle() { return llamajava_graph_sampler_last.HANDLE; }
+
+    public static MemorySegment llamajava_graph_sampler_last$address() { return llamajava_graph_sampler_last.ADDR; }
+
+    /**
+     * Calls {@code llamajava_graph_sampler_last}.
+     * <pre>
+     * For a chain from llamajava_graph_sampler_init: the token its ops picked in the last decode that had an output row for
+     * its sequence (the CPU backend computes the graph before llama_decode returns); -1 when that decode picked none (it
+     * failed or was aborted) or none ran since the chain was made or set, -2 for any other chain. It reads only the chain,
+     * where llama_get_sampled_token_ith synchronizes the context and looks the row up (about 5 µs after a 1B decode, whose
+     * weights pushed that code and data out of the caches).
+     * </pre>
+     */
+    public static int llamajava_graph_sampler_last(MemorySegment chain) {
+        var mh$ = llamajava_graph_sampler_last.HANDLE;
+        try {
+            return (int) mh$.invokeExact(chain);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_graph_sampler_ns {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_LONG, llama_h.C_POINTER, llama_h.C_POINTER);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_graph_sampler_ns");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_graph_sampler_ns} ( llamajava.h:81 ). */
+    /** {@code llamajava_graph_sampler_ns} ( llamajava.h:88 ). */
     public static FunctionDescriptor llamajava_graph_sampler_ns$descriptor() { return llamajava_graph_sampler_ns.DESC; }
 
     public static MethodHandle llamajava_graph_sampler_ns$handle() { return llamajava_graph_sampler_ns.HANDLE; }
@@ -9981,7 +10015,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:85 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:92 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -10012,7 +10046,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:88 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:95 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }

@@ -96,9 +96,14 @@ public final class Settings {
     public static final Setting BACKEND = new Setting("llama.backend", "LLAMA_BACKEND", () -> "auto",
             "compute backend: auto, cpu or cuda");
 
-    /** Sampling inside llama.cpp's graph (the logits never leave the device): auto (on when the output layer is on a GPU or an RPC server), on, off. */
+    /**
+     * Picking tokens inside the decode's graph (the logits never leave it): auto (llama.cpp's samplers when the output
+     * layer is on a GPU or an RPC server, llama-java's ops on a CPU for large vocabularies), on (llama.cpp's samplers
+     * everywhere), off.
+     */
     public static final Setting BACKEND_SAMPLING = new Setting("llama.sampling.backend", "LLAMA_BACKEND_SAMPLING", () -> "auto",
-            "sampling in llama.cpp's graph: auto (when the output layer is on a GPU or an RPC server), on or off");
+            "picking tokens in the decode's graph: auto (llama.cpp's samplers when the output layer is on a GPU or an RPC server, "
+                    + "llama-java's ops on a CPU for vocabularies of 32,768 tokens or more), on (llama.cpp's samplers everywhere) or off");
 
     /**
      * Decoding a stream's token before handing it over: auto (when the output layer is on a GPU or an RPC server, where
