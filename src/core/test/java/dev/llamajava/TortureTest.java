@@ -1,5 +1,6 @@
 package dev.llamajava;
 
+import dev.llamajava.gguf.SyntheticModel;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -34,6 +35,7 @@ class TortureTest {
     final List<LlamaContext> contexts = new CopyOnWriteArrayList<>();
     final List<TokenStream> streams = new CopyOnWriteArrayList<>();
     final Map<String, AtomicInteger> outcomes = new ConcurrentHashMap<>();
+    Path tiny;
 
     static int intProp(String name, int def) {
         String v = System.getProperty(name);
@@ -53,7 +55,10 @@ class TortureTest {
         Random master = new Random(seed);
         int threads = 2 + master.nextInt(3);
         System.out.println("torture: seed " + seed + " (-Dllama.torture.seed=" + seed + "), " + threads + " threads, " + steps + " steps");
+        // stories260K (512 tokens: host sampling by default) and the tiny synthetic model (the Llama 3 vocabulary: on a
+        // CPU, tokens picked in the graph by llama-java's ops by default)
         Path model = TestSupport.stories260K();
+        tiny = SyntheticModels.cached(SyntheticModel.TINY, 42, "F16", null);
         AtomicInteger next = new AtomicInteger();
         AtomicLong[] heartbeat = new AtomicLong[threads];
         List<Throwable> failures = new CopyOnWriteArrayList<>();
@@ -108,7 +113,7 @@ class TortureTest {
     private void step(Op op, Random r, Path model) {
         switch (op) {
             case LOAD -> {
-                if (models.size() < 3) models.add(LlamaModel.load(model));
+                if (models.size() < 3) models.add(LlamaModel.load(r.nextBoolean() ? model : tiny));
             }
             case CREATE_CONTEXT -> {
                 LlamaModel m = pick(models, r);
@@ -118,8 +123,9 @@ class TortureTest {
                 LlamaContext c = pick(contexts, r);
                 if (c != null) {
                     SamplerParams sp = r.nextBoolean() ? SamplerParams.greedy() : SamplerParams.builder().seed(r.nextInt(100)).build();
-                    // half the streams sample in llama.cpp's graph (greedy: the context's chain; sampled: the stream's own, lent)
-                    System.setProperty("llama.sampling.backend", r.nextBoolean() ? "on" : "off");
+                    // a third each: the default (llama-java's graph ops on the tiny model), llama.cpp's graph samplers
+                    // (greedy: the context's chain; sampled: the stream's own, lent), the host
+                    System.setProperty("llama.sampling.backend", List.of("auto", "on", "off").get(r.nextInt(3)));
                     // half decode each token before handing it over (a stop, cancel or close may then find a decode done ahead)
                     System.setProperty("llama.decode.ahead", r.nextBoolean() ? "on" : "off");
                     streams.add(c.generate(r.nextBoolean() ? "Once upon a time" : "The little dog",
@@ -131,6 +137,7 @@ class TortureTest {
                 if (s != null) {
                     int n = 1 + r.nextInt(3);
                     for (int i = 0; i < n && s.hasNext(); i++) s.next();
+                    if (!s.hasNext() && s.result().graphSampleNanos() > 0) count("READ to the end, tokens picked by llama-java's graph ops");
                 }
             }
             case CANCEL -> {
@@ -166,7 +173,7 @@ class TortureTest {
                         for (int i = 0; i < 1 + r.nextInt(4); i++) b.add(1 + r.nextInt(600), at + i, 0, r.nextBoolean());
                         c.decode(b);
                     } catch (IllegalArgumentException e) {
-                        count("DECODE_BATCH IllegalArgumentException"); // a token outside the 512-token vocabulary
+                        count("DECODE_BATCH IllegalArgumentException"); // a token outside stories260K's 512-token vocabulary
                     }
                 }
             }
