@@ -486,6 +486,15 @@ static size_t top_p_min_p_temp(llama_token_data * h, size_t size, float top_p, f
     return size;
 }
 
+// The default chain after its top-k: top-p, min-p and temperature on the k candidates h (sorted, largest first), then
+// dist's draw. Returns the token, or -1 when nothing was drawn.
+static int32_t draw_default(llama_token_data * h, int32_t k, float top_p, float min_p, float temp, struct llama_sampler * dist) {
+    size_t size = top_p_min_p_temp(h, (size_t) k, top_p, min_p, temp);
+    llama_token_data_array cur = { h, size, -1, true };
+    llama_sampler_apply(dist, &cur);
+    return cur.selected >= 0 && cur.selected < (int64_t) cur.size ? cur.data[cur.selected].id : -1;
+}
+
 int32_t llamajava_sample_default_chain(void * chain, void * dist, void * ctx, int32_t idx, int32_t k, float top_p,
                                        float min_p, float temp, void * buf, int32_t n_vocab) {
     const float * logits = llama_get_logits_ith((struct llama_context *) ctx, idx);
@@ -493,13 +502,17 @@ int32_t llamajava_sample_default_chain(void * chain, void * dist, void * ctx, in
     if (k < 1 || k > n_vocab) return -2;
     llama_token_data * h = (llama_token_data *) buf;
     top_k(logits, n_vocab, k, h);
-    size_t size = top_p_min_p_temp(h, (size_t) k, top_p, min_p, temp);
-    llama_token_data_array cur = { h, size, -1, true };
-    llama_sampler_apply((struct llama_sampler *) dist, &cur);
-    if (cur.selected < 0 || cur.selected >= (int64_t) cur.size) return -2;
-    llama_token id = cur.data[cur.selected].id;
+    int32_t id = draw_default(h, k, top_p, min_p, temp, (struct llama_sampler *) dist);
+    if (id < 0) return -2;
     llama_sampler_accept((struct llama_sampler *) chain, id);
     return id;
+}
+
+// The k best of n candidates into h, sorted as top_k sorts them (largest first, ties to the lower id).
+static void top_k_of(const llama_token_data * c, size_t n, int32_t k, llama_token_data * h) {
+    heap_reset(h, k);
+    for (size_t i = 0; i < n; i++) heap_offer(h, k, c[i].id, c[i].logit);
+    sort_candidates(h, k);
 }
 
 // ---- choosing the token inside llama.cpp's graph on the CPU backend ----
@@ -521,7 +534,6 @@ struct graph_sampler {
     llama_token_data * merged;   // max_k candidates
     int64_t t0;             // when the first op started (thread 0)
     int64_t ns;             // time from the first op's start to the token, summed
-    int64_t picks;          // tokens picked
     int32_t last;           // the token picked in the last decode with a row for the sequence, else -1
 };
 
@@ -588,19 +600,12 @@ static void graph_pick(struct ggml_tensor * dst, int ith, int nth, void * userda
         id = c[best].id;
     } else {
         const int32_t k = s->k < n ? s->k : n;
-        llama_token_data * h = s->merged;
-        heap_reset(h, k);
-        for (int32_t p = 0; p < parts * k; p++) heap_offer(h, k, c[p].id, c[p].logit);
-        sort_candidates(h, k);
-        size_t size = top_p_min_p_temp(h, (size_t) k, s->top_p, s->min_p, s->temp);
-        llama_token_data_array cur = { h, size, -1, true };
-        llama_sampler_apply(s->dist, &cur);
-        id = cur.selected >= 0 && cur.selected < (int64_t) cur.size ? cur.data[cur.selected].id : -1;
+        top_k_of(c, (size_t) parts * k, k, s->merged);
+        id = draw_default(s->merged, k, s->top_p, s->min_p, s->temp, s->dist);
     }
     *(int32_t *) dst->data = id;
     s->last = id;
     s->ns += mono_ns() - s->t0;
-    s->picks++;
 }
 
 static const char * graph_sampler_name(const struct llama_sampler * smpl) {
@@ -612,16 +617,15 @@ static void graph_sampler_apply(struct llama_sampler * smpl, llama_token_data_ar
     struct graph_sampler * s = (struct graph_sampler *) smpl->ctx;
     if (cur_p->size == 0) return;
     const int32_t k = s->k == 0 ? 1 : (s->k < (int32_t) cur_p->size ? s->k : (int32_t) cur_p->size);
-    llama_token_data * h = s->k == 0 ? (llama_token_data[1]) {{0}} : s->merged;
-    heap_reset(h, k);
-    for (size_t i = 0; i < cur_p->size; i++) heap_offer(h, k, cur_p->data[i].id, cur_p->data[i].logit);
-    sort_candidates(h, k);
-    size_t size = s->k == 0 ? 1 : top_p_min_p_temp(h, (size_t) k, s->top_p, s->min_p, s->temp);
-    memcpy(cur_p->data, h, size * sizeof(llama_token_data));
-    cur_p->size = size;
-    cur_p->sorted = true;
-    cur_p->selected = 0;
-    if (s->k != 0) llama_sampler_apply(s->dist, cur_p);
+    top_k_of(cur_p->data, cur_p->size, k, s->merged);
+    int32_t id = s->k == 0 ? s->merged[0].id : draw_default(s->merged, k, s->top_p, s->min_p, s->temp, s->dist);
+    for (size_t i = 0; i < cur_p->size; i++) {
+        if (cur_p->data[i].id == id) {
+            cur_p->selected = (int64_t) i;
+            return;
+        }
+    }
+    cur_p->selected = -1;
 }
 
 // before each decode with an output row for the sequence: its pick is not made yet
@@ -735,11 +739,9 @@ int32_t llamajava_graph_sampler_last(void * chain) {
     return s == NULL ? -2 : s->last;
 }
 
-int64_t llamajava_graph_sampler_ns(void * chain, int64_t * picks) {
+int64_t llamajava_graph_sampler_ns(void * chain) {
     struct graph_sampler * s = graph_sampler_of(chain);
-    if (s == NULL) return -1;
-    if (picks != NULL) *picks = s->picks;
-    return s->ns;
+    return s == NULL ? -1 : s->ns;
 }
 
 static void fill_candidates(const float * logits, llama_token_data * buf, int32_t n, llama_token_data_array * cur) {

@@ -84,8 +84,8 @@ LLAMAJAVA_API int32_t llamajava_graph_sampler_set(void * chain, int32_t k, float
 LLAMAJAVA_API int32_t llamajava_graph_sampler_last(void * chain);
 
 // For a chain from llamajava_graph_sampler_init: the nanoseconds its ops took, from the first op's start to the token,
-// summed over every token picked, and the count of those tokens into *picks (when not NULL). -1 for any other chain.
-LLAMAJAVA_API int64_t llamajava_graph_sampler_ns(void * chain, int64_t * picks);
+// summed over every token picked; -1 for any other chain.
+LLAMAJAVA_API int64_t llamajava_graph_sampler_ns(void * chain);
 
 // 0 when std::regex (ECMAScript, as llama.cpp's lazy grammar triggers compile) accepts the pattern; else 1, with
 // the reason in error (NUL-terminated, at most error_size bytes).

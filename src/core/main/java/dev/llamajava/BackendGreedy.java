@@ -1,5 +1,6 @@
 package dev.llamajava;
 
+import dev.llamajava.NativeResource.Borrow;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.internal.Settings;
 
@@ -45,6 +46,8 @@ final class BackendGreedy {
     private boolean picksGreedy;
     /** Whether the last decode's token was picked greedily in the graph (only then may a greedy stream continue from it). */
     boolean lastPickGreedy;
+    /** {@link #opsNanos()} when the current stream was placed. */
+    private long opsBase;
 
     /** @param seq the sequence whose rows it samples */
     BackendGreedy(int seq) {
@@ -164,6 +167,38 @@ final class BackendGreedy {
         chain = MemorySegment.NULL;
     }
 
+    /**
+     * Sets the sequence's sampling for a new stream: in the graph where {@code place} allows it, the stream's sampler
+     * has a form there, and (for a sampled stream) its first token comes from a prompt of its own; otherwise on the host
+     * (nothing attached). With llama.cpp's samplers a sampled stream lends its own chain ({@link Sampler#lent}: it must
+     * be taken out before the sampler is freed); with llama-java's ops this object's chain is set to the stream's
+     * settings. Marks where {@link #opsNanosSincePlaced()} counts from.
+     *
+     * @param place        where tokens are picked when nothing needs the logits ({@link #place}), {@link Place#HOST}
+     *                     for a stream that needs them
+     * @param remoteOutput whether the logits live on another device
+     * @param sampler      the stream's sampler, null for greedy
+     * @param ownPrompt    whether the stream decodes a prompt of its own before its first token
+     * @return whether the graph picks the stream's tokens
+     * @throws LlamaException when the shim cannot allocate or set its chain
+     */
+    boolean placeFor(MemorySegment ctx, Place place, boolean remoteOutput, Sampler sampler, boolean ownPrompt) {
+        boolean inGraph = false;
+        boolean lent = false;
+        if (place == Place.OPS ? sampler == null || ownPrompt && sampler.opsCapable() : place == Place.LLAMA && sampler == null) {
+            inGraph = attach(ctx, place, remoteOutput);
+            if (inGraph && place == Place.OPS) pickWith(sampler);
+        } else if (place == Place.LLAMA && ownPrompt && sampler.graphCapable()) {
+            try (Borrow b = sampler.use()) {
+                inGraph = lent = lend(ctx, b.ptr());
+            }
+        }
+        if (!inGraph) detach(ctx);
+        if (sampler != null) sampler.lent = lent;
+        opsBase = opsNanos();
+        return inGraph;
+    }
+
     /** Records a decode: whether llama.cpp picked its token in the graph, and how. @param rc llama_decode's result */
     void decoded(int rc) {
         lastDecodeSampled = rc == 0 && attached();
@@ -178,7 +213,7 @@ final class BackendGreedy {
      *                temperature, and a new draw with its seed
      * @throws LlamaException when the shim refuses (no such chain attached, out of memory)
      */
-    void pickWith(Sampler sampler) {
+    private void pickWith(Sampler sampler) {
         int rc;
         if (sampler == null) {
             rc = llama_h.llamajava_graph_sampler_set(chain, 0, 1.0f, 0.0f, 0.0f, 0);
@@ -190,29 +225,20 @@ final class BackendGreedy {
         picksGreedy = sampler == null;
     }
 
-    /**
-     * @return the nanoseconds llama-java's graph ops took in the attached chain so far (0 for any other chain), summed
-     *         over its picks; read before and after a generation
-     */
-    long opsNanos() {
-        return attached() ? Math.max(0, llama_h.llamajava_graph_sampler_ns(chain, MemorySegment.NULL)) : 0;
+    /** @return the nanoseconds llama-java's graph ops took in the attached chain so far (0 for any other chain) */
+    private long opsNanos() {
+        return attached() ? Math.max(0, llama_h.llamajava_graph_sampler_ns(chain)) : 0;
+    }
+
+    /** @return the nanoseconds llama-java's graph ops took since the last {@link #placeFor}: the stream's share */
+    long opsNanosSincePlaced() {
+        return Math.max(0, opsNanos() - opsBase);
     }
 
     /** Frees the chain after llama.cpp freed the context (which does not own it). */
     void freeAfterContext() {
         if (attached() && owned) llama_h.llama_sampler_free(chain);
         chain = MemorySegment.NULL;
-    }
-
-    /**
-     * Read only by a stream that attached the greedy chain (it stays attached for the stream's life).
-     *
-     * @param nVocab the vocabulary size
-     * @return the token the last decode picked in the graph with the greedy chain, or -1 when it picked none
-     * @throws LlamaException when llama.cpp hands back an id outside the vocabulary
-     */
-    int sampledToken(MemorySegment ctx, int nVocab) {
-        return lastDecodeSampled ? sampledAt(ctx, -1, nVocab) : -1;
     }
 
     /**

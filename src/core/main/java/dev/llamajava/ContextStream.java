@@ -1,6 +1,5 @@
 package dev.llamajava;
 
-import dev.llamajava.NativeResource.Borrow;
 import dev.llamajava.ffi.llama_h;
 import dev.llamajava.internal.Settings;
 import dev.llamajava.internal.TokenTexts;
@@ -32,8 +31,6 @@ final class ContextStream extends TokenStream {
     private final int nVocab;
     private final TokenTexts texts;
     private final boolean backendGreedy;
-    /** {@link BackendGreedy#opsNanos()} when the stream started. */
-    private final long opsBase;
     /** Whether the sampler's chain runs in the graph (lent to the context until the stream ends). */
     private final boolean lentChain;
     /**
@@ -77,9 +74,7 @@ final class ContextStream extends TokenStream {
             if (t.length == 0 && cached == 0) throw new IllegalArgumentException("the prompt is empty (no tokens) and the context holds none");
             boolean greedyOnly = params.sampler().isPureGreedy();
             BackendGreedy.Place place = params.logprobs() ? BackendGreedy.Place.HOST : BackendGreedy.place(model);
-            boolean inGraph = place != BackendGreedy.Place.HOST;
-            boolean backend = greedyOnly && inGraph;
-            boolean ops = place == BackendGreedy.Place.OPS;
+            boolean backend = greedyOnly && place != BackendGreedy.Place.HOST;
             if (t.length == 0 && !(backend && context.greedy.lastPickGreedy) && context.logitsOrNull(ctx, -1) == null) {
                 throw new IllegalStateException("the prompt is empty and the last decode kept no logits to sample from: "
                         + "give the last token of a manual Batch logits=true, or pass at least one prompt token");
@@ -93,27 +88,13 @@ final class ContextStream extends TokenStream {
             if (sp.seed() == -1 && context.params().seed() != -1) sp = sp.toBuilder().seed(context.params().seed()).build();
             s = greedyOnly ? null : Sampler.forStream(vocab, nVocab, sp);
             if (s != null) s.acceptPrompt(t); // the penalty history starts with the prompt, as in llama.cpp's tools
-            // in the graph where wanted (the logits stay on the device): greedy with the context's own chain, a sampled
-            // stream with its chain lent (a prompt of its own first: an empty one continues from a decode another chain
-            // sampled); every other stream needs raw logits
-            boolean lent = false;
-            // with llama-java's ops the context's own chain picks for a sampled stream too (set to its settings; a
-            // prompt of its own first, as for a lent chain)
-            if (ops && s != null && t.length > 0 && s.opsCapable()) backend = true;
-            if (backend) {
-                backend = context.greedy.attach(ctx, place, model.outputRemote);
-                if (backend && ops) context.greedy.pickWith(s);
-            } else if (s != null && inGraph && !ops && t.length > 0 && s.graphCapable()) {
-                try (Borrow chain = s.use()) {
-                    lent = context.greedy.lend(ctx, chain.ptr());
-                }
-                s.lent = lent;
-            } else {
-                context.greedy.detach(ctx);
-            }
-            this.backendGreedy = backend;
-            this.lentChain = lent;
-            this.opsBase = context.greedy.opsNanos();
+            // in the graph where wanted (the logits stay in it): greedy with the context's own chain, a sampled stream
+            // with that chain set to its settings (llama-java's ops) or its own chain lent (llama.cpp's samplers), each
+            // after a prompt of its own (an empty one continues from a decode another chain picked); every other stream
+            // needs raw logits
+            boolean inGraph = context.greedy.placeFor(ctx, place, model.outputRemote, s, t.length > 0);
+            this.lentChain = s != null && s.lent;
+            this.backendGreedy = inGraph && !lentChain;
             this.decodeAhead = !params.logprobs() && Settings.DECODE_AHEAD.onOff(model.outputRemote);
             this.sampler = s;
             this.emitter = new TokenEmitter(params, texts, nVocab);
@@ -191,7 +172,7 @@ final class ContextStream extends TokenStream {
                 if (logits.equals(MemorySegment.NULL)) throw noLogits();
             }
             long s1 = System.nanoTime();
-            int id = graphPick ? context.greedy.sampledToken(ctx, nVocab) : -1;
+            int id = graphPick ? context.greedy.sampledAt(ctx, -1, nVocab) : -1;
             if (graphPick && id < 0) throw noLogits();
             if (id < 0 && sampler != null) {
                 id = sampler.sample(ctx, -1);
@@ -265,7 +246,7 @@ final class ContextStream extends TokenStream {
         if (stopReason != null) return;
         stopReason = reason;
         emitter.flush(reason, ready);
-        emitter.graphNanos = context.greedy.opsNanos() - opsBase;
+        emitter.graphNanos = context.greedy.opsNanosSincePlaced();
         result = emitter.result(reason, promptDone ? promptTokens.length : 0, startNanos, promptDone ? promptEndNanos - promptStartNanos : 0);
         releaseAll();
         if (onFinish != null) onFinish.accept(this);

@@ -97,8 +97,6 @@ public final class Engine implements AutoCloseable {
         final ArrayDeque<Token> tokens = new ArrayDeque<>();
         /** The sequence's sampler in llama.cpp's graph: the slot's greedy chain, a stream's lent one, or none. */
         final BackendGreedy graph;
-        /** {@link BackendGreedy#opsNanos()} when the slot's stream started. */
-        long opsBase;
 
         Slot(int seq, int capacity) {
             this.seq = seq;
@@ -239,7 +237,7 @@ public final class Engine implements AutoCloseable {
         SamplerParams sp = gp.sampler();
         if (sp.seed() == -1 && params.context().seed() != -1) sp = sp.toBuilder().seed(params.context().seed()).build();
         Sampler sampler;
-        try (NativeResource.Borrow m = model.use()) {
+        try (Borrow m = model.use()) {
             sampler = sp.isPureGreedy() ? null : Sampler.forStream(model.vocab(), nVocab, sp);
         }
         boolean ok = false;
@@ -538,39 +536,14 @@ public final class Engine implements AutoCloseable {
         dst.pending = -1;
         dst.promptNanos = 0;
         dst.lastUsed = ++clock;
-        placeSampling(dst, r);
+        // the slot's sampling for its new stream: in the graph where wanted and the stream allows it (no
+        // log-probabilities; greedy, or a chain with a graph form), else on the host; a greedy chain (and llama-java's
+        // ops chain) stays set from stream to stream, since every change makes llama.cpp re-reserve its graph
+        dst.graph.placeFor(ctx, r.params.logprobs() ? BackendGreedy.Place.HOST : graphSampling, model.outputRemote, r.sampler, true);
         active.incrementAndGet();
         requests.incrementAndGet();
         promptTokens.addAndGet(p.length);
         reusedTokens.addAndGet(keep);
-    }
-
-    /**
-     * Sets the slot's sampling for its new stream: in the graph where wanted and the stream allows it (no
-     * log-probabilities; greedy, or a chain with a graph form), else on the host. A change makes llama.cpp re-reserve
-     * its graph at the next decode, so a greedy chain stays set while greedy streams follow one another.
-     */
-    private void placeSampling(Slot s, EngineStream r) {
-        boolean inGraph = false;
-        boolean lent = false;
-        if (graphSampling != BackendGreedy.Place.HOST && !r.params.logprobs()) {
-            if (graphSampling == BackendGreedy.Place.OPS) {
-                // the slot's own chain of llama-java's ops, set to the stream's settings
-                if (r.sampler == null || r.sampler.opsCapable()) {
-                    inGraph = s.graph.attach(ctx, graphSampling, model.outputRemote);
-                    if (inGraph) s.graph.pickWith(r.sampler);
-                }
-            } else if (r.sampler == null) {
-                inGraph = s.graph.attach(ctx, graphSampling, model.outputRemote);
-            } else if (r.sampler.graphCapable()) {
-                try (Borrow b = r.sampler.use()) {
-                    inGraph = lent = s.graph.lend(ctx, b.ptr()); // end() takes it out before the sampler is freed
-                }
-            }
-        }
-        if (!inGraph) s.graph.detach(ctx);
-        if (r.sampler != null) r.sampler.lent = lent;
-        s.opsBase = s.graph.opsNanos();
     }
 
     private static int lcp(Slot s, int[] p) {
@@ -631,7 +604,7 @@ public final class Engine implements AutoCloseable {
         }
         s.tokens.clear();
         generatedTokens.addAndGet(e.generated());
-        e.graphNanos = s.graph.opsNanos() - s.opsBase;
+        e.graphNanos = s.graph.opsNanosSincePlaced();
         GenerationResult result = e.result(reason, r.prompt.length, r.submitNanos, s.promptNanos);
         // a stream's chain leaves the graph before it is freed; the slot's greedy chain stays for the next greedy stream
         if (r.sampler != null && r.sampler.lent) s.graph.detach(ctx);

@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -85,23 +86,15 @@ class GraphOpsSamplingTest {
                 SamplerParams.builder().topK(64).topP(0.3f).minP(0.5f).temperature(0.2f),
                 SamplerParams.builder().topK(Sampler.GRAPH_OPS_MAX_K).topP(1.0f).minP(0f).temperature(3f));
         // one chain of llama-java's ops stays set on our context, set to each chain's settings in turn, as a context's is
-        MemorySegment graph = llama_h.llamajava_graph_sampler_init(Sampler.GRAPH_OPS_MAX_K);
+        BackendGreedy graph = new BackendGreedy(0);
         try (LlamaContext ours = LlamaContext.create(model, params()); LlamaContext ref = LlamaContext.create(model, params())) {
-            try (var o = ours.use()) {
-                assertTrue(llama_h.llama_set_sampler(o.ptr(), 0, graph));
-            }
             for (SamplerParams.Builder b : settings) {
                 if (b.seed(1).build().topK() >= n) continue;
                 for (int seed = 1; seed <= 8; seed++) {
                     SamplerParams p = b.seed(seed).build();
                     MemorySegment theirs = reference(p);
-                    if (p.isGreedy()) {
-                        assertEquals(0, llama_h.llamajava_graph_sampler_set(graph, 0, 1f, 0f, 0f, 0));
-                    } else {
-                        try (Sampler sampler = Sampler.create(model, p)) {
-                            assertTrue(sampler.opsCapable(), "llama-java's ops take " + p);
-                            assertEquals(0, llama_h.llamajava_graph_sampler_set(graph, sampler.topK(), p.topP(), p.minP(), p.temperature(), p.seed()));
-                        }
+                    try (Sampler sampler = p.isGreedy() ? null : Sampler.create(model, p); var o = ours.use()) {
+                        assertTrue(graph.placeFor(o.ptr(), BackendGreedy.Place.OPS, false, sampler, true), "llama-java's ops take " + p);
                     }
                     try {
                         int[] prompt = {1 + seed, (100 + seed * 7) % n, (5000 + seed * 13) % n};
@@ -114,11 +107,11 @@ class GraphOpsSamplingTest {
                             int got;
                             int want;
                             try (var o = ours.use(); var r = ref.use()) {
-                                got = llama_h.llama_get_sampled_token_ith(o.ptr(), -1);
+                                got = graph.sampledAt(o.ptr(), -1, n);
                                 want = llama_h.llama_sampler_sample(theirs, r.ptr(), -1);
+                                assertEquals(llama_h.llama_get_sampled_token_ith(o.ptr(), -1), got, "the ops' own record is llama.cpp's");
                             }
                             assertEquals(want, got, p + ", step " + step);
-                            assertEquals(got, llama_h.llamajava_graph_sampler_last(graph), "the chain's own record of its pick");
                             seen.add(got);
                             picks++;
                         }
@@ -129,10 +122,8 @@ class GraphOpsSamplingTest {
                 }
             }
             try (var o = ours.use()) {
-                llama_h.llama_set_sampler(o.ptr(), 0, MemorySegment.NULL);
+                graph.detach(o.ptr()); // frees its chain
             }
-        } finally {
-            llama_h.llama_sampler_free(graph);
         }
         // 6 picks per chain: the inputs vary, so equality says something
         assertTrue(distinct > picks / 3, "the picks vary (" + distinct + " distinct of " + picks + ")");
@@ -179,7 +170,7 @@ class GraphOpsSamplingTest {
         SamplerParams chain = SamplerParams.builder().seed(7).build();
         int[] expected = llamaCpp(tiny, prompt, n, SamplerParams.greedy());
         int[] drawn = llamaCpp(tiny, prompt, n, chain);
-        assertFalse(java.util.Arrays.equals(expected, drawn));
+        assertFalse(Arrays.equals(expected, drawn));
         for (String place : new String[] {null, "off"}) {
             String saved = System.getProperty("llama.sampling.backend");
             if (place != null) System.setProperty("llama.sampling.backend", place);

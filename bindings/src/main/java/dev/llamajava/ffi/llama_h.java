@@ -9979,7 +9979,7 @@ public final class llama_h {
     }
 
     private static final class llamajava_graph_sampler_ns {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_LONG, llama_h.C_POINTER, llama_h.C_POINTER);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_LONG, llama_h.C_POINTER);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_graph_sampler_ns");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
@@ -9995,13 +9995,13 @@ public final class llama_h {
      * Calls {@code llamajava_graph_sampler_ns}.
      * <pre>
      * For a chain from llamajava_graph_sampler_init: the nanoseconds its ops took, from the first op's start to the token,
-     * summed over every token picked, and the count of those tokens into *picks (when not NULL). -1 for any other chain.
+     * summed over every token picked; -1 for any other chain.
      * </pre>
      */
-    public static long llamajava_graph_sampler_ns(MemorySegment chain, MemorySegment picks) {
+    public static long llamajava_graph_sampler_ns(MemorySegment chain) {
         var mh$ = llamajava_graph_sampler_ns.HANDLE;
         try {
-            return (long) mh$.invokeExact(chain, picks);
+            return (long) mh$.invokeExact(chain);
         } catch (Error | RuntimeException ex) {
             throw ex;
         } catch (Throwable ex$) {
