@@ -77,19 +77,47 @@ public final class Bench implements Callable<Integer> {
         return sorted[Math.max(0, Math.min(sorted.length - 1, (int) Math.ceil(q * sorted.length) - 1))];
     }
 
-    /** Median, min and max of repeated measurements. */
-    public record Stat(double median, double min, double max) {
+    /**
+     * Median, min and max of repeated measurements, and how steady they were.
+     *
+     * @param median the median
+     * @param min    the smallest
+     * @param max    the largest
+     * @param spread the median absolute deviation from the median, over the median (0.02: half the repetitions within 2%
+     *               of the median); NaN when not known
+     */
+    public record Stat(double median, double min, double max, double spread) {
+        /**
+         * A summary without its spread.
+         *
+         * @param median the median
+         * @param min    the smallest
+         * @param max    the largest
+         */
+        public Stat(double median, double min, double max) {
+            this(median, min, max, Double.NaN);
+        }
+
         /**
          * @param samples measurements (not empty)
          * @return their summary
+         * @throws IllegalArgumentException when there are none
          */
         public static Stat of(double[] samples) {
             if (samples.length == 0) throw new IllegalArgumentException("no samples");
+            double med = median(samples);
+            double[] dev = new double[samples.length];
+            for (int i = 0; i < dev.length; i++) dev[i] = Math.abs(samples[i] - med);
+            double[] s = samples.clone();
+            Arrays.sort(s);
+            return new Stat(med, s[0], s[s.length - 1], med == 0 ? Double.NaN : median(dev) / Math.abs(med));
+        }
+
+        private static double median(double[] samples) {
             double[] s = samples.clone();
             Arrays.sort(s);
             int n = s.length;
-            double med = n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-            return new Stat(med, s[0], s[n - 1]);
+            return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
         }
     }
 
@@ -112,22 +140,34 @@ public final class Bench implements Callable<Integer> {
      * @param median     the median ratio
      * @param low        the interval's lower end
      * @param high       the interval's upper end
-     * @param confidence the interval's exact coverage (0.95 or more when there are at least 6 repetitions)
+     * @param confidence the interval's exact coverage (at least the level asked for when there are enough repetitions:
+     *                   0.95 from 6, 0.983 from 7)
      */
     public record Ratio(double median, double low, double high, double confidence) {
         /**
          * @param ours   our measurements, one per repetition
          * @param theirs llama-bench's, measured back to back with ours
-         * @return the median ratio and its interval
+         * @return the median ratio and its interval at 95%
          */
         public static Ratio of(double[] ours, double[] theirs) {
+            return of(ours, theirs, 0.95);
+        }
+
+        /**
+         * @param ours   our measurements, one per repetition
+         * @param theirs llama-bench's, measured back to back with ours
+         * @param level  the coverage wanted, in (0, 1)
+         * @return the median ratio and the narrowest interval of order statistics that covers it with at least
+         *         {@code level} (min..max, with less, when there are too few repetitions for it)
+         */
+        public static Ratio of(double[] ours, double[] theirs, double level) {
             double[] r = new double[ours.length];
             for (int i = 0; i < r.length; i++) r[i] = ours[i] / theirs[i];
             Arrays.sort(r);
             int n = r.length;
-            // the widest j (1-based) with P(x_(j) <= median <= x_(n+1-j)) = 1 - 2 P(Binomial(n, 1/2) <= j - 1) >= 0.95
+            // the widest j (1-based) with P(x_(j) <= median <= x_(n+1-j)) = 1 - 2 P(Binomial(n, 1/2) <= j - 1) >= level
             int j = 1;
-            while (j + 1 <= (n + 1) / 2 && 1 - 2 * binomialCdf(n, j) >= 0.95) j++;
+            while (j + 1 <= (n + 1) / 2 && 1 - 2 * binomialCdf(n, j) >= level) j++;
             double coverage = n == 1 ? 0 : 1 - 2 * binomialCdf(n, j - 1);
             return new Ratio(Stat.of(r).median(), r[j - 1], r[n - j], coverage);
         }
@@ -143,10 +183,63 @@ public final class Bench implements Callable<Integer> {
         }
     }
 
-    /** One model's results. */
+    /** What a ratio's interval says about a bar. */
+    public enum Verdict {
+        /** the whole interval is at the bar or above it */
+        MET,
+        /** the whole interval is below the bar */
+        MISSED,
+        /** the interval holds the bar, or too few repetitions were run for the level */
+        UNDECIDED
+    }
+
+    /**
+     * A bar on a ratio and what the measurement decided.
+     *
+     * @param bar     the ratio asked for, e.g. 0.99
+     * @param level   the coverage each look's interval needed: 1 - 0.05 / looks, so that deciding at any of the looks is
+     *                wrong with a chance of 5% at most (Bonferroni over the looks)
+     * @param verdict what the last look's interval says
+     */
+    public record Decision(double bar, double level, Verdict verdict) {
+        /**
+         * @param r     a measured ratio
+         * @param bar   the bar
+         * @param level the coverage its interval needs
+         * @return MET or MISSED when the interval covers with {@code level} and lies wholly on one side, else UNDECIDED
+         */
+        static Decision of(Ratio r, double bar, double level) {
+            Verdict v = r.confidence() < level ? Verdict.UNDECIDED
+                    : r.low() >= bar ? Verdict.MET : r.high() < bar ? Verdict.MISSED : Verdict.UNDECIDED;
+            return new Decision(bar, level, v);
+        }
+    }
+
+    /**
+     * When the bench looks at its ratios: after {@code reps} repetitions, then each time the count doubles, and at
+     * {@code maxReps}; it stops at the first look where every ratio with a bar is decided.
+     *
+     * @param reps    the first look
+     * @param maxReps the last (no more than {@code reps}: one look)
+     * @return the repetition counts to look at, ascending
+     */
+    static int[] looks(int reps, int maxReps) {
+        List<Integer> at = new ArrayList<>();
+        for (int n = reps; n < maxReps; n *= 2) at.add(n);
+        at.add(Math.max(reps, maxReps));
+        return at.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * One model's results.
+     *
+     * @param reps       the repetitions run (more than asked for when the bars were not decided at the first look)
+     * @param ppDecision the prompt ratio against its bar, null without one (or without llama-bench)
+     * @param tgDecision the generation ratio against its bar, null without one (or without llama-bench)
+     */
     public record Row(String model, String quant, long sizeBytes, long params, int threads, int ctx, Stat pp, Stat tg,
                       Stat ttftMs, double ttftPromptMs, double ttftOverheadMs, double overheadUs, Stat loadMs, long peakRssBytes,
-                      Stat nativePp, Stat nativeTg, Ratio ppRatio, Ratio tgRatio,
+                      Stat nativePp, Stat nativeTg, Ratio ppRatio, Ratio tgRatio, int reps, Decision ppDecision, Decision tgDecision,
                       Map<String, Double> greedyTokenUs, Map<String, Double> sampledTokenUs, Map<String, Long> memory) { }
 
     /**
@@ -155,15 +248,21 @@ public final class Bench implements Callable<Integer> {
      * back, alternating who goes first, so drift in the machine's speed affects both sides alike.
      */
     static Row benchModel(Path model, BenchOptions o, Path llamaBench, PrintStream log) throws Exception {
-        int threads = o.threads(), pp = o.pp, tg = o.tg, reps = o.reps, inner = o.inner;
+        if (o.reps < 1 || o.inner < 1) throw new IllegalArgumentException("--reps and --inner must be 1 or more: " + o.reps + ", " + o.inner);
+        int threads = o.threads(), pp = o.pp, tg = o.tg, inner = o.inner;
+        int[] looks = llamaBench != null ? looks(o.reps, o.maxReps) : new int[]{o.reps};
+        int reps = looks[looks.length - 1];
+        double level = 1 - 0.05 / looks.length;
         if (!o.rpc.isEmpty() && llamaBench != null) {
             throw new IllegalArgumentException("--rpc with llama-bench side by side: an rpc-server serves one client at a time, and"
                     + " this side holds its connection; run llama-bench --rpc on its own");
         }
         FileFacts facts = FileFacts.of(model);
-        log.println("  " + model.getFileName() + ": " + reps + " repetitions of " + inner + " runs"
-                + (llamaBench != null ? ", llama-bench and llama-java back to back, alternating who goes first" : ""));
-        double[] load = new double[Math.max(1, Math.min(reps, 3))];
+        log.println("  " + model.getFileName() + ": " + o.reps + (reps > o.reps ? " to " + reps : "") + " repetitions of " + inner + " runs"
+                + (llamaBench != null ? ", llama-bench and llama-java back to back, alternating who goes first" : "")
+                + (reps > o.reps ? "; more until the bars are decided (looks at " + Arrays.toString(looks) + ", each at "
+                        + String.format(Locale.ROOT, "%.1f%%", 100 * level) + ")" : ""));
+        double[] load = new double[Math.max(1, Math.min(o.reps, 3))];
         MemoryTable.resetPeak();
         MemoryTable.Snapshot before = MemoryTable.snapshot(model);
         LlamaModel m = null;
@@ -205,6 +304,7 @@ public final class Bench implements Callable<Integer> {
             int[] eight = Arrays.copyOf(prompt, Math.min(8, prompt.length));
             long streamsUntil = System.nanoTime() + 2_000_000_000L;
             while (System.nanoTime() < streamsUntil) result(ctx, eight, one);
+            int done = 0;
             for (int r = 0; r < reps; r++) {
                 // alternate who goes first, so a slow or fast spell of the machine does not favour one side
                 boolean nativeFirst = r % 2 == 0;
@@ -223,11 +323,23 @@ public final class Bench implements Callable<Integer> {
                 ppTs[r] = side.pp();
                 tgTs[r] = side.tg();
                 ttft[r] = c.timeToFirstTokenNanos() / 1e6;
-                ttftPrompt += c.promptNanos() / 1e6 / reps;
+                ttftPrompt += c.promptNanos() / 1e6;
                 ttftOver[r] = (c.timeToFirstTokenNanos() - c.promptNanos()) / 1e6;
                 log.printf(Locale.ROOT, "    rep %d: pp %.2f / %.2f t/s, tg %.2f / %.2f t/s (llama-java / llama-bench)%n", r + 1, ppTs[r],
                         natPp[r], tgTs[r], natTg[r]);
+                done = r + 1;
+                if (done < reps && Arrays.binarySearch(looks, done) >= 0 && decided(ppTs, natPp, tgTs, natTg, done, o, level)) {
+                    log.printf(Locale.ROOT, "    decided after %d repetitions%n", done);
+                    break;
+                }
             }
+            ppTs = Arrays.copyOf(ppTs, done);
+            tgTs = Arrays.copyOf(tgTs, done);
+            ttft = Arrays.copyOf(ttft, done);
+            ttftOver = Arrays.copyOf(ttftOver, done);
+            natPp = Arrays.copyOf(natPp, done);
+            natTg = Arrays.copyOf(natTg, done);
+            ttftPrompt /= done;
             // the per-token breakdown, greedy and sampled (llama.cpp's default chain over the whole vocabulary), each
             // measured once the repetitions are over, after a run of its own (the first tokens after a llama-bench
             // process ran find this process's caches cold, which is not what a running service sees)
@@ -249,8 +361,22 @@ public final class Bench implements Callable<Integer> {
             return new Row(model.getFileName().toString(), facts.fileType(), facts.size(), facts.parameters(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), memory.get(MemoryTable.PEAK),
                     nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,
-                    nat ? Ratio.of(ppTs, natPp) : null, nat ? Ratio.of(tgTs, natTg) : null, withTotal(greedy, g1), withTotal(sampled, s1), memory);
+                    nat ? Ratio.of(ppTs, natPp, level) : null, nat ? Ratio.of(tgTs, natTg, level) : null, done,
+                    nat ? decision(ppTs, natPp, o.ppBar, level) : null, nat ? decision(tgTs, natTg, o.tgBar, level) : null,
+                    withTotal(greedy, g1), withTotal(sampled, s1), memory);
         }
+    }
+
+    /** @return the ratio over the first repetitions against the bar, null when there is no bar (0) */
+    private static Decision decision(double[] ours, double[] theirs, double bar, double level) {
+        return bar > 0 ? Decision.of(Ratio.of(ours, theirs, level), bar, level) : null;
+    }
+
+    /** @return whether every ratio with a bar is decided over the first {@code n} repetitions */
+    static boolean decided(double[] pp, double[] natPp, double[] tg, double[] natTg, int n, BenchOptions o, double level) {
+        Decision a = decision(Arrays.copyOf(pp, n), Arrays.copyOf(natPp, n), o.ppBar, level);
+        Decision b = decision(Arrays.copyOf(tg, n), Arrays.copyOf(natTg, n), o.tgBar, level);
+        return (a == null || a.verdict() != Verdict.UNDECIDED) && (b == null || b.verdict() != Verdict.UNDECIDED);
     }
 
     /**
@@ -424,6 +550,12 @@ public final class Bench implements Callable<Integer> {
         out.println();
         out.print(report.markdown());
         out.println();
+        if (llamaBench != null) {
+            out.println("Against llama-bench: the median of the paired ratios, its interval (order statistics), the bar and what the"
+                    + " interval decides; spread = the median absolute deviation of each side's repetitions over their median:");
+            out.print(report.decisionMarkdown());
+            out.println();
+        }
         out.println("Per generated token outside llama_decode (µs; plumbing = the iterator, the stream's checks and the caller's loop; the median of "
                 + BREAKDOWN_RUNS + " runs by total):");
         out.print(report.breakdownMarkdown());

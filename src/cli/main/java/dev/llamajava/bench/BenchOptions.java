@@ -13,8 +13,19 @@ public final class BenchOptions {
     int pp = 512;
     @Option(names = "--tg", defaultValue = "128", description = "Generated tokens (default: ${DEFAULT-VALUE}).")
     int tg = 128;
-    @Option(names = "--reps", defaultValue = "5", description = "Repetitions (default: ${DEFAULT-VALUE}).")
-    int reps = 5;
+    @Option(names = "--reps", defaultValue = "6", description = "Repetitions (default: ${DEFAULT-VALUE}, the fewest whose "
+            + "interval on a median ratio covers it with 95%).")
+    int reps = 6;
+    @Option(names = "--max-reps", defaultValue = "0", description = "Beside llama-bench, go on to this many repetitions "
+            + "(looking again each time the count doubles) until every ratio with a bar is decided; each look's interval "
+            + "then covers with 1 - 0.05 / looks (default: only --reps).")
+    int maxReps;
+    @Option(names = "--tg-bar", defaultValue = "0.99", description = "The generation ratio against llama-bench to decide "
+            + "(met, missed or undecided by its interval; 0: none; default: ${DEFAULT-VALUE}).")
+    double tgBar = 0.99;
+    @Option(names = "--pp-bar", defaultValue = "0", description = "The prompt ratio against llama-bench to decide (0: none; "
+            + "default: ${DEFAULT-VALUE}).")
+    double ppBar;
     @Option(names = "--inner", defaultValue = "1", description = "Runs per repetition on each side, averaged (llama-bench -r N; default: ${DEFAULT-VALUE}). "
             + "Fast models (a token in well under a millisecond) need several for a steady number.")
     int inner = 1;

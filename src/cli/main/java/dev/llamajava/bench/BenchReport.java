@@ -2,6 +2,7 @@ package dev.llamajava.bench;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.llamajava.bench.Bench.Decision;
 import dev.llamajava.bench.Bench.Ratio;
 import dev.llamajava.bench.Bench.Row;
 import dev.llamajava.bench.Bench.Stat;
@@ -71,6 +72,31 @@ public record BenchReport(String hardware, String backend, String build, int pp,
         return sb.toString();
     }
 
+    /**
+     * @return each ratio against llama-bench with its interval, the bar it was decided against and the verdict, and how
+     *         steady each side's repetitions were (the median absolute deviation over the median), as a markdown table
+     */
+    public String decisionMarkdown() {
+        StringBuilder sb = new StringBuilder("| model | ratio | median [interval] | coverage | bar | verdict | repetitions | spread, llama-java | spread, llama-bench |\n")
+                .append("|---|---|---|---:|---:|---|---:|---:|---:|\n");
+        for (Row r : rows) {
+            decisionLine(sb, r, "prompt", r.ppRatio(), r.ppDecision(), r.pp(), r.nativePp());
+            decisionLine(sb, r, "generation", r.tgRatio(), r.tgDecision(), r.tg(), r.nativeTg());
+        }
+        return sb.toString();
+    }
+
+    private static void decisionLine(StringBuilder sb, Row r, String what, Ratio ratio, Decision d, Stat ours, Stat theirs) {
+        if (ratio == null) return;
+        sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %s | %s | %d | %s | %s |%n", r.model(), what, fmt(ratio), ratio.confidence(),
+                d == null ? "-" : String.format(Locale.ROOT, "%.3f", d.bar()), d == null ? "-" : d.verdict().name().toLowerCase(Locale.ROOT),
+                r.reps(), percent(ours), percent(theirs)));
+    }
+
+    private static String percent(Stat s) {
+        return s == null || Double.isNaN(s.spread()) ? "-" : String.format(Locale.ROOT, "%.1f%%", 100 * s.spread());
+    }
+
     /** @return each model's peak RSS, part by part, as markdown tables */
     public String memoryMarkdown() {
         StringBuilder sb = new StringBuilder();
@@ -112,6 +138,9 @@ public record BenchReport(String hardware, String backend, String build, int pp,
             if (r.nativeTg() != null) put(o.putObject("llama_bench_tg_tps_range"), r.nativeTg());
             put(o, "pp_ratio", r.ppRatio());
             put(o, "tg_ratio", r.tgRatio());
+            o.put("reps", r.reps());
+            put(o, "pp_decision", r.ppDecision());
+            put(o, "tg_decision", r.tgDecision());
             putBreakdown(o, "greedy_token_us", r.greedyTokenUs());
             putBreakdown(o, "sampled_token_us", r.sampledTokenUs());
             o.put("token_us_runs", Bench.BREAKDOWN_RUNS); // the breakdowns are each the median of these runs, by total
@@ -127,6 +156,18 @@ public record BenchReport(String hardware, String backend, String build, int pp,
         put(o, "median", s.median());
         put(o, "min", s.min());
         put(o, "max", s.max());
+        put(o, "spread", s.spread());
+    }
+
+    /** The decision as {@code field}: its bar, the level each look's interval needed and the verdict; null without a bar. */
+    private static void put(ObjectNode o, String field, Decision d) {
+        if (d == null) {
+            o.putNull(field);
+            return;
+        }
+        ObjectNode n = o.putObject(field).put("verdict", d.verdict().name().toLowerCase(Locale.ROOT));
+        put(n, "bar", d.bar());
+        put(n, "level", d.level());
     }
 
     /** The ratio's median as {@code field}, and {@code field_ci} with the interval and its coverage. */
@@ -159,7 +200,7 @@ public record BenchReport(String hardware, String backend, String build, int pp,
      * @throws IOException when a file cannot be written
      */
     public void write(BenchOptions options) throws IOException {
-        write(options.markdown, markdown() + "\n" + breakdownMarkdown() + "\n" + memoryMarkdown());
+        write(options.markdown, markdown() + "\n" + decisionMarkdown() + "\n" + breakdownMarkdown() + "\n" + memoryMarkdown());
         write(options.json, json());
     }
 

@@ -7,9 +7,11 @@ import dev.llamajava.GenerationResult;
 import dev.llamajava.ModelParams;
 import dev.llamajava.StopReason;
 import dev.llamajava.TestSupport;
+import dev.llamajava.bench.Bench.Decision;
 import dev.llamajava.bench.Bench.Ratio;
 import dev.llamajava.bench.Bench.Row;
 import dev.llamajava.bench.Bench.Stat;
+import dev.llamajava.bench.Bench.Verdict;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -26,8 +28,11 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -54,9 +59,9 @@ class BenchTest {
 
     @Test
     void medianMinMax() {
-        assertEquals(new Stat(3, 1, 9), Stat.of(new double[]{9, 1, 3}));
-        assertEquals(new Stat(2.5, 1, 4), Stat.of(new double[]{4, 1, 2, 3}));
-        assertEquals(new Stat(7, 7, 7), Stat.of(new double[]{7}));
+        assertEquals(new Stat(3, 1, 9, 2.0 / 3), Stat.of(new double[]{9, 1, 3}));
+        assertEquals(new Stat(2.5, 1, 4, 1.0 / 2.5), Stat.of(new double[]{4, 1, 2, 3}));
+        assertEquals(new Stat(7, 7, 7, 0), Stat.of(new double[]{7}));
         assertThrows(IllegalArgumentException.class, () -> Stat.of(new double[0]));
     }
 
@@ -112,7 +117,8 @@ class BenchTest {
         Stat s = new Stat(2, 1, 3);
         Ratio ratio = ppRatio == null ? null : new Ratio(ppRatio, ppRatio - 0.5, ppRatio + 0.5, 0.96);
         return new Row(model, "Q8_0", 2_000_000_000L, 1_000_000_000L, 4, 640, s, s, s, 12.5, Double.NaN, 7.25, s, 3_000_000_000L,
-                nativePp == null ? null : new Stat(nativePp, nativePp - 1, nativePp + 1), null, ratio, null,
+                nativePp == null ? null : new Stat(nativePp, nativePp - 1, nativePp + 1), null, ratio, null, 6,
+                ratio == null ? null : Decision.of(ratio, 0.95, 0.95), null,
                 Map.of("logits", 1.0, "total", 2.5), null, Map.of("KV cache", 1L << 20, "peak RSS", 3L << 30));
     }
 
@@ -129,6 +135,49 @@ class BenchTest {
         assertEquals(0.5, Ratio.of(new double[]{1, 2, 3}, new double[]{2, 4, 6}).median(), 0);
         assertEquals(5.0 / 16, Ratio.binomialCdf(4, 1), 1e-12);
         assertEquals(1.0, Ratio.binomialCdf(6, 6), 1e-12);
+        // a higher level widens the interval: 9 repetitions at 98.3% need the 1st and 9th (coverage 1 - 2 / 512)
+        assertEquals(new Ratio(5, 1, 9, 1 - 2.0 / 512), Ratio.of(ours, ones, 1 - 0.05 / 3));
+    }
+
+    @Test
+    void spreadIsTheMedianAbsoluteDeviationOverTheMedian() {
+        // median 10; deviations 0, 1, 1, 2, 10: their median 1, so a spread of 10%
+        Stat s = Stat.of(new double[]{10, 9, 11, 8, 20});
+        assertEquals(new Stat(10, 8, 20, 0.1), s);
+        assertEquals(0.0, Stat.of(new double[]{4, 4, 4}).spread(), 0);
+        assertTrue(Double.isNaN(new Stat(1, 1, 1).spread()));
+    }
+
+    @Test
+    void barsAreDecidedByTheIntervalAtEachLook() {
+        // looks: the first count, doubling, and the maximum
+        assertArrayEquals(new int[]{7, 14, 28}, Bench.looks(7, 28));
+        assertArrayEquals(new int[]{7, 14, 20}, Bench.looks(7, 20));
+        assertArrayEquals(new int[]{6}, Bench.looks(6, 0));
+        assertArrayEquals(new int[]{6}, Bench.looks(6, 6));
+        double level = 1 - 0.05 / 3;
+        Ratio above = new Ratio(1.02, 0.995, 1.05, 0.984), straddles = new Ratio(1.0, 0.98, 1.03, 0.99),
+                below = new Ratio(0.95, 0.94, 0.985, 0.99), thin = new Ratio(1.1, 1.05, 1.2, 0.9375);
+        assertEquals(Verdict.MET, Decision.of(above, 0.99, level).verdict());
+        assertEquals(Verdict.UNDECIDED, Decision.of(straddles, 0.99, level).verdict());
+        assertEquals(Verdict.MISSED, Decision.of(below, 0.99, level).verdict());
+        // an interval that covers with less than the level decides nothing, however far from the bar
+        assertEquals(Verdict.UNDECIDED, Decision.of(thin, 0.99, level).verdict());
+        // the bar is met at it exactly
+        assertEquals(Verdict.MET, Decision.of(new Ratio(1, 0.99, 1.1, 0.99), 0.99, level).verdict());
+        BenchOptions o = new BenchOptions();
+        o.ppBar = 0;
+        o.tgBar = 0.99;
+        double[] ones = new double[7];
+        Arrays.fill(ones, 1);
+        double[] fast = {1.01, 1.02, 1.00, 1.03, 0.995, 1.01, 1.02}, noisy = {1.01, 0.9, 1.1, 0.97, 1.02, 0.98, 1.0};
+        // 7 paired repetitions: min..max covers with 1 - 2/128, above 1 - 0.05/3; the prompt has no bar
+        assertTrue(Bench.decided(noisy, ones, fast, ones, 7, o, level));
+        assertFalse(Bench.decided(fast, ones, noisy, ones, 7, o, level));
+        // too few repetitions for the level: undecided
+        assertFalse(Bench.decided(fast, ones, fast, ones, 5, o, level));
+        o.ppBar = 0.95;
+        assertFalse(Bench.decided(noisy, ones, fast, ones, 7, o, level));
     }
 
     @Test
@@ -151,6 +200,13 @@ class BenchTest {
         assertEquals(0.75, b.get("pp_ratio_ci").get("low").asDouble(), 0);
         assertEquals(2.5, b.get("greedy_token_us").get("total").asDouble(), 0);
         assertTrue(a.get("pp_ratio_ci").get("low").isNull(), a.toString());
+        // b's prompt ratio 1.25 [0.75-1.75] holds the bar 0.95: undecided; no generation bar
+        assertEquals("undecided", b.get("pp_decision").get("verdict").asText());
+        assertEquals(0.95, b.get("pp_decision").get("bar").asDouble(), 0);
+        assertTrue(b.get("tg_decision").isNull() && b.get("reps").asInt() == 6, b.toString());
+        assertEquals(1.0, b.get("pp_tps").get("max").asDouble() - b.get("pp_tps").get("median").asDouble(), 0);
+        assertTrue(report.decisionMarkdown().contains("| b.gguf | prompt | 1.250 [0.750-1.750] | 0.960 | 0.950 | undecided | 6 | - | - |"),
+                report.decisionMarkdown());
         String md = report.markdown();
         assertTrue(md.startsWith("| hardware | backend | model | quant | size | params | threads | ctx | pp16 t/s (llama-java) |"), md);
         assertTrue(md.contains("| b.gguf | Q8_0 | 2.00 GB | 1.00 B | 4 | 640 | 2.00 (1.00-3.00) | 40.00 (39.00-41.00) | 1.250 [0.750-1.750] | 2.00 (1.00-3.00) | - | - |"), md);
@@ -173,8 +229,12 @@ class BenchTest {
         assertEquals(List.of(3, 2, 64, 8), List.of(o.reps, o.threads(), o.pp, o.tg));
         Bench defaults = new Bench();
         new CommandLine(defaults).parseArgs();
-        assertEquals(List.of(5, Runtime.getRuntime().availableProcessors(), 512, 128),
+        assertEquals(List.of(6, Runtime.getRuntime().availableProcessors(), 512, 128),
                 List.of(defaults.options.reps, defaults.options.threads(), defaults.options.pp, defaults.options.tg));
+        assertEquals(List.of(0.99, 0.0, 0.0), List.of(defaults.options.tgBar, defaults.options.ppBar, (double) defaults.options.maxReps));
+        Bench bars = new Bench();
+        new CommandLine(bars).parseArgs("--reps", "7", "--max-reps", "28", "--tg-bar", "0.95", "--pp-bar", "0.95");
+        assertEquals(List.of(7.0, 28.0, 0.95, 0.95), List.of((double) bars.options.reps, (double) bars.options.maxReps, bars.options.tgBar, bars.options.ppBar));
         assertEquals("CPU", defaults.options.backend());
         assertEquals(2, new CommandLine(new Bench()).execute("--frobnicate"));
     }
@@ -196,6 +256,10 @@ class BenchTest {
         assertNotNull(row.nativePp());
         assertNotNull(row.nativeTg());
         assertTrue(row.ppRatio().median() > 0 && row.tgRatio().median() > 0);
+        // one repetition decides nothing: its interval covers the median with no confidence
+        assertEquals(1, row.reps());
+        assertEquals(Verdict.UNDECIDED, row.tgDecision().verdict());
+        assertNull(row.ppDecision());
         assertTrue(row.greedyTokenUs().get("total") > 0 && row.sampledTokenUs().get("sample") > 0, row.toString());
         // the memory table holds the buffers llama.cpp reported while loading the F16 file (mapped; read into CPU and AMX
         // buffers on AMX CPUs, see CpuRepack) and creating the context
