@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -27,8 +28,9 @@ import java.util.function.Function;
  * defaults (coordinate descent: each setting's candidates measured with the best of the others so far), and measures
  * {@code llama-bench} with its defaults in the same run as the baseline. Prompt settings are judged by prompt speed,
  * the generation's threads by generation speed, the rest by the geometric mean of both. The best is then confirmed
- * against {@code llama-bench}'s defaults in {@code --reps} rounds back to back, judged by the median paired ratio
- * with its confidence interval (one pass of the search is at the mercy of the machine's drift).
+ * against {@code llama-bench}'s defaults in {@code --reps} rounds back to back (up to {@code --max-reps} while the 5%
+ * asked of the tuner is undecided), judged by the median paired ratio with its confidence interval (one pass of the
+ * search is at the mercy of the machine's drift): met, missed or undecided, on prompt and on generation.
  */
 public final class Tune {
 
@@ -84,28 +86,54 @@ public final class Tune {
         log.print(table(base));
         log.printf(Locale.ROOT, "%nbest of the search: %s%n", best.describe());
         // one pass of the search is at the mercy of the machine's drift: confirm the best against llama-bench's defaults,
-        // back to back, several times, and judge by the median of the paired ratios
-        int rounds = Math.max(1, o.reps);
-        double[] ppBest = new double[rounds], tgBest = new double[rounds], ppBase = new double[rounds], tgBase = new double[rounds];
-        for (int r = 0; r < rounds; r++) {
-            LlamaBench.Averages n = LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false);
+        // back to back (alternating who goes first), several times, and judge by the median of the paired ratios; with
+        // --max-reps, more rounds (looking again each time the count doubles) until the 5% bar is met on either side or
+        // decided on both, each look's interval at 1 - 0.05 / looks
+        int[] looks = Bench.looks(Math.max(1, o.reps), o.maxReps);
+        int max = looks[looks.length - 1];
+        double level = 1 - 0.05 / looks.length;
+        double[] ppBest = new double[max], tgBest = new double[max], ppBase = new double[max], tgBase = new double[max];
+        int rounds = 0;
+        Bench.Ratio ppGain = null, tgGain = null;
+        Bench.Decision ppWin = null, tgWin = null;
+        for (int r = 0; r < max; r++) {
+            boolean nativeFirst = r % 2 == 0;
+            LlamaBench.Averages n = nativeFirst ? LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false) : null;
             Trial t = measure("confirm " + (r + 1), best);
+            if (!nativeFirst) n = LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false);
             ppBase[r] = n.pp();
             tgBase[r] = n.tg();
             ppBest[r] = t == null ? Double.NaN : t.pp();
             tgBest[r] = t == null ? Double.NaN : t.tg();
             log.printf(Locale.ROOT, "    llama-bench defaults pp %.2f tg %.2f%n", n.pp(), n.tg());
+            rounds = r + 1;
+            if (Arrays.binarySearch(looks, rounds) < 0) continue;
+            ppGain = Bench.Ratio.of(Arrays.copyOf(ppBest, rounds), Arrays.copyOf(ppBase, rounds), level);
+            tgGain = Bench.Ratio.of(Arrays.copyOf(tgBest, rounds), Arrays.copyOf(tgBase, rounds), level);
+            ppWin = Bench.Decision.of(ppGain, WIN, level);
+            tgWin = Bench.Decision.of(tgGain, WIN, level);
+            boolean met = ppWin.verdict() == Bench.Verdict.MET || tgWin.verdict() == Bench.Verdict.MET;
+            boolean both = ppWin.verdict() != Bench.Verdict.UNDECIDED && tgWin.verdict() != Bench.Verdict.UNDECIDED;
+            if (met || both) break;
         }
-        Bench.Ratio ppGain = Bench.Ratio.of(ppBest, ppBase), tgGain = Bench.Ratio.of(tgBest, tgBase);
+        ppBest = Arrays.copyOf(ppBest, rounds);
+        tgBest = Arrays.copyOf(tgBest, rounds);
+        ppBase = Arrays.copyOf(ppBase, rounds);
+        tgBase = Arrays.copyOf(tgBase, rounds);
         current = new Trial("best", best, Bench.Stat.of(ppBest).median(), Bench.Stat.of(tgBest).median());
-        log.printf(Locale.ROOT, "best: %s%n  vs llama-bench's defaults, median of %d paired rounds: pp x%.3f [%.3f-%.3f], tg x%.3f [%.3f-%.3f]%n",
-                best.describe(), rounds, ppGain.median(), ppGain.low(), ppGain.high(), tgGain.median(), tgGain.low(), tgGain.high());
+        log.printf(Locale.ROOT, "best: %s%n  vs llama-bench's defaults, median of %d paired rounds (interval at %.1f%%): pp x%.3f [%.3f-%.3f], tg x%.3f [%.3f-%.3f]%n",
+                best.describe(), rounds, 100 * ppGain.confidence(), ppGain.median(), ppGain.low(), ppGain.high(), tgGain.median(), tgGain.low(), tgGain.high());
+        log.printf(Locale.ROOT, "  %.0f%% faster than llama-bench's defaults: prompt %s, generation %s%n", 100 * (WIN - 1),
+                verdict(ppWin), verdict(tgWin));
         if (profileOut != null) {
             ObjectNode root = Json.object().put("model", model.getFileName().toString());
             root.set("profile", best.json());
             root.putObject("measured").put("pp_tps", current.pp()).put("tg_tps", current.tg())
                     .put("llama_bench_pp_tps", Bench.Stat.of(ppBase).median()).put("llama_bench_tg_tps", Bench.Stat.of(tgBase).median())
-                    .put("pp_ratio", ppGain.median()).put("tg_ratio", tgGain.median()).put("rounds", rounds);
+                    .put("pp_ratio", ppGain.median()).put("tg_ratio", tgGain.median()).put("rounds", rounds)
+                    .put("pp_ratio_low", ppGain.low()).put("pp_ratio_high", ppGain.high())
+                    .put("tg_ratio_low", tgGain.low()).put("tg_ratio_high", tgGain.high()).put("confidence", ppGain.confidence())
+                    .put("pp_at_least_5_percent", verdict(ppWin)).put("tg_at_least_5_percent", verdict(tgWin));
             ArrayNode all = root.putArray("trials");
             for (Trial t : trials) all.addObject().put("setting", t.setting()).put("pp_tps", t.pp()).put("tg_tps", t.tg()).set("profile", t.profile().json());
             Files.createDirectories(profileOut.toAbsolutePath().getParent());
@@ -147,6 +175,13 @@ public final class Tune {
             log.printf(Locale.ROOT, "  %-28s not possible: %s%n", setting, e.getMessage());
             return null;
         }
+    }
+
+    /** The gain over llama-bench's defaults the tuner is asked for: 5%. */
+    static final double WIN = 1.05;
+
+    private static String verdict(Bench.Decision d) {
+        return d.verdict().name().toLowerCase(Locale.ROOT);
     }
 
     private static double score(Trial t) {

@@ -129,6 +129,15 @@ class CliTest {
         assertTrue(p.get("profile").has("huge_pages"), p.toString());
         for (JsonNode t : trials) assertTrue(t.get("pp_tps").asDouble() > 0 && t.get("tg_tps").asDouble() > 0, t.toString());
         assertTrue(p.get("measured").get("llama_bench_tg_tps").asDouble() > 0, p.toString());
+        // confirmed in --reps (6 by default) paired rounds, whose min..max covers the median gain with 1 - 2/64, and
+        // judged against the 5% asked of the tuner
+        JsonNode measured = p.get("measured");
+        assertEquals(6, measured.get("rounds").asInt());
+        assertEquals(1 - 2.0 / 64, measured.get("confidence").asDouble(), 1e-12);
+        assertTrue(measured.get("tg_ratio_low").asDouble() <= measured.get("tg_ratio").asDouble()
+                && measured.get("tg_ratio").asDouble() <= measured.get("tg_ratio_high").asDouble(), measured.toString());
+        assertTrue(List.of("met", "missed", "undecided").contains(measured.get("pp_at_least_5_percent").asText()), measured.toString());
+        assertTrue(out().contains("5% faster than llama-bench's defaults: prompt "), out());
         // the profile drives run: greedy text is the same whatever the settings (llama-simple's, as in runGreedyEqualsLlamaSimple)
         var r = TestSupport.run(List.of(TestSupport.tool("llama-simple").toString(), "-m", stories(), "-n", "24", "Once upon a time"), null, null, 120);
         ok("run", "-m", stories(), "--profile", profile.toString(), "--temp", "0", "-n", "24", "-p", "Once upon a time", "--ctx", "128");
