@@ -9,6 +9,8 @@ import dev.llamajava.bench.Bench.Stat;
 import dev.llamajava.internal.Json;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.RuntimeMXBean;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -119,7 +121,8 @@ public record BenchReport(String hardware, String backend, String build, int pp,
 
     /** @return the results as JSON (a number that is absent or not finite is null) */
     public String json() {
-        ObjectNode root = Json.object().put("hardware", hardware).put("backend", backend).put("build", build).put("date", date.toString());
+        ObjectNode root = Json.object().put("hardware", hardware).put("backend", backend).put("build", build).put("date", date.toString())
+                .put("jvm", jvm());
         ArrayNode results = root.putArray("results");
         for (Row r : rows) {
             ObjectNode o = results.addObject().put("model", r.model()).put("quant", r.quant()).put("size_bytes", r.sizeBytes())
@@ -150,6 +153,15 @@ public record BenchReport(String hardware, String backend, String build, int pp,
             }
         }
         return Json.pretty(root) + "\n";
+    }
+
+    /**
+     * @return this JVM's version and the options it was started with (the report is written by the process that
+     *         measured): the JVM's own settings move fast-token ratios by a few percent on a small machine
+     */
+    static String jvm() {
+        RuntimeMXBean rt = ManagementFactory.getRuntimeMXBean();
+        return (rt.getVmName() + " " + Runtime.version() + " " + String.join(" ", rt.getInputArguments())).strip();
     }
 
     private static void put(ObjectNode o, Stat s) {

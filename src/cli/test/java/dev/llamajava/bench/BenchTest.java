@@ -189,6 +189,10 @@ class BenchTest {
         assertEquals("test \"CPU\"", root.get("hardware").asText());
         assertEquals("CPU", root.get("backend").asText());
         assertEquals("2026-01-02T03:04:05Z", root.get("date").asText());
+        // the measuring JVM and its options (surefire's own -Xmx etc. are among them when it sets any)
+        String jvm = root.get("jvm").asText();
+        assertTrue(jvm.contains(Runtime.version().toString()), jvm);
+        for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) assertTrue(jvm.contains(arg), jvm);
         JsonNode a = root.get("results").get(0), b = root.get("results").get(1);
         assertEquals("a \"quoted\"\nname.gguf", a.get("model").asText());
         assertTrue(a.get("llama_bench_pp_tps").isNull() && a.get("pp_ratio").isNull() && a.get("tg_ratio").isNull()
