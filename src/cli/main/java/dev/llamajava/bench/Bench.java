@@ -105,17 +105,16 @@ public final class Bench implements Callable<Integer> {
          */
         public static Stat of(double[] samples) {
             if (samples.length == 0) throw new IllegalArgumentException("no samples");
-            double med = median(samples);
-            double[] dev = new double[samples.length];
-            for (int i = 0; i < dev.length; i++) dev[i] = Math.abs(samples[i] - med);
             double[] s = samples.clone();
             Arrays.sort(s);
-            return new Stat(med, s[0], s[s.length - 1], med == 0 ? Double.NaN : median(dev) / Math.abs(med));
+            double med = medianOfSorted(s);
+            double[] dev = new double[s.length];
+            for (int i = 0; i < dev.length; i++) dev[i] = Math.abs(s[i] - med);
+            Arrays.sort(dev);
+            return new Stat(med, s[0], s[s.length - 1], med == 0 ? Double.NaN : medianOfSorted(dev) / Math.abs(med));
         }
 
-        private static double median(double[] samples) {
-            double[] s = samples.clone();
-            Arrays.sort(s);
+        private static double medianOfSorted(double[] s) {
             int n = s.length;
             return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
         }
@@ -190,7 +189,12 @@ public final class Bench implements Callable<Integer> {
         /** the whole interval is below the bar */
         MISSED,
         /** the interval holds the bar, or too few repetitions were run for the level */
-        UNDECIDED
+        UNDECIDED;
+
+        /** @return the verdict as the tables and the JSON write it: met, missed or undecided */
+        public String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
     }
 
     /**
@@ -216,18 +220,45 @@ public final class Bench implements Callable<Integer> {
     }
 
     /**
-     * When the bench looks at its ratios: after {@code reps} repetitions, then each time the count doubles, and at
-     * {@code maxReps}; it stops at the first look where every ratio with a bar is decided.
+     * When paired repetitions are judged against their bars: after {@code reps}, then each time the count doubles, and at
+     * {@code maxReps}, stopping at the first look that decides. Each look's interval covers with {@code level} = 1 -
+     * 0.05 / looks, so that deciding at whichever look is wrong with a chance of 5% at most (Bonferroni).
      *
-     * @param reps    the first look
-     * @param maxReps the last (no more than {@code reps}: one look)
-     * @return the repetition counts to look at, ascending
+     * @param at    the repetition counts to look at, ascending
+     * @param level the coverage each look's interval needs
      */
-    static int[] looks(int reps, int maxReps) {
-        List<Integer> at = new ArrayList<>();
-        for (int n = reps; n < maxReps; n *= 2) at.add(n);
-        at.add(Math.max(reps, maxReps));
-        return at.stream().mapToInt(Integer::intValue).toArray();
+    record Looks(int[] at, double level) {
+        /**
+         * @param reps    the first look
+         * @param maxReps the last (no more than {@code reps}: one look)
+         * @return the schedule
+         */
+        static Looks of(int reps, int maxReps) {
+            List<Integer> at = new ArrayList<>();
+            for (int n = reps; n < maxReps; n *= 2) at.add(n);
+            at.add(Math.max(reps, maxReps));
+            return new Looks(at.stream().mapToInt(Integer::intValue).toArray(), 1 - 0.05 / at.size());
+        }
+
+        /** @return the most repetitions to run */
+        int last() {
+            return at[at.length - 1];
+        }
+
+        /** @return whether the ratios are judged after {@code n} repetitions */
+        boolean isLook(int n) {
+            return Arrays.binarySearch(at, n) >= 0;
+        }
+
+        /** @return the median ratio over the first {@code n} paired repetitions, its interval at this level */
+        Ratio ratio(double[] ours, double[] theirs, int n) {
+            return Ratio.of(Arrays.copyOf(ours, n), Arrays.copyOf(theirs, n), level);
+        }
+
+        /** @return the ratio against the bar at this level, null when there is no bar (0) */
+        Decision decide(Ratio r, double bar) {
+            return bar > 0 ? Decision.of(r, bar, level) : null;
+        }
     }
 
     /**
@@ -250,9 +281,8 @@ public final class Bench implements Callable<Integer> {
     static Row benchModel(Path model, BenchOptions o, Path llamaBench, PrintStream log) throws Exception {
         if (o.reps < 1 || o.inner < 1) throw new IllegalArgumentException("--reps and --inner must be 1 or more: " + o.reps + ", " + o.inner);
         int threads = o.threads(), pp = o.pp, tg = o.tg, inner = o.inner;
-        int[] looks = llamaBench != null ? looks(o.reps, o.maxReps) : new int[]{o.reps};
-        int reps = looks[looks.length - 1];
-        double level = 1 - 0.05 / looks.length;
+        Looks looks = Looks.of(o.reps, llamaBench != null ? o.maxReps : 0);
+        int reps = looks.last();
         if (!o.rpc.isEmpty() && llamaBench != null) {
             throw new IllegalArgumentException("--rpc with llama-bench side by side: an rpc-server serves one client at a time, and"
                     + " this side holds its connection; run llama-bench --rpc on its own");
@@ -260,8 +290,8 @@ public final class Bench implements Callable<Integer> {
         FileFacts facts = FileFacts.of(model);
         log.println("  " + model.getFileName() + ": " + o.reps + (reps > o.reps ? " to " + reps : "") + " repetitions of " + inner + " runs"
                 + (llamaBench != null ? ", llama-bench and llama-java back to back, alternating who goes first" : "")
-                + (reps > o.reps ? "; more until the bars are decided (looks at " + Arrays.toString(looks) + ", each at "
-                        + String.format(Locale.ROOT, "%.1f%%", 100 * level) + ")" : ""));
+                + (reps > o.reps ? "; more until the bars are decided (looks at " + Arrays.toString(looks.at()) + ", each at "
+                        + String.format(Locale.ROOT, "%.1f%%", 100 * looks.level()) + ")" : ""));
         double[] load = new double[Math.max(1, Math.min(o.reps, 3))];
         MemoryTable.resetPeak();
         MemoryTable.Snapshot before = MemoryTable.snapshot(model);
@@ -328,7 +358,7 @@ public final class Bench implements Callable<Integer> {
                 log.printf(Locale.ROOT, "    rep %d: pp %.2f / %.2f t/s, tg %.2f / %.2f t/s (llama-java / llama-bench)%n", r + 1, ppTs[r],
                         natPp[r], tgTs[r], natTg[r]);
                 done = r + 1;
-                if (done < reps && Arrays.binarySearch(looks, done) >= 0 && decided(ppTs, natPp, tgTs, natTg, done, o, level)) {
+                if (done < reps && looks.isLook(done) && decided(ppTs, natPp, tgTs, natTg, done, o, looks)) {
                     log.printf(Locale.ROOT, "    decided after %d repetitions%n", done);
                     break;
                 }
@@ -356,26 +386,22 @@ public final class Bench implements Callable<Integer> {
             GenerationResult s1 = medianRun(ctx, first, chain);
             addScaled(sampled, s1.perTokenBreakdown(), 1e-3);
             boolean nat = llamaBench != null;
+            Ratio ppRatio = nat ? looks.ratio(ppTs, natPp, done) : null, tgRatio = nat ? looks.ratio(tgTs, natTg, done) : null;
             Map<String, Long> memory = MemoryTable.of(mm, ctx, model, before, loaded);
             if (natPeak > 0) memory.put(MemoryTable.LLAMA_BENCH_PEAK, natPeak);
             return new Row(model.getFileName().toString(), facts.fileType(), facts.size(), facts.parameters(), threads, pp + tg,
                     Stat.of(ppTs), Stat.of(tgTs), Stat.of(ttft), ttftPrompt, Stat.of(ttftOver).median(), overhead, Stat.of(load), memory.get(MemoryTable.PEAK),
                     nat ? Stat.of(natPp) : null, nat ? Stat.of(natTg) : null,
-                    nat ? Ratio.of(ppTs, natPp, level) : null, nat ? Ratio.of(tgTs, natTg, level) : null, done,
-                    nat ? decision(ppTs, natPp, o.ppBar, level) : null, nat ? decision(tgTs, natTg, o.tgBar, level) : null,
+                    ppRatio, tgRatio, done, ppRatio == null ? null : looks.decide(ppRatio, o.ppBar),
+                    tgRatio == null ? null : looks.decide(tgRatio, o.tgBar),
                     withTotal(greedy, g1), withTotal(sampled, s1), memory);
         }
     }
 
-    /** @return the ratio over the first repetitions against the bar, null when there is no bar (0) */
-    private static Decision decision(double[] ours, double[] theirs, double bar, double level) {
-        return bar > 0 ? Decision.of(Ratio.of(ours, theirs, level), bar, level) : null;
-    }
-
     /** @return whether every ratio with a bar is decided over the first {@code n} repetitions */
-    static boolean decided(double[] pp, double[] natPp, double[] tg, double[] natTg, int n, BenchOptions o, double level) {
-        Decision a = decision(Arrays.copyOf(pp, n), Arrays.copyOf(natPp, n), o.ppBar, level);
-        Decision b = decision(Arrays.copyOf(tg, n), Arrays.copyOf(natTg, n), o.tgBar, level);
+    static boolean decided(double[] pp, double[] natPp, double[] tg, double[] natTg, int n, BenchOptions o, Looks looks) {
+        Decision a = looks.decide(looks.ratio(pp, natPp, n), o.ppBar);
+        Decision b = looks.decide(looks.ratio(tg, natTg, n), o.tgBar);
         return (a == null || a.verdict() != Verdict.UNDECIDED) && (b == null || b.verdict() != Verdict.UNDECIDED);
     }
 

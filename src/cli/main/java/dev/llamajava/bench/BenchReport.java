@@ -91,7 +91,7 @@ public record BenchReport(String hardware, String backend, String build, int pp,
     private static void decisionLine(StringBuilder sb, Row r, String what, Ratio ratio, Decision d, Stat ours, Stat theirs) {
         if (ratio == null) return;
         sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %s | %s | %d | %s | %s |%n", r.model(), what, fmt(ratio), ratio.confidence(),
-                d == null ? "-" : String.format(Locale.ROOT, "%.3f", d.bar()), d == null ? "-" : d.verdict().name().toLowerCase(Locale.ROOT),
+                d == null ? "-" : String.format(Locale.ROOT, "%.3f", d.bar()), d == null ? "-" : d.verdict().label(),
                 r.reps(), percent(ours), percent(theirs)));
     }
 
@@ -177,7 +177,7 @@ public record BenchReport(String hardware, String backend, String build, int pp,
             o.putNull(field);
             return;
         }
-        ObjectNode n = o.putObject(field).put("verdict", d.verdict().name().toLowerCase(Locale.ROOT));
+        ObjectNode n = o.putObject(field).put("verdict", d.verdict().label());
         put(n, "bar", d.bar());
         put(n, "level", d.level());
     }

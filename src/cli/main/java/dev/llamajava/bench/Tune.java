@@ -89,9 +89,8 @@ public final class Tune {
         // back to back (alternating who goes first), several times, and judge by the median of the paired ratios; with
         // --max-reps, more rounds (looking again each time the count doubles) until the 5% bar is met on either side or
         // decided on both, each look's interval at 1 - 0.05 / looks
-        int[] looks = Bench.looks(Math.max(1, o.reps), o.maxReps);
-        int max = looks[looks.length - 1];
-        double level = 1 - 0.05 / looks.length;
+        Bench.Looks looks = Bench.Looks.of(Math.max(1, o.reps), o.maxReps);
+        int max = looks.last();
         double[] ppBest = new double[max], tgBest = new double[max], ppBase = new double[max], tgBase = new double[max];
         int rounds = 0;
         Bench.Ratio ppGain = null, tgGain = null;
@@ -107,20 +106,16 @@ public final class Tune {
             tgBest[r] = t == null ? Double.NaN : t.tg();
             log.printf(Locale.ROOT, "    llama-bench defaults pp %.2f tg %.2f%n", n.pp(), n.tg());
             rounds = r + 1;
-            if (Arrays.binarySearch(looks, rounds) < 0) continue;
-            ppGain = Bench.Ratio.of(Arrays.copyOf(ppBest, rounds), Arrays.copyOf(ppBase, rounds), level);
-            tgGain = Bench.Ratio.of(Arrays.copyOf(tgBest, rounds), Arrays.copyOf(tgBase, rounds), level);
-            ppWin = Bench.Decision.of(ppGain, WIN, level);
-            tgWin = Bench.Decision.of(tgGain, WIN, level);
+            if (!looks.isLook(rounds)) continue;
+            ppGain = looks.ratio(ppBest, ppBase, rounds);
+            tgGain = looks.ratio(tgBest, tgBase, rounds);
+            ppWin = looks.decide(ppGain, WIN);
+            tgWin = looks.decide(tgGain, WIN);
             boolean met = ppWin.verdict() == Bench.Verdict.MET || tgWin.verdict() == Bench.Verdict.MET;
             boolean both = ppWin.verdict() != Bench.Verdict.UNDECIDED && tgWin.verdict() != Bench.Verdict.UNDECIDED;
             if (met || both) break;
         }
-        ppBest = Arrays.copyOf(ppBest, rounds);
-        tgBest = Arrays.copyOf(tgBest, rounds);
-        ppBase = Arrays.copyOf(ppBase, rounds);
-        tgBase = Arrays.copyOf(tgBase, rounds);
-        current = new Trial("best", best, Bench.Stat.of(ppBest).median(), Bench.Stat.of(tgBest).median());
+        current = new Trial("best", best, median(ppBest, rounds), median(tgBest, rounds));
         log.printf(Locale.ROOT, "best: %s%n  vs llama-bench's defaults, median of %d paired rounds (interval at %.1f%%): pp x%.3f [%.3f-%.3f], tg x%.3f [%.3f-%.3f]%n",
                 best.describe(), rounds, 100 * ppGain.confidence(), ppGain.median(), ppGain.low(), ppGain.high(), tgGain.median(), tgGain.low(), tgGain.high());
         log.printf(Locale.ROOT, "  %.0f%% faster than llama-bench's defaults: prompt %s, generation %s%n", 100 * (WIN - 1),
@@ -129,7 +124,7 @@ public final class Tune {
             ObjectNode root = Json.object().put("model", model.getFileName().toString());
             root.set("profile", best.json());
             root.putObject("measured").put("pp_tps", current.pp()).put("tg_tps", current.tg())
-                    .put("llama_bench_pp_tps", Bench.Stat.of(ppBase).median()).put("llama_bench_tg_tps", Bench.Stat.of(tgBase).median())
+                    .put("llama_bench_pp_tps", median(ppBase, rounds)).put("llama_bench_tg_tps", median(tgBase, rounds))
                     .put("pp_ratio", ppGain.median()).put("tg_ratio", tgGain.median()).put("rounds", rounds)
                     .put("pp_ratio_low", ppGain.low()).put("pp_ratio_high", ppGain.high())
                     .put("tg_ratio_low", tgGain.low()).put("tg_ratio_high", tgGain.high()).put("confidence", ppGain.confidence())
@@ -181,7 +176,12 @@ public final class Tune {
     static final double WIN = 1.05;
 
     private static String verdict(Bench.Decision d) {
-        return d.verdict().name().toLowerCase(Locale.ROOT);
+        return d.verdict().label();
+    }
+
+    /** @return the median of the first {@code n} values */
+    private static double median(double[] values, int n) {
+        return Bench.Stat.of(Arrays.copyOf(values, n)).median();
     }
 
     private static double score(Trial t) {

@@ -151,11 +151,14 @@ class BenchTest {
     @Test
     void barsAreDecidedByTheIntervalAtEachLook() {
         // looks: the first count, doubling, and the maximum
-        assertArrayEquals(new int[]{7, 14, 28}, Bench.looks(7, 28));
-        assertArrayEquals(new int[]{7, 14, 20}, Bench.looks(7, 20));
-        assertArrayEquals(new int[]{6}, Bench.looks(6, 0));
-        assertArrayEquals(new int[]{6}, Bench.looks(6, 6));
+        assertArrayEquals(new int[]{7, 14, 28}, Bench.Looks.of(7, 28).at());
+        assertArrayEquals(new int[]{7, 14, 20}, Bench.Looks.of(7, 20).at());
+        assertArrayEquals(new int[]{6}, Bench.Looks.of(6, 0).at());
+        assertArrayEquals(new int[]{6}, Bench.Looks.of(6, 6).at());
+        Bench.Looks looks = Bench.Looks.of(7, 28);
         double level = 1 - 0.05 / 3;
+        assertEquals(level, looks.level(), 1e-15);
+        assertEquals(0.95, Bench.Looks.of(6, 0).level(), 0);
         Ratio above = new Ratio(1.02, 0.995, 1.05, 0.984), straddles = new Ratio(1.0, 0.98, 1.03, 0.99),
                 below = new Ratio(0.95, 0.94, 0.985, 0.99), thin = new Ratio(1.1, 1.05, 1.2, 0.9375);
         assertEquals(Verdict.MET, Decision.of(above, 0.99, level).verdict());
@@ -172,12 +175,12 @@ class BenchTest {
         Arrays.fill(ones, 1);
         double[] fast = {1.01, 1.02, 1.00, 1.03, 0.995, 1.01, 1.02}, noisy = {1.01, 0.9, 1.1, 0.97, 1.02, 0.98, 1.0};
         // 7 paired repetitions: min..max covers with 1 - 2/128, above 1 - 0.05/3; the prompt has no bar
-        assertTrue(Bench.decided(noisy, ones, fast, ones, 7, o, level));
-        assertFalse(Bench.decided(fast, ones, noisy, ones, 7, o, level));
+        assertTrue(Bench.decided(noisy, ones, fast, ones, 7, o, looks));
+        assertFalse(Bench.decided(fast, ones, noisy, ones, 7, o, looks));
         // too few repetitions for the level: undecided
-        assertFalse(Bench.decided(fast, ones, fast, ones, 5, o, level));
+        assertFalse(Bench.decided(fast, ones, fast, ones, 5, o, looks));
         o.ppBar = 0.95;
-        assertFalse(Bench.decided(noisy, ones, fast, ones, 7, o, level));
+        assertFalse(Bench.decided(noisy, ones, fast, ones, 7, o, looks));
     }
 
     @Test
