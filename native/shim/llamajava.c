@@ -12,6 +12,19 @@ bool llamajava_abort_flag_callback(void * data) {
     return data != 0 && __atomic_load_n((const int *) data, __ATOMIC_ACQUIRE) != 0;
 }
 
+bool llamajava_abort_poll_callback(void * data) {
+    llamajava_abort_poll * p = (llamajava_abort_poll *) data;
+    if (p == 0) return false;
+    if (__atomic_load_n(&p->flag, __ATOMIC_ACQUIRE) != 0) return true;
+    if (p->check == 0) return false;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t now = (int64_t) t.tv_sec * 1000000000LL + t.tv_nsec;
+    if (now < p->next_ns) return false;
+    p->next_ns = now + p->interval_ns;
+    return ((bool (*)(void *)) p->check)(data);
+}
+
 static int32_t argmax_scalar(const float * values, int32_t n) {
     int32_t best = 0;
     float max = values[0];

@@ -18,6 +18,21 @@ extern "C" {
 // no upcall runs on the hot path.
 LLAMAJAVA_API bool llamajava_abort_flag_callback(void * data);
 
+// The state of llamajava_abort_poll_callback. flag comes first, so llamajava_abort_flag_callback reads the same memory.
+typedef struct llamajava_abort_poll {
+    int32_t flag;        // non-zero: abort (Java sets it)
+    int32_t reserved;
+    int64_t next_ns;     // CLOCK_MONOTONIC time of the next check (0: at the first call)
+    int64_t interval_ns; // time between two checks
+    void *  check;       // bool (*)(void * data), called with this struct; null: the flag alone
+} llamajava_abort_poll;
+
+// An abort callback for a long decode (a prompt): true once the flag is non-zero (read at every call, that is at every
+// graph node), or when check says so. check (a Java upcall: is the decoding thread interrupted?) runs at the first call
+// at or after next_ns and then at most once per interval_ns, not at every node: an upcall per node cost about 3% of a
+// 64-token prompt of a small model.
+LLAMAJAVA_API bool llamajava_abort_poll_callback(void * data);
+
 // Index of the largest of n floats (the first one on ties), as llama.cpp's greedy sampler picks it;
 // lets a pure greedy generation skip building the 128K-entry candidate array each token.
 LLAMAJAVA_API int32_t llamajava_argmax(const float * values, int32_t n);

@@ -4,6 +4,7 @@ import dev.llamajava.ffi.ggml_abort_callback;
 import dev.llamajava.ffi.llama_batch;
 import dev.llamajava.ffi.llama_context_params;
 import dev.llamajava.ffi.llama_h;
+import dev.llamajava.ffi.llamajava_abort_poll;
 import dev.llamajava.internal.LogSoftmax;
 import dev.llamajava.internal.NativeMemory;
 import dev.llamajava.internal.loader.Natives;
@@ -37,13 +38,20 @@ import java.util.Objects;
  */
 public final class LlamaContext extends NativeResource {
 
-    /** The abort check on the prompt path: the flag, or an interrupt of the decoding thread. One stub per JVM. */
+    /**
+     * The prompt path's interrupt check: an upcall that the shim's {@code llamajava_abort_poll_callback} makes at the
+     * first graph node of a prompt and then at most every {@link #POLL_NANOS} (it reads the abort flag itself at every
+     * node). One stub per JVM.
+     */
     private static final class PromptAbort {
-        static final MemorySegment STUB = ggml_abort_callback.allocate(PromptAbort::check, Arena.global());
+        static final MemorySegment STUB = ggml_abort_callback.allocate(PromptAbort::interrupted, Arena.global());
 
-        private static boolean check(MemorySegment flag) {
+        /** Time between two interrupt checks of a prompt's decode: how late an interrupt may stop it, beyond a node. */
+        static final long POLL_NANOS = 1_000_000;
+
+        private static boolean interrupted(MemorySegment poll) {
             try {
-                return flag.reinterpret(4).get(ValueLayout.JAVA_INT, 0) != 0 || Thread.currentThread().isInterrupted();
+                return Thread.currentThread().isInterrupted();
             } catch (Throwable e) {
                 return false;
             }
@@ -121,6 +129,7 @@ public final class LlamaContext extends NativeResource {
     private final Map<String, Long> kvBuffers;
     private final Map<String, Long> computeBuffers;
     private final MemorySegment shimAbort;
+    private final MemorySegment pollAbort;
     /** Greedy sampling in the graph, and whether the last decode's logits exist. */
     final BackendGreedy greedy;
 
@@ -147,6 +156,7 @@ public final class LlamaContext extends NativeResource {
         this.batch = llama_batch.allocate(arena); // zeroed: embd, pos, seq ids and logits stay NULL (llama.cpp's defaults)
         llama_batch.token(batch, tokenBuf);
         this.shimAbort = llama_h.llamajava_abort_flag_callback$address();
+        this.pollAbort = llama_h.llamajava_abort_poll_callback$address();
         llama_h.llama_set_abort_callback(ptr, shimAbort, abort.flag);
     }
 
@@ -166,7 +176,10 @@ public final class LlamaContext extends NativeResource {
             Arena arena = Arena.ofShared();
             MemorySegment ctx = MemorySegment.NULL;
             try {
-                AbortFlag abort = new AbortFlag(arena.allocate(ValueLayout.JAVA_INT));
+                MemorySegment poll = llamajava_abort_poll.allocate(arena); // zeroed: the flag down
+                llamajava_abort_poll.interval_ns(poll, PromptAbort.POLL_NANOS);
+                llamajava_abort_poll.check(poll, PromptAbort.STUB);
+                AbortFlag abort = new AbortFlag(poll);
                 MemorySegment p = llama_h.llama_context_default_params(arena);
                 llama_context_params.n_ctx(p, params.contextSize());
                 llama_context_params.n_batch(p, params.batchSize());
@@ -678,7 +691,8 @@ public final class LlamaContext extends NativeResource {
      */
     int decodeTokens(MemorySegment ctx, int[] tokens, int from, int to) {
         views.invalidate();
-        llama_h.llama_set_abort_callback(ctx, PromptAbort.STUB, abort.flag);
+        llamajava_abort_poll.next_ns(abort.flag, 0); // the interrupt checked at the first node
+        llama_h.llama_set_abort_callback(ctx, pollAbort, abort.flag);
         try {
             for (int i = from; i < to; i += nBatch) {
                 int n = Math.min(nBatch, to - i);

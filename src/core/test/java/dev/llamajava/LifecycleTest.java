@@ -10,6 +10,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
@@ -172,6 +173,53 @@ class LifecycleTest {
                 }
             }
             assertTrue(inDecode > 0, "no close landed inside the prompt decode");
+        }
+    }
+
+    /**
+     * An interrupt of the thread inside a long prompt's llama_decode stops that decode (the shim polls the interrupt
+     * about once a millisecond, not at every graph node): the stream ends cancelled, well before the whole prompt would
+     * have been decoded, and the context works afterwards.
+     */
+    @Test
+    void interruptStopsAPromptDecode() throws Exception {
+        Path model = SyntheticModels.cached(SyntheticModel.LLAMA_3_2_1B, 42, "Q4_K_M", null);
+        String longPrompt = "The quick brown fox jumps over the lazy dog. ".repeat(40);
+        GenerationParams one = GenerationParams.builder().greedy().maxTokens(1).build();
+        try (LlamaModel m = LlamaModel.load(model);
+             LlamaContext ctx = LlamaContext.create(m, ContextParams.builder().contextSize(1024).build())) {
+            long whole;
+            try (TokenStream ts = ctx.generate(longPrompt, one)) {
+                whole = ts.result().promptNanos();
+            }
+            for (int i = 0; i < 3; i++) {
+                TokenStream ts = ctx.generate(longPrompt, one);
+                AtomicReference<Throwable> err = new AtomicReference<>();
+                AtomicLong ended = new AtomicLong();
+                Thread reader = Thread.ofPlatform().start(() -> {
+                    try {
+                        while (ts.hasNext()) ts.next();
+                    } catch (Throwable t) {
+                        err.set(t);
+                    }
+                    ended.set(System.nanoTime());
+                });
+                Thread.sleep(TimeUnit.NANOSECONDS.toMillis(whole / 10)); // inside the prompt's decode
+                long interrupted = System.nanoTime();
+                reader.interrupt();
+                reader.join(TimeUnit.SECONDS.toMillis(60));
+                assertFalse(reader.isAlive(), "the reader did not finish after the interrupt");
+                assertEquals(null, err.get());
+                assertEquals(StopReason.CANCELLED, ts.stopReason());
+                assertEquals(0, ts.result().generatedTokens());
+                long after = ended.get() - interrupted;
+                assertTrue(after < whole / 2, "stopped " + after / 1e6 + " ms after the interrupt; the whole prompt takes "
+                        + whole / 1e6 + " ms");
+                ts.close();
+                try (TokenStream again = ctx.generate("Hello", one)) {
+                    assertEquals(1, again.result().generatedTokens());
+                }
+            }
         }
     }
 

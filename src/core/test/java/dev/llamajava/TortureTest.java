@@ -108,6 +108,18 @@ class TortureTest {
              TokenStream s = c.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(4).build())) {
             assertEquals(4, s.result().generatedTokens());
         }
+        // and so do the tiny model's tokens picked in the graph by llama-java's ops (the default there), which the torture
+        // ran beside cancels and closes: the same greedy tokens as llama.cpp's own sampler on the host
+        try (LlamaModel m = LlamaModel.load(tiny);
+             LlamaContext c = LlamaContext.create(m, ContextParams.builder().contextSize(64).build())) {
+            System.clearProperty("llama.sampling.backend");
+            Greedy graph = greedy(c);
+            System.setProperty("llama.sampling.backend", "off");
+            Greedy host = greedy(c);
+            assertTrue(graph.result().graphSampleNanos() > 0, "picked in the graph by default: " + graph.result());
+            assertEquals(0, host.result().graphSampleNanos(), "picked on the host: " + host.result());
+            assertEquals(host.ids(), graph.ids());
+        }
     }
 
     private void step(Op op, Random r, Path model) {
@@ -181,6 +193,19 @@ class TortureTest {
                 LlamaModel m = pick(models, r);
                 if (m != null) m.detokenize(m.tokenize("Once upon a time"));
             }
+        }
+    }
+
+    /** Greedy tokens of a short prompt, with the run's result. */
+    record Greedy(List<Integer> ids, GenerationResult result) {
+    }
+
+    private static Greedy greedy(LlamaContext c) {
+        try (TokenStream s = c.generate("Once upon a time", GenerationParams.builder().greedy().maxTokens(8).build())) {
+            List<Integer> ids = new ArrayList<>();
+            s.forEachRemaining(t -> ids.add(t.id()));
+            assertEquals(8, ids.size());
+            return new Greedy(List.copyOf(ids), s.result());
         }
     }
 

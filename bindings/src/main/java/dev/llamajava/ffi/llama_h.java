@@ -9672,13 +9672,46 @@ public final class llama_h {
         }
     }
 
+    private static final class llamajava_abort_poll_callback {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_BOOL, llama_h.C_POINTER);
+        static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_abort_poll_callback");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** {@code llamajava_abort_poll_callback} ( llamajava.h:34 ). */
+    public static FunctionDescriptor llamajava_abort_poll_callback$descriptor() { return llamajava_abort_poll_callback.DESC; }
+
+    public static MethodHandle llamajava_abort_poll_callback$handle() { return llamajava_abort_poll_callback.HANDLE; }
+
+    public static MemorySegment llamajava_abort_poll_callback$address() { return llamajava_abort_poll_callback.ADDR; }
+
+    /**
+     * Calls {@code llamajava_abort_poll_callback}.
+     * <pre>
+     * An abort callback for a long decode (a prompt): true once the flag is non-zero (read at every call, that is at every
+     * graph node), or when check says so. check (a Java upcall: is the decoding thread interrupted?) runs at the first call
+     * at or after next_ns and then at most once per interval_ns, not at every node: an upcall per node cost about 3% of a
+     * 64-token prompt of a small model.
+     * </pre>
+     */
+    public static boolean llamajava_abort_poll_callback(MemorySegment data) {
+        var mh$ = llamajava_abort_poll_callback.HANDLE;
+        try {
+            return (boolean) mh$.invokeExact(data);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static final class llamajava_argmax {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(llama_h.C_INT, llama_h.C_POINTER, llama_h.C_INT);
         static final MemorySegment ADDR = SYMBOLS.findOrThrow("llamajava_argmax");
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_argmax} ( llamajava.h:23 ). */
+    /** {@code llamajava_argmax} ( llamajava.h:38 ). */
     public static FunctionDescriptor llamajava_argmax$descriptor() { return llamajava_argmax.DESC; }
 
     public static MethodHandle llamajava_argmax$handle() { return llamajava_argmax.HANDLE; }
@@ -9709,7 +9742,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_argmax_ith} ( llamajava.h:28 ). */
+    /** {@code llamajava_argmax_ith} ( llamajava.h:43 ). */
     public static FunctionDescriptor llamajava_argmax_ith$descriptor() { return llamajava_argmax_ith.DESC; }
 
     public static MethodHandle llamajava_argmax_ith$handle() { return llamajava_argmax_ith.HANDLE; }
@@ -9741,7 +9774,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_top_k} ( llamajava.h:34 ). */
+    /** {@code llamajava_top_k} ( llamajava.h:49 ). */
     public static FunctionDescriptor llamajava_top_k$descriptor() { return llamajava_top_k.DESC; }
 
     public static MethodHandle llamajava_top_k$handle() { return llamajava_top_k.HANDLE; }
@@ -9774,7 +9807,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_top_k} ( llamajava.h:42 ). */
+    /** {@code llamajava_sample_top_k} ( llamajava.h:57 ). */
     public static FunctionDescriptor llamajava_sample_top_k$descriptor() { return llamajava_sample_top_k.DESC; }
 
     public static MethodHandle llamajava_sample_top_k$handle() { return llamajava_sample_top_k.HANDLE; }
@@ -9809,7 +9842,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_default_chain} ( llamajava.h:50 ). */
+    /** {@code llamajava_sample_default_chain} ( llamajava.h:65 ). */
     public static FunctionDescriptor llamajava_sample_default_chain$descriptor() { return llamajava_sample_default_chain.DESC; }
 
     public static MethodHandle llamajava_sample_default_chain$handle() { return llamajava_sample_default_chain.HANDLE; }
@@ -9844,7 +9877,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_sample_grammar} ( llamajava.h:62 ). */
+    /** {@code llamajava_sample_grammar} ( llamajava.h:77 ). */
     public static FunctionDescriptor llamajava_sample_grammar$descriptor() { return llamajava_sample_grammar.DESC; }
 
     public static MethodHandle llamajava_sample_grammar$handle() { return llamajava_sample_grammar.HANDLE; }
@@ -9882,7 +9915,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_graph_sampler_init} ( llamajava.h:71 ). */
+    /** {@code llamajava_graph_sampler_init} ( llamajava.h:86 ). */
     public static FunctionDescriptor llamajava_graph_sampler_init$descriptor() { return llamajava_graph_sampler_init.DESC; }
 
     public static MethodHandle llamajava_graph_sampler_init$handle() { return llamajava_graph_sampler_init.HANDLE; }
@@ -9917,7 +9950,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_graph_sampler_set} ( llamajava.h:77 ). */
+    /** {@code llamajava_graph_sampler_set} ( llamajava.h:92 ). */
     public static FunctionDescriptor llamajava_graph_sampler_set$descriptor() { return llamajava_graph_sampler_set.DESC; }
 
     public static MethodHandle llamajava_graph_sampler_set$handle() { return llamajava_graph_sampler_set.HANDLE; }
@@ -9950,7 +9983,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_graph_sampler_last} ( llamajava.h:84 ). */
+    /** {@code llamajava_graph_sampler_last} ( llamajava.h:99 ). */
     public static FunctionDescriptor llamajava_graph_sampler_last$descriptor() { return llamajava_graph_sampler_last.DESC; }
 
     public static MethodHandle llamajava_graph_sampler_last$handle() { return llamajava_graph_sampler_last.HANDLE; }
@@ -9984,7 +10017,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_graph_sampler_ns} ( llamajava.h:88 ). */
+    /** {@code llamajava_graph_sampler_ns} ( llamajava.h:103 ). */
     public static FunctionDescriptor llamajava_graph_sampler_ns$descriptor() { return llamajava_graph_sampler_ns.DESC; }
 
     public static MethodHandle llamajava_graph_sampler_ns$handle() { return llamajava_graph_sampler_ns.HANDLE; }
@@ -10015,7 +10048,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_regex_check} ( llamajava.h:92 ). */
+    /** {@code llamajava_regex_check} ( llamajava.h:107 ). */
     public static FunctionDescriptor llamajava_regex_check$descriptor() { return llamajava_regex_check.DESC; }
 
     public static MethodHandle llamajava_regex_check$handle() { return llamajava_regex_check.HANDLE; }
@@ -10046,7 +10079,7 @@ public final class llama_h {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** {@code llamajava_shim_version} ( llamajava.h:95 ). */
+    /** {@code llamajava_shim_version} ( llamajava.h:110 ). */
     public static FunctionDescriptor llamajava_shim_version$descriptor() { return llamajava_shim_version.DESC; }
 
     public static MethodHandle llamajava_shim_version$handle() { return llamajava_shim_version.HANDLE; }
