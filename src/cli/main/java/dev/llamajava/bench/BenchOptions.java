@@ -29,6 +29,9 @@ public final class BenchOptions {
     @Option(names = "--inner", defaultValue = "1", description = "Runs per repetition on each side, averaged (llama-bench -r N; default: ${DEFAULT-VALUE}). "
             + "Fast models (a token in well under a millisecond) need several for a steady number.")
     int inner = 1;
+    @Option(names = "--tune-pairs", defaultValue = "4", description = "With --tune: rounds in which each candidate setting "
+            + "meets the best so far, back to back, alternating who goes first (default: ${DEFAULT-VALUE}).")
+    int tunePairs = 4;
     @Option(names = "--gpu", description = "Offload every layer to the GPU (and run llama-bench with -ngl 99).")
     boolean gpu;
     @Option(names = "--rpc", split = ",", paramLabel = "HOST:PORT", description = "Split the layers across these RPC servers "

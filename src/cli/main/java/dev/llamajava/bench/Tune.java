@@ -26,16 +26,39 @@ import java.util.function.Function;
  * {@code llama-java bench --tune}: searches the settings that decide CPU speed (threads for generation and for
  * prompts, micro-batch size, flash attention, KV cache type, load mode, CPU repacking) one at a time from llama.cpp's
  * defaults (coordinate descent: each setting's candidates measured with the best of the others so far), and measures
- * {@code llama-bench} with its defaults in the same run as the baseline. Prompt settings are judged by prompt speed,
- * the generation's threads by generation speed, the rest by the geometric mean of both. The best is then confirmed
+ * {@code llama-bench} with its defaults in the same run as the baseline. Each candidate meets the incumbent in
+ * {@code --tune-pairs} rounds back to back, alternating who goes first, and replaces it when the median of the paired
+ * ratios is at least {@link #SWITCH}. Prompt settings are judged by prompt speed, the generation's threads by
+ * generation speed, the rest by the geometric mean of both. The best is then confirmed
  * against {@code llama-bench}'s defaults in {@code --reps} rounds back to back (up to {@code --max-reps} while the 5%
  * asked of the tuner is undecided), judged by the median paired ratio with its confidence interval (one pass of the
  * search is at the mercy of the machine's drift): met, missed or undecided, on prompt and on generation.
  */
 public final class Tune {
 
-    /** One measured configuration: ours, and the gain over llama-bench's defaults. */
-    record Trial(String setting, TuneProfile profile, double pp, double tg) { }
+    /**
+     * One measured configuration: ours, the medians of its runs.
+     *
+     * @param vsIncumbent for a candidate, the median of its paired ratios to the incumbent by the setting's measure
+     *                    ({@link #taken()}: it became the incumbent); NaN for llama-java's defaults and the
+     *                    best
+     * @param worstVsIncumbent the smallest of those paired ratios; NaN where {@code vsIncumbent} is
+     */
+    record Trial(String setting, TuneProfile profile, double pp, double tg, double vsIncumbent, double worstVsIncumbent) {
+        /** @return whether the candidate replaced the incumbent: {@link #SWITCH} by the median, better in every round */
+        boolean taken() {
+            return vsIncumbent >= SWITCH && worstVsIncumbent > 1;
+        }
+    }
+
+    /**
+     * How much better, by the median of the paired ratios, a candidate must measure to replace the incumbent: 2%, and
+     * better in every round. This machine's speed drifts by 20% within minutes, so one pass per setting picked whatever
+     * ran in a fast minute (a quantized KV cache, a smaller micro-batch); met back to back, alternating who goes first,
+     * the drift mostly cancels, and a setting that changes nothing is taken with a chance of 2^-pairs at most (1 in 16
+     * with 4 rounds) instead of about half the time.
+     */
+    static final double SWITCH = 1.02;
 
     private final Path model;
     private final BenchOptions o;
@@ -65,16 +88,17 @@ public final class Tune {
 
     private TuneProfile search(Path llamaBench, Path profileOut) throws Exception {
         int cores = o.threads();
-        log.printf(Locale.ROOT, "tuning %s: pp%d / tg%d, %d runs per setting, up to %d threads%n", model.getFileName(), o.pp, o.tg, o.inner, cores);
+        log.printf(Locale.ROOT, "tuning %s: pp%d / tg%d, %d runs per measurement, each candidate against the incumbent in %d rounds back to back"
+                + " (taken at x%.2f or more, better in every round), up to %d threads%n", model.getFileName(), o.pp, o.tg, o.inner, Math.max(1, o.tunePairs), SWITCH, cores);
         LlamaBench.Averages base = LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false);
         log.printf(Locale.ROOT, "  llama-bench, its defaults: pp %.2f t/s, tg %.2f t/s%n", base.pp(), base.tg());
         TuneProfile best = TuneProfile.defaults(cores);
-        Trial current = measure("llama-java's defaults", best);
-        if (current == null) throw new LlamaException("llama.cpp's default settings do not run " + model);
+        Bench.Side first = side(best);
+        Trial current = trial("llama-java's defaults", best, first.pp(), first.tg(), Double.NaN, Double.NaN);
         List<Integer> threads = new ArrayList<>(new LinkedHashSet<>(List.of(cores, Math.max(1, cores - 1), Math.max(1, cores / 2))));
-        current = pick(current, "threads", threads, TuneProfile::withThreads, t -> t.tg());
-        current = pick(current, "threads-batch", threads, TuneProfile::withThreadsBatch, t -> t.pp());
-        current = pick(current, "ubatch", List.of(512, 256, 128, 1024), TuneProfile::withMicroBatch, t -> t.pp());
+        current = pick(current, "threads", threads, TuneProfile::withThreads, Bench.Side::tg);
+        current = pick(current, "threads-batch", threads, TuneProfile::withThreadsBatch, Bench.Side::pp);
+        current = pick(current, "ubatch", List.of(512, 256, 128, 1024), TuneProfile::withMicroBatch, Bench.Side::pp);
         current = pick(current, "flash-attn", List.of(ContextParams.FlashAttention.values()), TuneProfile::withFlashAttention, Tune::score);
         current = pick(current, "kv", List.of(ContextParams.KvCacheType.F16, ContextParams.KvCacheType.Q8_0), TuneProfile::withKvType, Tune::score);
         current = pick(current, "load", List.of(ModelParams.LoadMode.AUTO, ModelParams.LoadMode.MMAP, ModelParams.LoadMode.NONE),
@@ -98,12 +122,13 @@ public final class Tune {
         for (int r = 0; r < max; r++) {
             boolean nativeFirst = r % 2 == 0;
             LlamaBench.Averages n = nativeFirst ? LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false) : null;
-            Trial t = measure("confirm " + (r + 1), best);
+            Bench.Side t = side(best);
+            log.printf(Locale.ROOT, "  %-28s pp %9.2f t/s   tg %8.2f t/s%n", "confirm " + (r + 1), t.pp(), t.tg());
             if (!nativeFirst) n = LlamaBench.run(llamaBench, model, cores, o.pp, o.tg, Math.max(2, o.inner), false);
             ppBase[r] = n.pp();
             tgBase[r] = n.tg();
-            ppBest[r] = t == null ? Double.NaN : t.pp();
-            tgBest[r] = t == null ? Double.NaN : t.tg();
+            ppBest[r] = t.pp();
+            tgBest[r] = t.tg();
             log.printf(Locale.ROOT, "    llama-bench defaults pp %.2f tg %.2f%n", n.pp(), n.tg());
             rounds = r + 1;
             if (!looks.isLook(rounds)) continue;
@@ -115,7 +140,7 @@ public final class Tune {
             boolean both = ppWin.verdict() != Bench.Verdict.UNDECIDED && tgWin.verdict() != Bench.Verdict.UNDECIDED;
             if (met || both) break;
         }
-        current = new Trial("best", best, median(ppBest, rounds), median(tgBest, rounds));
+        current = new Trial("best", best, median(ppBest, rounds), median(tgBest, rounds), Double.NaN, Double.NaN);
         log.printf(Locale.ROOT, "best: %s%n  vs llama-bench's defaults, median of %d paired rounds (interval at %.1f%%): pp x%.3f [%.3f-%.3f], tg x%.3f [%.3f-%.3f]%n",
                 best.describe(), rounds, 100 * ppGain.confidence(), ppGain.median(), ppGain.low(), ppGain.high(), tgGain.median(), tgGain.low(), tgGain.high());
         log.printf(Locale.ROOT, "  %.0f%% faster than llama-bench's defaults: prompt %s, generation %s%n", 100 * (WIN - 1),
@@ -130,7 +155,12 @@ public final class Tune {
                     .put("tg_ratio_low", tgGain.low()).put("tg_ratio_high", tgGain.high()).put("confidence", ppGain.confidence())
                     .put("pp_at_least_5_percent", verdict(ppWin)).put("tg_at_least_5_percent", verdict(tgWin));
             ArrayNode all = root.putArray("trials");
-            for (Trial t : trials) all.addObject().put("setting", t.setting()).put("pp_tps", t.pp()).put("tg_tps", t.tg()).set("profile", t.profile().json());
+            for (Trial t : trials) {
+                ObjectNode j = all.addObject().put("setting", t.setting()).put("pp_tps", t.pp()).put("tg_tps", t.tg());
+                if (Double.isNaN(t.vsIncumbent())) j.putNull("vs_incumbent").putNull("worst_vs_incumbent");
+                else j.put("vs_incumbent", t.vsIncumbent()).put("worst_vs_incumbent", t.worstVsIncumbent()).put("taken", t.taken());
+                j.set("profile", t.profile().json());
+            }
             Files.createDirectories(profileOut.toAbsolutePath().getParent());
             Files.writeString(profileOut, Json.pretty(root) + "\n", StandardCharsets.UTF_8);
             log.println("profile written to " + profileOut + " (run and chat read it with --profile)");
@@ -144,31 +174,68 @@ public final class Tune {
         TuneProfile apply(TuneProfile p, T value);
     }
 
-    private <T> Trial pick(Trial current, String name, List<T> candidates, With<T> with, Function<Trial, Double> by) {
+    private <T> Trial pick(Trial current, String name, List<T> candidates, With<T> with, Function<Bench.Side, Double> by) {
         Trial best = current;
         for (T v : candidates) {
             TuneProfile p = with.apply(current.profile(), v);
-            if (p.equals(current.profile())) continue;
+            if (p.equals(current.profile()) || p.equals(best.profile())) continue;
             if (p.kvType() != ContextParams.KvCacheType.F16 && p.flashAttention() == ContextParams.FlashAttention.OFF) continue; // a quantized V needs it
-            Trial t = measure(name + " " + v, p);
-            if (t != null && by.apply(t) > by.apply(best)) best = t;
+            // a micro-batch at or above the prompt decodes it in one step, as the incumbent's does: the same work
+            if (Math.min(p.microBatch(), o.pp) == Math.min(best.profile().microBatch(), o.pp) && p.withMicroBatch(best.profile().microBatch()).equals(best.profile())) {
+                log.printf(Locale.ROOT, "  %-28s the same work as the incumbent for a %d-token prompt: skipped%n", name + " " + v, o.pp);
+                continue;
+            }
+            Trial t = duel(name + " " + v, best, p, by);
+            if (t != null && t.taken()) best = t;
         }
         return best;
     }
 
-    /** @return the trial, or null when llama.cpp refuses the setting for this model (logged, left out) */
-    private Trial measure(String setting, TuneProfile p) {
-        try (LlamaModel m = LlamaModel.load(model, p.modelParams().toBuilder().gpuLayers(0).build());
-             LlamaContext ctx = LlamaContext.create(m, p.contextParams(o.pp + o.tg))) {
-            int[] prompt = new SplittableRandom(1).ints(o.pp, 0, m.vocabSize()).toArray();
-            Bench.Side s = Bench.ours(ctx, prompt, o.tg, o.inner);
-            Trial t = new Trial(setting, p, s.pp(), s.tg());
-            trials.add(t);
-            log.printf(Locale.ROOT, "  %-28s pp %9.2f t/s   tg %8.2f t/s%n", setting, t.pp(), t.tg());
-            return t;
+    /**
+     * Measures candidate {@code p} against the incumbent in {@code --tune-pairs} rounds back to back, alternating who
+     * goes first.
+     *
+     * @return the candidate's trial (its medians, and the median of the paired ratios by {@code by}), or null when
+     *         llama.cpp refuses the setting for this model (logged, left out)
+     */
+    private Trial duel(String setting, Trial incumbent, TuneProfile p, Function<Bench.Side, Double> by) {
+        int n = Math.max(1, o.tunePairs);
+        double[] pp = new double[n], tg = new double[n], ratio = new double[n];
+        try {
+            for (int r = 0; r < n; r++) {
+                boolean candidateFirst = r % 2 == 1;
+                Bench.Side c = candidateFirst ? side(p) : null;
+                Bench.Side i = side(incumbent.profile());
+                if (!candidateFirst) c = side(p);
+                pp[r] = c.pp();
+                tg[r] = c.tg();
+                ratio[r] = by.apply(c) / by.apply(i);
+            }
         } catch (LlamaException e) {
             log.printf(Locale.ROOT, "  %-28s not possible: %s%n", setting, e.getMessage());
             return null;
+        }
+        return trial(setting, p, median(pp, n), median(tg, n), median(ratio, n), Arrays.stream(ratio).min().orElseThrow());
+    }
+
+    /** Records and logs a trial. */
+    private Trial trial(String setting, TuneProfile p, double pp, double tg, double vsIncumbent, double worst) {
+        Trial t = new Trial(setting, p, pp, tg, vsIncumbent, worst);
+        trials.add(t);
+        log.printf(Locale.ROOT, "  %-28s pp %9.2f t/s   tg %8.2f t/s%s%n", setting, pp, tg,
+                Double.isNaN(vsIncumbent) ? "" : String.format(Locale.ROOT, "   x%.3f the incumbent (worst round x%.3f)%s", vsIncumbent, worst, t.taken() ? ": taken" : ""));
+        return t;
+    }
+
+    /**
+     * @return our speeds with profile {@code p} (a fresh load and context)
+     * @throws LlamaException when llama.cpp refuses the setting for this model
+     */
+    private Bench.Side side(TuneProfile p) {
+        try (LlamaModel m = LlamaModel.load(model, p.modelParams().toBuilder().gpuLayers(0).build());
+             LlamaContext ctx = LlamaContext.create(m, p.contextParams(o.pp + o.tg))) {
+            int[] prompt = new SplittableRandom(1).ints(o.pp, 0, m.vocabSize()).toArray();
+            return Bench.ours(ctx, prompt, o.tg, o.inner);
         }
     }
 
@@ -184,15 +251,19 @@ public final class Tune {
         return Bench.Stat.of(Arrays.copyOf(values, n)).median();
     }
 
-    private static double score(Trial t) {
+    private static double score(Bench.Side t) {
         return Math.sqrt(t.pp() * t.tg());
     }
 
     private String table(LlamaBench.Averages base) {
-        StringBuilder sb = new StringBuilder("| setting | pp t/s | vs llama-bench | tg t/s | vs llama-bench |\n|---|---:|---:|---:|---:|\n");
-        sb.append(String.format(Locale.ROOT, "| llama-bench, its defaults | %.2f | 1.000 | %.2f | 1.000 |%n", base.pp(), base.tg()));
+        StringBuilder sb = new StringBuilder("| setting | pp t/s | vs llama-bench | tg t/s | vs llama-bench | paired vs the incumbent |\n"
+                + "|---|---:|---:|---:|---:|---:|\n");
+        sb.append(String.format(Locale.ROOT, "| llama-bench, its defaults | %.2f | 1.000 | %.2f | 1.000 | |%n", base.pp(), base.tg()));
         for (Trial t : trials) {
-            sb.append(String.format(Locale.ROOT, "| %s | %.2f | %.3f | %.2f | %.3f |%n", t.setting(), t.pp(), t.pp() / base.pp(), t.tg(), t.tg() / base.tg()));
+            String vs = Double.isNaN(t.vsIncumbent()) ? "" : String.format(Locale.ROOT, "%.3f (worst %.3f)%s", t.vsIncumbent(), t.worstVsIncumbent(),
+                    t.taken() ? " taken" : "");
+            sb.append(String.format(Locale.ROOT, "| %s | %.2f | %.3f | %.2f | %.3f | %s |%n", t.setting(), t.pp(), t.pp() / base.pp(), t.tg(),
+                    t.tg() / base.tg(), vs));
         }
         return sb.toString();
     }

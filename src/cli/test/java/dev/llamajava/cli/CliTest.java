@@ -124,10 +124,22 @@ class CliTest {
         // repack, huge pages
         JsonNode trials = p.get("trials");
         assertEquals("llama-java's defaults", trials.get(0).get("setting").asText());
-        assertTrue(trials.size() >= 10, trials.toString());
+        assertTrue(trials.size() >= 9, trials.toString()); // the micro-batches at or above the 16-token prompt are skipped
         assertTrue(trials.findValuesAsText("setting").contains("huge pages false"), trials.toString());
         assertTrue(p.get("profile").has("huge_pages"), p.toString());
         for (JsonNode t : trials) assertTrue(t.get("pp_tps").asDouble() > 0 && t.get("tg_tps").asDouble() > 0, t.toString());
+        // each candidate met the incumbent back to back (4 rounds by default): the median of its paired ratios and the
+        // worst, taken only at 2% by the median and better in every round
+        assertTrue(trials.get(0).get("vs_incumbent").isNull(), trials.get(0).toString());
+        for (int i = 1; i < trials.size(); i++) {
+            JsonNode t = trials.get(i);
+            double median = t.get("vs_incumbent").asDouble(), worst = t.get("worst_vs_incumbent").asDouble();
+            assertTrue(worst > 0 && worst <= median, t.toString());
+            assertEquals(median >= 1.02 && worst > 1, t.get("taken").asBoolean(), t.toString());
+        }
+        assertTrue(out().contains("each candidate against the incumbent in 4 rounds back to back"), out());
+        // a micro-batch at or above the 16-token prompt is the incumbent's work: not measured
+        assertTrue(out().contains("ubatch 256                   the same work as the incumbent for a 16-token prompt: skipped"), out());
         assertTrue(p.get("measured").get("llama_bench_tg_tps").asDouble() > 0, p.toString());
         // confirmed in --reps (6 by default) paired rounds, whose min..max covers the median gain with 1 - 2/64, and
         // judged against the 5% asked of the tuner
