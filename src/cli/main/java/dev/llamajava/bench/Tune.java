@@ -28,7 +28,7 @@ import java.util.function.Function;
  * defaults (coordinate descent: each setting's candidates measured with the best of the others so far), and measures
  * {@code llama-bench} with its defaults in the same run as the baseline. Each candidate meets the incumbent in
  * {@code --tune-pairs} rounds back to back, alternating who goes first, and replaces it when the median of the paired
- * ratios is at least {@link #SWITCH}. Prompt settings are judged by prompt speed, the generation's threads by
+ * ratios is at least {@link #SWITCH} and every round is better ({@link Trial#taken()}). Prompt settings are judged by prompt speed, the generation's threads by
  * generation speed, the rest by the geometric mean of both. The best is then confirmed
  * against {@code llama-bench}'s defaults in {@code --reps} rounds back to back (up to {@code --max-reps} while the 5%
  * asked of the tuner is undecided), judged by the median paired ratio with its confidence interval (one pass of the
